@@ -1,0 +1,731 @@
+//! Hand-written support for the generated trait: extractors that never reject a
+//! request (so every answer, even to garbage, is an allauth envelope carrying
+//! the CORS and cookie headers the handler adds), the reply type that can send
+//! any allauth status while the document shows the success schema, and the
+//! wire error envelope.
+
+use std::any::TypeId;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Mutex, OnceLock};
+
+use async_trait::async_trait;
+use dropshot::{
+    ApiEndpointBodyContentType, ApiEndpointResponse, Body, ErrorStatusCode, ExclusiveExtractor,
+    ExtractorMetadata, HttpError, HttpResponse, HttpResponseError, HttpResponseOk, RequestContext,
+    ServerContext, SharedExtractor, TypedBody, UntypedBody,
+};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::types;
+
+// ---------------------------------------------------------------------------
+// Errors on the wire
+// ---------------------------------------------------------------------------
+
+/// One entry of the `errors` list of an allauth envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorItem {
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+    pub message: String,
+}
+
+impl ErrorItem {
+    pub fn new(code: impl Into<String>, param: Option<&str>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            param: param.map(str::to_string),
+            message: message.into(),
+        }
+    }
+}
+
+/// The error type of every trait method, as dropshot sees it.
+///
+/// Handlers answer allauth errors through [`Reply::envelope`], which can carry
+/// the CORS and cookie headers; dropshot's error path cannot. This type exists
+/// so that the document shows the allauth error schema, and for the rare
+/// failure inside dropshot itself, which still gets the envelope.
+#[derive(Clone, Debug, Serialize)]
+#[serde(transparent)]
+pub struct ApiError(Value);
+
+impl ApiError {
+    /// `{"status": N, "errors": [...]}`.
+    pub fn with_errors(status: StatusCode, errors: Vec<ErrorItem>) -> Self {
+        Self(json!({ "status": status.as_u16(), "errors": errors }))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.0
+            .get("status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok())
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::BAD_REQUEST)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl JsonSchema for ApiError {
+    fn schema_name() -> String {
+        "ErrorResponse".to_string()
+    }
+
+    fn json_schema(generator: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        types::ErrorResponse::json_schema(generator)
+    }
+}
+
+impl From<HttpError> for ApiError {
+    fn from(error: HttpError) -> Self {
+        let code = error
+            .error_code
+            .clone()
+            .unwrap_or_else(|| "invalid".to_string());
+        Self::with_errors(
+            error.status_code.as_status(),
+            vec![ErrorItem::new(code, None, error.external_message)],
+        )
+    }
+}
+
+impl HttpResponseError for ApiError {
+    fn status_code(&self) -> ErrorStatusCode {
+        ErrorStatusCode::from_status(self.status()).unwrap_or(ErrorStatusCode::BAD_REQUEST)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Replies
+// ---------------------------------------------------------------------------
+
+enum ReplyBody<T> {
+    Typed(T),
+    Json(Value),
+}
+
+/// The answer of an operation. The document shows `T` under `STATUS`; the
+/// handler may still answer any allauth status with any envelope (a pending
+/// flow's 401, a 409…), because the allauth wire does.
+pub struct Reply<T, const STATUS: u16 = 200> {
+    status: StatusCode,
+    body: ReplyBody<T>,
+    headers: HeaderMap,
+}
+
+impl<T, const STATUS: u16> Reply<T, STATUS> {
+    /// The documented success answer.
+    pub fn success(body: T) -> Self {
+        Self {
+            status: StatusCode::from_u16(STATUS).unwrap_or(StatusCode::OK),
+            body: ReplyBody::Typed(body),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// Any other allauth answer; `status` is inserted into the envelope.
+    pub fn envelope(status: StatusCode, mut body: Value) -> Self {
+        if let Value::Object(map) = &mut body {
+            map.insert("status".to_string(), json!(status.as_u16()));
+        }
+        Self {
+            status,
+            body: ReplyBody::Json(body),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+}
+
+impl<T, const STATUS: u16> HttpResponse for Reply<T, STATUS>
+where
+    T: Serialize + JsonSchema + Send + Sync + 'static,
+{
+    fn to_result(self) -> Result<Response<Body>, HttpError> {
+        let bytes = match &self.body {
+            ReplyBody::Typed(body) => serde_json::to_vec(body),
+            ReplyBody::Json(body) => serde_json::to_vec(body),
+        }
+        .map_err(|e| HttpError::for_internal_error(e.to_string()))?;
+        let mut response = Response::builder().status(self.status);
+        if let Some(headers) = response.headers_mut() {
+            headers.extend(self.headers);
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        Ok(response.body(Body::from(bytes))?)
+    }
+
+    fn response_metadata() -> ApiEndpointResponse {
+        // The schema generator for `T` is only reachable through dropshot's
+        // own coded responses; borrow it and put our status on it.
+        let mut metadata = <HttpResponseOk<T> as HttpResponse>::response_metadata();
+        let status = StatusCode::from_u16(STATUS).unwrap_or(StatusCode::OK);
+        metadata.success = Some(status);
+        metadata.description = Some(status.canonical_reason().unwrap_or("Success").to_string());
+        metadata
+    }
+
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+}
+
+/// A `302 Found` with a `Location`, for the provider redirect; like
+/// [`Reply`], it can still answer an allauth envelope instead.
+pub struct Redirect {
+    target: Result<String, (StatusCode, Value)>,
+    headers: HeaderMap,
+}
+
+impl Redirect {
+    pub fn to(location: impl Into<String>) -> Self {
+        Self {
+            target: Ok(location.into()),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// Any other allauth answer; `status` is inserted into the envelope.
+    pub fn envelope(status: StatusCode, mut body: Value) -> Self {
+        if let Value::Object(map) = &mut body {
+            map.insert("status".to_string(), json!(status.as_u16()));
+        }
+        Self {
+            target: Err((status, body)),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+}
+
+impl HttpResponse for Redirect {
+    fn to_result(self) -> Result<Response<Body>, HttpError> {
+        let (status, location, body) = match self.target {
+            Ok(location) => (StatusCode::FOUND, Some(location), Body::empty()),
+            Err((status, body)) => {
+                let bytes = serde_json::to_vec(&body)
+                    .map_err(|e| HttpError::for_internal_error(e.to_string()))?;
+                (status, None, Body::from(bytes))
+            }
+        };
+        let mut response = Response::builder().status(status);
+        if let Some(headers) = response.headers_mut() {
+            headers.extend(self.headers);
+            match location {
+                Some(location) => {
+                    let value = HeaderValue::from_str(&location)
+                        .map_err(|e| HttpError::for_internal_error(e.to_string()))?;
+                    headers.insert(http::header::LOCATION, value);
+                }
+                None => {
+                    headers.insert(
+                        http::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                }
+            }
+        }
+        Ok(response.body(body)?)
+    }
+
+    fn response_metadata() -> ApiEndpointResponse {
+        ApiEndpointResponse {
+            schema: None,
+            headers: Vec::new(),
+            success: Some(StatusCode::FOUND),
+            description: Some("Found".to_string()),
+        }
+    }
+
+    fn status_code(&self) -> StatusCode {
+        match &self.target {
+            Ok(_) => StatusCode::FOUND,
+            Err((status, _)) => *status,
+        }
+    }
+}
+
+/// What a handler answers: a [`Reply`] or a [`Redirect`]. Both can carry an
+/// allauth envelope with any status, plus headers.
+pub trait Answer: Sized {
+    fn envelope(status: StatusCode, body: Value) -> Self;
+    fn headers_mut(&mut self) -> &mut HeaderMap;
+}
+
+impl<T, const STATUS: u16> Answer for Reply<T, STATUS> {
+    fn envelope(status: StatusCode, body: Value) -> Self {
+        Reply::envelope(status, body)
+    }
+
+    fn headers_mut(&mut self) -> &mut HeaderMap {
+        Reply::headers_mut(self)
+    }
+}
+
+impl Answer for Redirect {
+    fn envelope(status: StatusCode, body: Value) -> Self {
+        Redirect::envelope(status, body)
+    }
+
+    fn headers_mut(&mut self) -> &mut HeaderMap {
+        Redirect::headers_mut(self)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The `client` path parameter
+// ---------------------------------------------------------------------------
+
+/// The two kinds of client allauth serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientKind {
+    App,
+    Browser,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::App => "app",
+            ClientKind::Browser => "browser",
+        }
+    }
+}
+
+/// The `{client}` segment. `S` is the schema the document gives it (both
+/// clients, or one); the value is whatever the request said, so that an
+/// unknown client is answered with the allauth 404 envelope by the handler.
+pub struct ClientParam<S> {
+    raw: String,
+    _schema: PhantomData<fn() -> S>,
+}
+
+impl<S> ClientParam<S> {
+    /// The client named in the path, if it is one we know.
+    pub fn kind(&self) -> Option<ClientKind> {
+        match self.raw.as_str() {
+            "app" => Some(ClientKind::App),
+            "browser" => Some(ClientKind::Browser),
+            _ => None,
+        }
+    }
+
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[allow(dead_code)]
+struct ClientPathSchema<S> {
+    client: S,
+}
+
+/// The second path segment: `/_allauth/{segment}/…`.
+fn allauth_segment<C: ServerContext>(rqctx: &RequestContext<C>) -> String {
+    rqctx
+        .request
+        .uri()
+        .path()
+        .split('/')
+        .nth(2)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[async_trait]
+impl<S> SharedExtractor for ClientParam<S>
+where
+    S: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<Self, HttpError> {
+        Ok(Self {
+            raw: allauth_segment(rqctx),
+            _schema: PhantomData,
+        })
+    }
+
+    fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <dropshot::Path<ClientPathSchema<S>> as SharedExtractor>::metadata(body_content_type)
+    }
+}
+
+/// The document name for `/_allauth/{name}` (`openapi.json`, …).
+pub struct SpecDocumentParam {
+    pub name: String,
+}
+
+#[async_trait]
+impl SharedExtractor for SpecDocumentParam {
+    async fn from_request<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<Self, HttpError> {
+        Ok(Self {
+            name: allauth_segment(rqctx),
+        })
+    }
+
+    fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <dropshot::Path<ClientPathSchema<String>> as SharedExtractor>::metadata(body_content_type)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Headers and query
+// ---------------------------------------------------------------------------
+
+/// Header parameters, parsed leniently: a bad or missing header becomes a
+/// 400 envelope when the handler asks for the value.
+pub struct HeaderParams<H> {
+    parsed: Result<H, String>,
+}
+
+impl<H> HeaderParams<H> {
+    /// The headers, or the 400 errors to answer with.
+    pub fn into_inner(self) -> Result<H, Vec<ErrorItem>> {
+        self.parsed
+            .map_err(|message| vec![ErrorItem::new("invalid", None, message)])
+    }
+}
+
+#[async_trait]
+impl<H> SharedExtractor for HeaderParams<H>
+where
+    H: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<Self, HttpError> {
+        let parsed = <dropshot::Header<H> as SharedExtractor>::from_request(rqctx)
+            .await
+            .map(dropshot::Header::into_inner)
+            .map_err(|e| e.external_message);
+        Ok(Self { parsed })
+    }
+
+    fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <dropshot::Header<H> as SharedExtractor>::metadata(body_content_type)
+    }
+}
+
+/// Query parameters, parsed leniently like [`HeaderParams`].
+pub struct QueryParams<Q> {
+    parsed: Result<Q, ErrorItem>,
+}
+
+impl<Q> QueryParams<Q> {
+    /// The query, or the 400 errors to answer with.
+    pub fn into_inner(self) -> Result<Q, Vec<ErrorItem>> {
+        self.parsed.map_err(|item| vec![item])
+    }
+}
+
+#[async_trait]
+impl<Q> SharedExtractor for QueryParams<Q>
+where
+    Q: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<Self, HttpError> {
+        let query = rqctx.request.uri().query().unwrap_or_default();
+        let parsed = serde_urlencoded::from_str::<Q>(query)
+            .map_err(|e| ErrorItem::new("invalid", None, e.to_string()));
+        Ok(Self { parsed })
+    }
+
+    fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <dropshot::Query<Q> as SharedExtractor>::metadata(body_content_type)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bodies
+// ---------------------------------------------------------------------------
+
+/// Why a request body could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// Larger than the configured limit, or the connection broke.
+    Unreadable(String),
+    /// Not JSON (or not form-encoded) at all.
+    Malformed(String),
+    /// JSON, but not an object.
+    NotAnObject,
+    /// The fields did not fit: every entry names its field.
+    Fields(Vec<ErrorItem>),
+}
+
+impl BodyError {
+    /// The 400 errors to answer with.
+    pub fn into_errors(self) -> Vec<ErrorItem> {
+        let items = match self {
+            BodyError::Unreadable(message) => vec![ErrorItem::new("invalid", None, message)],
+            BodyError::Malformed(message) => {
+                vec![ErrorItem::new(
+                    "invalid",
+                    None,
+                    format!("The request body is not valid: {message}"),
+                )]
+            }
+            BodyError::NotAnObject => vec![ErrorItem::new(
+                "invalid",
+                None,
+                "The request body must be a JSON object.",
+            )],
+            BodyError::Fields(items) => items,
+        };
+        items
+    }
+}
+
+/// A JSON request body. The `Content-Type` header is not looked at (allauth
+/// does not either); parse problems are kept for the handler to report.
+pub struct JsonBody<T> {
+    parsed: Result<T, BodyError>,
+}
+
+/// A form-encoded request body (the provider redirect), kept like [`JsonBody`].
+pub struct FormBody<T> {
+    parsed: Result<T, BodyError>,
+}
+
+impl<T> JsonBody<T> {
+    /// The body, or the 400 errors to answer with.
+    pub fn into_inner(self) -> Result<T, Vec<ErrorItem>> {
+        self.parsed.map_err(BodyError::into_errors)
+    }
+}
+
+impl<T> FormBody<T> {
+    /// The body, or the 400 errors to answer with.
+    pub fn into_inner(self) -> Result<T, Vec<ErrorItem>> {
+        self.parsed.map_err(BodyError::into_errors)
+    }
+}
+
+async fn read_body<C: ServerContext>(
+    rqctx: &RequestContext<C>,
+    request: hyper::Request<Body>,
+) -> Result<bytes::Bytes, BodyError> {
+    <UntypedBody as ExclusiveExtractor>::from_request(rqctx, request)
+        .await
+        .map(|body| bytes::Bytes::copy_from_slice(body.as_bytes()))
+        .map_err(|e| BodyError::Unreadable(e.external_message))
+}
+
+/// Turns a JSON object into `T`, naming every missing required field (as
+/// allauth's form validation does) and otherwise the first field that failed.
+pub fn decode_object<T: DeserializeOwned + JsonSchema + 'static>(
+    value: Value,
+) -> Result<T, BodyError> {
+    let Value::Object(map) = &value else {
+        return Err(BodyError::NotAnObject);
+    };
+    let missing: Vec<ErrorItem> = required_fields::<T>()
+        .iter()
+        .filter(|field| map.get(field.as_str()).is_none_or(Value::is_null))
+        .map(|field| ErrorItem::new("required", Some(field), "This field is required."))
+        .collect();
+    if !missing.is_empty() {
+        return Err(BodyError::Fields(missing));
+    }
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
+        let path = error.path().to_string();
+        let param = if path == "." || path.is_empty() {
+            None
+        } else {
+            Some(path)
+        };
+        BodyError::Fields(vec![ErrorItem::new(
+            "invalid",
+            param.as_deref(),
+            error.into_inner().to_string(),
+        )])
+    })
+}
+
+/// The `required` list of `T`'s schema, computed once per type.
+fn required_fields<T: JsonSchema + 'static>() -> Vec<String> {
+    static CACHE: OnceLock<Mutex<HashMap<TypeId, Vec<String>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Ok(guard) = cache.lock() {
+        if let Some(fields) = guard.get(&TypeId::of::<T>()) {
+            return fields.clone();
+        }
+    }
+    let schema = schemars::gen::SchemaGenerator::default().into_root_schema_for::<T>();
+    let fields: Vec<String> = schema
+        .schema
+        .object
+        .as_ref()
+        .map(|object| {
+            object
+                .required
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Ok(mut guard) = cache.lock() {
+        guard.insert(TypeId::of::<T>(), fields.clone());
+    }
+    fields
+}
+
+#[async_trait]
+impl<T> ExclusiveExtractor for JsonBody<T>
+where
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<C: ServerContext>(
+        rqctx: &RequestContext<C>,
+        request: hyper::Request<Body>,
+    ) -> Result<Self, HttpError> {
+        let parsed = match read_body(rqctx, request).await {
+            Err(e) => Err(e),
+            // An empty body is an empty form, as in allauth.
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => decode_object(json!({})),
+            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                Ok(value) => decode_object(value),
+                Err(e) => Err(BodyError::Malformed(e.to_string())),
+            },
+        };
+        Ok(Self { parsed })
+    }
+
+    fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <TypedBody<T> as ExclusiveExtractor>::metadata(body_content_type)
+    }
+}
+
+#[async_trait]
+impl<T> ExclusiveExtractor for FormBody<T>
+where
+    T: JsonSchema + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn from_request<C: ServerContext>(
+        rqctx: &RequestContext<C>,
+        request: hyper::Request<Body>,
+    ) -> Result<Self, HttpError> {
+        let parsed = match read_body(rqctx, request).await {
+            Err(e) => Err(e),
+            Ok(bytes) => match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes) {
+                Ok(pairs) => {
+                    let map: serde_json::Map<String, Value> = pairs
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect();
+                    decode_object(Value::Object(map))
+                }
+                Err(e) => Err(BodyError::Malformed(e.to_string())),
+            },
+        };
+        Ok(Self { parsed })
+    }
+
+    fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
+        <TypedBody<T> as ExclusiveExtractor>::metadata(body_content_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, JsonSchema, PartialEq)]
+    struct Login {
+        email: String,
+        password: String,
+        #[serde(default)]
+        remember: Option<bool>,
+    }
+
+    #[test]
+    fn every_missing_required_field_is_named() {
+        let error = decode_object::<Login>(json!({})).expect_err("missing fields");
+        assert_eq!(
+            error,
+            BodyError::Fields(vec![
+                ErrorItem::new("required", Some("email"), "This field is required."),
+                ErrorItem::new("required", Some("password"), "This field is required."),
+            ])
+        );
+        let error = decode_object::<Login>(json!({"email": "a@example.com", "password": null}))
+            .expect_err("null");
+        assert_eq!(
+            error,
+            BodyError::Fields(vec![ErrorItem::new(
+                "required",
+                Some("password"),
+                "This field is required."
+            )])
+        );
+    }
+
+    #[test]
+    fn a_wrongly_typed_field_is_named() {
+        let error =
+            decode_object::<Login>(json!({"email": 5, "password": "x"})).expect_err("bad type");
+        match error {
+            BodyError::Fields(items) => {
+                assert_eq!(items.len(), 1);
+                assert_eq!(items[0].code, "invalid");
+                assert_eq!(items[0].param.as_deref(), Some("email"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn non_objects_and_good_objects() {
+        assert_eq!(
+            decode_object::<Login>(json!([1, 2])),
+            Err(BodyError::NotAnObject)
+        );
+        assert_eq!(
+            decode_object::<Login>(json!("x")),
+            Err(BodyError::NotAnObject)
+        );
+        let ok =
+            decode_object::<Login>(json!({"email": "a@example.com", "password": "pw", "extra": 1}));
+        assert_eq!(
+            ok,
+            Ok(Login {
+                email: "a@example.com".into(),
+                password: "pw".into(),
+                remember: None
+            })
+        );
+    }
+
+    #[test]
+    fn body_errors_become_400_items() {
+        let items = BodyError::Malformed("eof".into()).into_errors();
+        assert_eq!(items[0].code, "invalid");
+        assert!(items[0].param.is_none());
+        assert_eq!(BodyError::NotAnObject.into_errors()[0].code, "invalid");
+    }
+}

@@ -1,0 +1,6 @@
+-- Reverts the initial schema (SQLite).
+DROP TABLE mail_outbox;
+DROP TABLE rate_limit_hits;
+DROP TABLE sessions;
+DROP TABLE email_addresses;
+DROP TABLE users;

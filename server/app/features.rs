@@ -1,0 +1,47 @@
+//! What this build of the server implements. An operation that is routed by
+//! the configuration but not built yet answers a 404 `not_implemented`
+//! envelope, and the config endpoint does not advertise its feature; the
+//! README lists these operations (a test keeps that list honest).
+
+/// The operations with a real implementation.
+pub const IMPLEMENTED_OPERATIONS: &[&str] = &["config_view"];
+
+pub fn is_implemented(operation_id: &str) -> bool {
+    IMPLEMENTED_OPERATIONS.contains(&operation_id)
+}
+
+/// Feature switches the config endpoint reports, limited to what is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Built {
+    pub login_by_code: bool,
+    pub email_verification_by_code: bool,
+    pub password_reset_by_code: bool,
+    pub signup: bool,
+    pub socialaccount: bool,
+    pub mfa: bool,
+    pub usersessions: bool,
+}
+
+impl Built {
+    /// This build.
+    pub const CURRENT: Built = Built {
+        login_by_code: false,
+        email_verification_by_code: false,
+        password_reset_by_code: false,
+        signup: false,
+        socialaccount: false,
+        mfa: false,
+        usersessions: false,
+    };
+
+    /// Everything, for comparing the config endpoint's shape with allauth's.
+    pub const EVERYTHING: Built = Built {
+        login_by_code: true,
+        email_verification_by_code: true,
+        password_reset_by_code: true,
+        signup: true,
+        socialaccount: true,
+        mfa: true,
+        usersessions: true,
+    };
+}

@@ -1,0 +1,9 @@
+//! The application layer: allauth's flows and rules. It knows nothing of
+//! HTTP; handlers in `http` call it, and it calls `db`.
+
+pub mod configuration;
+pub mod error;
+pub mod features;
+pub mod routes;
+
+pub use error::{Error, FieldError};

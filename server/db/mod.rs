@@ -1,0 +1,441 @@
+//! Storage layer: the connection pool over SQLite or PostgreSQL, embedded migrations, and one module per table.
+//!
+//! Conventions shared by every table:
+//!
+//! * Timestamps are `BIGINT` unix epoch **milliseconds** (UTC), `i64` in Rust;
+//!   see [`now_millis`].
+//! * Ids are 64-bit integers handed out by the database
+//!   (`INTEGER PRIMARY KEY AUTOINCREMENT` on SQLite, `BIGSERIAL` on PostgreSQL).
+//! * Secrets never reach a table: sessions keep only the SHA-256 of their
+//!   token, users only a password hash.
+//! * Queries are plain functions taking `&mut DbConnection`, written once for
+//!   both backends; the few that need backend-specific SQL (`ON CONFLICT`)
+//!   match on the connection inside their own module.
+//!
+//! Diesel is blocking: run queries through [`Db::run`] or [`Db::transaction`],
+//! which move the work to tokio's blocking pool.
+
+pub mod email_addresses;
+pub mod mail_outbox;
+pub mod rate_limits;
+pub mod schema;
+pub mod sessions;
+pub mod testing;
+pub mod users;
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
+use diesel::result::DatabaseErrorKind;
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+/// Migrations for SQLite, embedded at compile time.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// Migrations for PostgreSQL, embedded at compile time.
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Session settings applied to every pooled SQLite connection.
+///
+/// `busy_timeout` comes first so that the switch to WAL waits for a
+/// concurrent opener instead of failing with `SQLITE_BUSY`.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
+     PRAGMA journal_mode = WAL; \
+     PRAGMA foreign_keys = ON; \
+     PRAGMA synchronous = NORMAL;";
+
+/// How long [`Db::run`] waits for a free pooled connection.
+const POOL_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Key for `pg_advisory_xact_lock`, so that several instances starting at
+/// once apply the migrations one after the other.
+const PG_MIGRATION_LOCK: i64 = 0x616c_6c61_7574_6801; // "allauth" + 1
+
+/// One connection type for both backends; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl DbConnection {
+    /// Which backend this connection talks to.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Postgresql(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// The database engine behind a [`Db`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Everything that can go wrong in the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The first connection could not be opened (unreachable server, bad credentials…).
+    #[error("database connection: {0}")]
+    Connection(#[from] diesel::result::ConnectionError),
+    /// No connection could be had from the pool in time.
+    #[error("database pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    /// A query failed; the Diesel error says how.
+    #[error("database query: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// Applying the embedded migrations failed.
+    #[error("database migration: {0}")]
+    Migration(String),
+    /// The blocking task running the closure panicked or was cancelled.
+    #[error("database task: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    /// The database URL could not be used (bad scheme, parent directory not creatable…).
+    #[error("database configuration: {0}")]
+    Config(String),
+}
+
+impl DbError {
+    fn kind(&self) -> Option<&DatabaseErrorKind> {
+        match self {
+            DbError::Query(diesel::result::Error::DatabaseError(kind, _)) => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// A unique constraint or unique index refused the write.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self.kind(), Some(DatabaseErrorKind::UniqueViolation))
+    }
+
+    /// A foreign key refused the write (the referenced row does not exist).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(self.kind(), Some(DatabaseErrorKind::ForeignKeyViolation))
+    }
+
+    /// A CHECK or NOT NULL constraint refused the write.
+    pub fn is_check_violation(&self) -> bool {
+        matches!(
+            self.kind(),
+            Some(DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation)
+        )
+    }
+
+    /// A query expecting exactly one row found none.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, DbError::Query(diesel::result::Error::NotFound))
+    }
+}
+
+/// The current time as unix epoch milliseconds, the unit of every timestamp column.
+pub fn now_millis() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Where a database URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// A file path, or `:memory:`.
+    Sqlite(String),
+    Postgres(String),
+}
+
+const SQLITE_MEMORY: &str = ":memory:";
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, DbError> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() {
+            return Err(DbError::Config(format!("no database path in {url:?}")));
+        }
+        if path.contains("://") {
+            return Err(DbError::Config(format!(
+                "unsupported database URL scheme in {url:?} (use sqlite://, postgres:// or a path)"
+            )));
+        }
+        Ok(Target::Sqlite(path.to_owned()))
+    }
+
+    fn backend(&self) -> Backend {
+        match self {
+            Target::Sqlite(_) => Backend::Sqlite,
+            Target::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Opens connections for the pool, choosing the backend from the URL rather
+/// than trying each one in turn.
+#[derive(Debug)]
+struct Manager {
+    target: Target,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match &self.target {
+            Target::Sqlite(path) => SqliteConnection::establish(path).map(DbConnection::Sqlite),
+            Target::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgresql),
+        }
+        .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        // Also true when a panicking closure left a transaction open.
+        conn.is_broken()
+    }
+}
+
+/// Applies [`SQLITE_PRAGMAS`] to every SQLite connection the pool opens.
+#[derive(Debug, Clone, Copy)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        match conn {
+            DbConnection::Sqlite(conn) => conn
+                .batch_execute(SQLITE_PRAGMAS)
+                .map_err(diesel::r2d2::Error::QueryError),
+            DbConnection::Postgresql(_) => Ok(()),
+        }
+    }
+}
+
+/// A pool of database connections; cheap to clone (an `Arc` inside).
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<Manager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: leave it out.
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .field("state", &self.pool.state())
+            .finish()
+    }
+}
+
+impl Db {
+    /// Opens a pool of at most `max_connections` connections.
+    ///
+    /// `postgres://…` or `postgresql://…` selects PostgreSQL; `sqlite://path`,
+    /// `sqlite:path`, a bare path, `:memory:` or `sqlite::memory:` select
+    /// SQLite (the file's parent directory is created when missing).
+    /// An in-memory SQLite database lives in one connection, so its pool
+    /// holds exactly one connection, kept for the pool's lifetime.
+    ///
+    /// Blocks while the first connection is opened: call it at start-up or
+    /// off the async executor.
+    pub fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+        let target = Target::parse(url)?;
+        let backend = target.backend();
+        let max = max_connections.max(1);
+        let builder = Pool::builder()
+            .connection_timeout(POOL_CHECKOUT_TIMEOUT)
+            .test_on_check_out(false);
+        let builder = match &target {
+            Target::Sqlite(path) if path == SQLITE_MEMORY => builder
+                .max_size(1)
+                .min_idle(Some(1))
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connection_customizer(Box::new(SqlitePragmas)),
+            Target::Sqlite(path) => {
+                if let Some(parent) = Path::new(path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).map_err(|e| {
+                            DbError::Config(format!("cannot create {}: {e}", parent.display()))
+                        })?;
+                    }
+                }
+                builder
+                    .max_size(max)
+                    .min_idle(Some(1))
+                    .connection_customizer(Box::new(SqlitePragmas))
+            }
+            Target::Postgres(_) => builder.max_size(max).min_idle(Some(1)),
+        };
+        let manager = Manager { target };
+        // Open one connection first: a bad URL or an unreachable server is
+        // reported at once, not after the pool's checkout timeout.
+        match manager.connect() {
+            Ok(probe) => drop(probe),
+            Err(diesel::r2d2::Error::ConnectionError(e)) => return Err(DbError::Connection(e)),
+            Err(diesel::r2d2::Error::QueryError(e)) => return Err(DbError::Query(e)),
+        }
+        let pool = builder.build(manager)?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Which backend this pool talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs `f` with a pooled connection on tokio's blocking pool.
+    ///
+    /// The returned future does not borrow `self`, so it may be spawned.
+    pub fn run<T, F>(&self, f: F) -> impl Future<Output = Result<T, DbError>> + Send + 'static
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut conn = pool.get()?;
+                f(&mut conn)
+            })
+            .await?
+        }
+    }
+
+    /// Like [`Db::run`], with `f` inside a transaction (see [`transaction`]):
+    /// committed when `f` returns `Ok`, rolled back when it returns `Err`.
+    pub fn transaction<T, F>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<T, DbError>> + Send + 'static
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| transaction(conn, f))
+    }
+
+    /// Applies the embedded migrations of this backend that are not applied yet.
+    /// Safe to call again, and from several instances at once.
+    pub fn migrate(&self) -> impl Future<Output = Result<(), DbError>> + Send + 'static {
+        self.run(run_migrations)
+    }
+}
+
+/// Runs `f` inside a transaction on a connection already checked out.
+///
+/// On SQLite the outermost transaction is `BEGIN IMMEDIATE`: it takes the
+/// write lock up front, so concurrent writers queue on `busy_timeout`
+/// instead of failing with `SQLITE_BUSY` when a read lock is upgraded.
+/// Nested calls use savepoints.
+///
+/// On PostgreSQL it is an ordinary `READ COMMITTED` transaction: a
+/// read-then-write that must not race needs an atomic statement (as in
+/// [`rate_limits::hit`]) or a conditional `UPDATE … WHERE` (as in
+/// [`mail_outbox::claim`]), not a plain read before the write.
+pub fn transaction<T, F>(conn: &mut DbConnection, f: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, DbError>,
+{
+    let inner = match conn {
+        DbConnection::Sqlite(inner) => inner,
+        DbConnection::Postgresql(_) => return conn.transaction(f),
+    };
+    let depth = AnsiTransactionManager::transaction_manager_status_mut(inner)
+        .transaction_depth()
+        .map_err(DbError::Query)?;
+    if depth.is_some() {
+        return conn.transaction(f);
+    }
+    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+    let result = f(conn);
+    let DbConnection::Sqlite(inner) = conn else {
+        return Err(DbError::Config(
+            "connection changed backend inside a transaction".into(),
+        ));
+    };
+    match result {
+        Ok(value) => {
+            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::commit_transaction(
+                inner,
+            )?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The closure's error is the one worth reporting; a failed
+            // rollback marks the connection broken and the pool drops it.
+            let _ = <AnsiTransactionManager as TransactionManager<SqliteConnection>>::rollback_transaction(inner);
+            Err(e)
+        }
+    }
+}
+
+/// Applies the pending embedded migrations of the connection's backend, all
+/// in one transaction (serialized across instances).
+pub fn run_migrations(conn: &mut DbConnection) -> Result<(), DbError> {
+    let migration_error =
+        |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    match conn {
+        DbConnection::Sqlite(conn) => conn.immediate_transaction(|conn| {
+            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|_| ())
+                .map_err(migration_error)
+        }),
+        DbConnection::Postgresql(conn) => conn.transaction(|conn| {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(PG_MIGRATION_LOCK)
+                .execute(conn)?;
+            conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|_| ())
+                .map_err(migration_error)
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_select_the_backend() {
+        let cases = [
+            (
+                "postgres://u@h/db",
+                Target::Postgres("postgres://u@h/db".into()),
+            ),
+            (
+                "postgresql://u@h/db",
+                Target::Postgres("postgresql://u@h/db".into()),
+            ),
+            ("sqlite://data/x.db", Target::Sqlite("data/x.db".into())),
+            ("sqlite:///abs/x.db", Target::Sqlite("/abs/x.db".into())),
+            ("sqlite:x.db", Target::Sqlite("x.db".into())),
+            ("x.db", Target::Sqlite("x.db".into())),
+            (":memory:", Target::Sqlite(":memory:".into())),
+            ("sqlite::memory:", Target::Sqlite(":memory:".into())),
+            ("sqlite://:memory:", Target::Sqlite(":memory:".into())),
+        ];
+        for (url, want) in cases {
+            assert_eq!(Target::parse(url).unwrap(), want, "{url}");
+        }
+        assert!(Target::parse("mysql://h/db").is_err());
+        assert!(Target::parse("sqlite://").is_err());
+        assert!(Target::parse("").is_err());
+    }
+}

@@ -1,0 +1,76 @@
+//! Diesel table definitions: the output of `diesel print-schema` run against the migrated PostgreSQL schema (see `diesel.toml`).
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    email_addresses (id) {
+        id -> Int8,
+        user_id -> Int8,
+        email -> Text,
+        email_lower -> Text,
+        verified -> Bool,
+        primary -> Bool,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Int8,
+        created_at -> Int8,
+        to_addr -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Nullable<Text>,
+        attempts -> Int4,
+        next_attempt_at -> Int8,
+        sent_at -> Nullable<Int8>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    rate_limit_hits (action, key, window_start) {
+        action -> Text,
+        key -> Text,
+        window_start -> Int8,
+        count -> Int4,
+        expires_at -> Int8,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Int8,
+        key_hash -> Text,
+        user_id -> Nullable<Int8>,
+        client -> Text,
+        data -> Text,
+        created_at -> Int8,
+        expires_at -> Int8,
+        last_seen_at -> Int8,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        username -> Nullable<Text>,
+        username_lower -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        is_active -> Bool,
+        date_joined -> Int8,
+        last_login -> Nullable<Int8>,
+    }
+}
+
+diesel::joinable!(email_addresses -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    email_addresses,
+    mail_outbox,
+    rate_limit_hits,
+    sessions,
+    users,
+);

@@ -1,0 +1,15 @@
+//! allauth-server: a standalone authentication server speaking the
+//! django-allauth headless API v1.
+//!
+//! Layers, one direction: [`http`] (the generated trait's implementation) →
+//! [`app`] (flows and rules) → [`db`] (Diesel). [`config`] is passed through
+//! the server context; [`spec`] serves the document.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod spec;
+pub mod start;
+
+pub use start::{start, RunningServer, StartError};

@@ -1,0 +1,153 @@
+//! `GET config` for both clients: allauth's shape for the same settings,
+//! limited to the features this server builds.
+
+use allauth_api::types;
+use allauth_server::app::configuration::config_data;
+use allauth_server::app::features::Built;
+use allauth_server::config::Config;
+use serde_json::{json, Value};
+
+use crate::harness::{on_each_backend, raw};
+
+#[tokio::test]
+async fn config_view_defaults_for_both_clients() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            for client in [types::Client::App, types::Client::Browser] {
+                let response = server
+                    .client()
+                    .config_view(client)
+                    .await
+                    .expect("config answers 200");
+                assert_eq!(response.status(), 200);
+                let body = serde_json::to_value(response.into_inner()).expect("serializes");
+                assert_eq!(
+                    body,
+                    json!({
+                        "status": 200,
+                        "data": {
+                            "account": {
+                                "login_methods": ["username"],
+                                // Signup is not built yet, so it is not advertised.
+                                "is_open_for_signup": false,
+                                "email_verification_by_code_enabled": false,
+                                "login_by_code_enabled": false,
+                                "password_reset_by_code_enabled": false,
+                                "authentication_method": "username",
+                            }
+                        }
+                    })
+                );
+            }
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn config_view_follows_login_methods_and_never_advertises_unbuilt_features() {
+    on_each_backend(
+        |config| {
+            config.account.login_methods = vec![
+                allauth_server::config::LoginMethod::Email,
+                allauth_server::config::LoginMethod::Username,
+            ];
+            config.account.login_by_code_enabled = true;
+            config.mfa.supported_types =
+                vec!["totp".into(), "recovery_codes".into(), "webauthn".into()];
+        },
+        |server| async move {
+            let body: Value = raw()
+                .get(server.url("/_allauth/browser/v1/config"))
+                .send()
+                .await
+                .expect("request")
+                .json()
+                .await
+                .expect("json body");
+            assert_eq!(
+                body["data"]["account"]["login_methods"],
+                json!(["email", "username"])
+            );
+            assert_eq!(
+                body["data"]["account"]["authentication_method"],
+                "username_email"
+            );
+            assert_eq!(
+                body["data"]["account"]["login_by_code_enabled"], false,
+                "login by code is not built"
+            );
+            assert!(body["data"].get("mfa").is_none(), "MFA is not built");
+            assert!(
+                body["data"].get("socialaccount").is_none(),
+                "social login is not built"
+            );
+            assert!(
+                body["data"].get("usersessions").is_none(),
+                "user sessions are not built"
+            );
+            server
+        },
+    )
+    .await;
+}
+
+/// The oracle (django-allauth 65.21.1, settings of `shared/oracle`) answered
+/// this for `GET /_allauth/browser/v1/config`; with every feature counted as
+/// built and the same settings, ours is identical.
+#[test]
+fn config_data_matches_allauth_for_the_same_settings() {
+    let oracle: Value =
+        serde_json::from_str(include_str!("../fixtures/oracle-config.json")).expect("fixture");
+    let config = Config::from_sources(
+        r#"
+        [account]
+        login_methods = ["email"]
+        signup_fields = ["email*", "password1*"]
+        email_verification = "mandatory"
+        email_verification_by_code_enabled = true
+        login_by_code_enabled = true
+        [mfa]
+        supported_types = ["totp", "recovery_codes", "webauthn"]
+        passkey_login_enabled = true
+        [[socialaccount.providers]]
+        id = "dummy-oidc"
+        name = "Dummy OIDC"
+        client_id = "oracle-client-id"
+        secret = "oracle-secret"
+        openid_configuration_url = "http://127.0.0.1:9/realms/dummy/.well-known/openid-configuration"
+        "#,
+        &[],
+    )
+    .expect("oracle-equivalent configuration");
+    assert_eq!(
+        json!({"status": 200, "data": config_data(&config, Built::EVERYTHING)}),
+        oracle
+    );
+}
+
+#[tokio::test]
+async fn config_view_answers_404_for_disabled_and_unknown_clients() {
+    on_each_backend(
+        |config| config.headless.clients = vec!["app".into()],
+        |server| async move {
+            for path in ["/_allauth/browser/v1/config", "/_allauth/desktop/v1/config"] {
+                let response = raw().get(server.url(path)).send().await.expect("request");
+                assert_eq!(response.status(), 404, "{path}");
+                let body: Value = response.json().await.expect("envelope");
+                assert_eq!(body["status"], 404);
+                assert_eq!(body["errors"][0]["code"], "not_found");
+            }
+            let ok = raw()
+                .get(server.url("/_allauth/app/v1/config"))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(ok.status(), 200);
+            server
+        },
+    )
+    .await;
+}

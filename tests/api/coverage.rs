@@ -1,0 +1,59 @@
+//! Every operation of the document is exercised by some test: a built one by
+//! a call through the generated client in these tests, an unbuilt one by the
+//! `not_implemented` sweep in `errors.rs`.
+
+use allauth_api::OPERATIONS;
+use allauth_server::app::features::{is_implemented, IMPLEMENTED_OPERATIONS};
+
+const TEST_SOURCES: &[&str] = &[
+    include_str!("configuration.rs"),
+    include_str!("cors.rs"),
+    include_str!("document.rs"),
+    include_str!("errors.rs"),
+];
+
+#[test]
+fn every_operation_has_a_test() {
+    let mut untested = Vec::new();
+    for op in OPERATIONS.iter() {
+        if is_implemented(op.operation_id) {
+            let call = format!(".{}(", op.operation_id);
+            if !TEST_SOURCES.iter().any(|source| source.contains(&call)) {
+                untested.push(op.operation_id);
+            }
+        }
+    }
+    assert!(
+        untested.is_empty(),
+        "built operations without a client test: {untested:?}"
+    );
+    assert!(
+        include_str!("errors.rs").contains("fn unbuilt_operations_answer_not_implemented"),
+        "the sweep covering unbuilt operations is gone"
+    );
+    for id in IMPLEMENTED_OPERATIONS {
+        assert!(
+            OPERATIONS.iter().any(|op| op.operation_id == *id),
+            "{id} is not an operation of the document"
+        );
+    }
+}
+
+#[test]
+fn readme_lists_exactly_the_unbuilt_operations() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("<!-- unbuilt-operations:start -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- unbuilt-operations:end -->").next())
+        .expect("README has the unbuilt operations list");
+    for op in OPERATIONS.iter() {
+        let listed = section.contains(&format!("`{}`", op.operation_id));
+        assert_eq!(
+            listed,
+            !is_implemented(op.operation_id),
+            "README listing of {}",
+            op.operation_id
+        );
+    }
+}

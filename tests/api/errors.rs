@@ -1,0 +1,177 @@
+//! Whatever arrives, the answer is an allauth envelope with a 4xx status:
+//! operations not built yet, unknown clients, garbage bodies.
+//!
+//! Router-level exception: a path outside the API, or a method a path does
+//! not have, is refused by dropshot's router before any handler runs and gets
+//! dropshot's own 404/405 body (`{"request_id", "message", …}`).
+
+use allauth_api::OPERATIONS;
+use allauth_server::app::features::is_implemented;
+use serde_json::Value;
+
+use crate::harness::{on_each_backend, raw};
+
+fn everything(config: &mut allauth_server::config::Config) {
+    config.account.login_by_code_enabled = true;
+    config.mfa.supported_types = vec!["recovery_codes".into(), "totp".into(), "webauthn".into()];
+    config.mfa.passkey_login_enabled = true;
+    config.mfa.passkey_signup_enabled = true;
+    config.mfa.trust_enabled = true;
+}
+
+fn assert_envelope(body: &Value, status: u16, code: &str, what: &str) {
+    assert_eq!(body["status"], status, "{what}: {body}");
+    let errors = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no errors list in {body}"));
+    assert_eq!(errors[0]["code"], code, "{what}: {body}");
+    assert!(
+        errors[0]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}: {body}"
+    );
+}
+
+/// Every operation not built yet answers the `not_implemented` 404 for both
+/// clients — whatever body it is sent — and never pretends to work.
+#[tokio::test]
+async fn unbuilt_operations_answer_not_implemented() {
+    on_each_backend(everything, |server| async move {
+        let bodies: [&[u8]; 4] = [
+            b"",
+            b"{\"email\": \"a@example.com\"}",
+            b"{not json",
+            b"[1, 2]",
+        ];
+        for op in OPERATIONS
+            .iter()
+            .filter(|op| !is_implemented(op.operation_id))
+        {
+            for client in ["app", "browser"] {
+                let only = match op.operation_id {
+                    "provider_redirect_start" | "mfa_trust" => Some("browser"),
+                    "token_refresh" => Some("app"),
+                    _ => None,
+                };
+                let (status, code) = match only {
+                    Some(only) if only != client => (404, "not_found"),
+                    _ => (404, "not_implemented"),
+                };
+                for body in bodies {
+                    let method = reqwest::Method::from_bytes(op.method.as_bytes()).expect("method");
+                    let url = server.url(&op.path.replace("{client}", client));
+                    let response = raw()
+                        .request(method, &url)
+                        .header("content-type", "application/json")
+                        .body(body.to_vec())
+                        .send()
+                        .await
+                        .expect("request");
+                    assert_eq!(response.status().as_u16(), status, "{} {url}", op.method);
+                    assert_eq!(response.headers()["content-type"], "application/json");
+                    let json: Value = response.json().await.expect("envelope");
+                    assert_envelope(&json, status, code, op.operation_id);
+                }
+            }
+        }
+        server
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_client_is_a_404_envelope() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            for path in [
+                "/_allauth/desktop/v1/config",
+                "/_allauth/APP/v1/auth/session",
+                "/_allauth/%00/v1/config",
+            ] {
+                let response = raw().get(server.url(path)).send().await.expect("request");
+                assert_eq!(response.status(), 404, "{path}");
+                let json: Value = response.json().await.expect("envelope");
+                assert_envelope(&json, 404, "not_found", path);
+            }
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn oversize_and_odd_requests_never_cause_a_server_error() {
+    on_each_backend(
+        |config| config.server.request_body_max_bytes = 1024,
+        |server| async move {
+            let big = vec![b'a'; 10_000];
+            for (method, path) in [
+                (reqwest::Method::POST, "/_allauth/app/v1/auth/login"),
+                (reqwest::Method::GET, "/_allauth/app/v1/config"),
+                (reqwest::Method::POST, "/_allauth/browser/v1/auth/signup"),
+            ] {
+                let response = raw()
+                    .request(method, server.url(path))
+                    .header("content-type", "text/plain")
+                    .body(big.clone())
+                    .send()
+                    .await
+                    .expect("request");
+                assert!(
+                    response.status().is_client_error() || response.status().is_success(),
+                    "{path}"
+                );
+                let json: Value = response.json().await.expect("envelope");
+                assert!(json["status"].is_u64(), "{path}: {json}");
+            }
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn router_level_misses_are_dropshot_answers() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            let response = raw()
+                .get(server.url("/nowhere"))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 404);
+            let response = raw()
+                .get(server.url("/_allauth/app/v1/auth/login"))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 405, "GET is not a method of auth/login");
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn answers_are_never_cached() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            for path in [
+                "/_allauth/app/v1/config",
+                "/_allauth/browser/v1/auth/session",
+                "/_allauth/desktop/v1/config",
+            ] {
+                let response = raw().get(server.url(path)).send().await.expect("request");
+                let cache = response.headers()["cache-control"].to_str().expect("ascii");
+                assert!(
+                    cache.contains("no-store") && cache.contains("private"),
+                    "{path}: {cache}"
+                );
+            }
+            server
+        },
+    )
+    .await;
+}

@@ -1,0 +1,15 @@
+//! Integration tests: the real server on 127.0.0.1:0, spoken to over HTTP
+//! through the progenitor client generated from the same document (and raw
+//! HTTP where the point is malformed input). Every server test runs on
+//! SQLite and, when `TEST_DATABASE_URL` names a PostgreSQL server, on
+//! PostgreSQL too.
+
+mod harness;
+
+mod agreement;
+mod codegen;
+mod configuration;
+mod cors;
+mod coverage;
+mod document;
+mod errors;
