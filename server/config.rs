@@ -47,7 +47,7 @@ pub const SECTIONS: [&str; 11] = [
 
 /// Whether an environment variable (name without the `ALLAUTH_` prefix) is
 /// meant as a setting: it contains `__` or starts with a section name. Other
-/// `ALLAUTH_*` variables (e.g. the build's `ALLAUTH_CODEGEN_SPEC`) are not
+/// `ALLAUTH_*` variables (tooling of your own) are not
 /// ours and are ignored; a mistyped setting still contains `__` and is
 /// reported as an unknown key.
 pub fn is_setting_env_var(name_without_prefix: &str) -> bool {

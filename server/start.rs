@@ -28,6 +28,8 @@ pub enum StartError {
     Api(String),
     #[error("could not start the HTTP server: {0}")]
     Server(String),
+    #[error("data directory {path}: {message}")]
+    DataDir { path: String, message: String },
 }
 
 /// A started server; dropping it does not stop it, [`RunningServer::stop`] does.
@@ -55,14 +57,21 @@ impl RunningServer {
 }
 
 /// Connects to the database, migrates it and starts serving.
-pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
+    if config.server.secret_key.is_none() {
+        config.server.secret_key = Some(persistent_secret_key(&config.server.data_dir)?);
+    }
     let bind: SocketAddr = config
         .server
         .bind
         .parse()
         .map_err(|_| StartError::Bind(config.server.bind.clone()))?;
-    let db = Db::connect(&config.database.url, config.database.max_connections)?;
+    // Connecting opens a first connection: blocking work, off the executor.
+    let (url, max) = (config.database.url.clone(), config.database.max_connections);
+    let db = tokio::task::spawn_blocking(move || Db::connect(&url, max))
+        .await
+        .map_err(|e| StartError::Server(format!("database connect task: {e}")))??;
     db.migrate().await?;
     let spec = ServedSpec::build(&config)?;
     let cors = CorsPolicy::new(&config.cors);
@@ -97,4 +106,42 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .start()
         .map_err(|e| StartError::Server(e.to_string()))?;
     Ok(RunningServer { server })
+}
+
+/// The file in `data_dir` that keeps the generated secret key.
+const SECRET_KEY_FILE: &str = "secret_key";
+
+/// `server.secret_key` when none is configured: read from `data_dir`, or
+/// generated (64 random characters) and written there, readable by the owner
+/// only, so that signed keys survive restarts.
+fn persistent_secret_key(data_dir: &std::path::Path) -> Result<crate::config::Secret, StartError> {
+    use rand::distr::{Alphanumeric, SampleString};
+    let fail = |e: std::io::Error| StartError::DataDir {
+        path: data_dir.display().to_string(),
+        message: e.to_string(),
+    };
+    let path = data_dir.join(SECRET_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= 50 => return Ok(crate::config::Secret::new(text.trim())),
+        Ok(_) => {
+            return Err(StartError::DataDir {
+                path: path.display().to_string(),
+                message: "the stored secret key is shorter than 50 characters".to_string(),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail(e)),
+    }
+    std::fs::create_dir_all(data_dir).map_err(fail)?;
+    let key = Alphanumeric.sample_string(&mut rand::rng(), 64);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&path).map_err(fail)?;
+    std::io::Write::write_all(&mut file, key.as_bytes()).map_err(fail)?;
+    Ok(crate::config::Secret::new(key))
 }

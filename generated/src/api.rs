@@ -2,13 +2,13 @@
 // change the document and run `EXPECTORATE=overwrite cargo test --test api codegen`.
 
 //! The API as a dropshot trait: one method per operation of the document.
-use crate::runtime::{
-    ApiError, ClientParam, FormBody, HeaderParams, JsonBody, QueryParams, Redirect, Reply,
-    SpecDocumentParam,
-};
-use crate::types;
 use dropshot::{Body, RequestContext};
 use http::Response;
+use crate::runtime::{
+    ApiError, ClientParam, FormBody, HeaderParams, JsonBody, QueryParams, Redirect,
+    Reply, SpecDocumentParam,
+};
+use crate::types;
 /// What the document says about one operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OperationInfo {
@@ -360,8 +360,8 @@ pub const OPERATIONS: [OperationInfo; 56usize] = [
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct LoginPasswordHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -369,8 +369,8 @@ pub struct LoginPasswordHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct SignupCreateHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -378,12 +378,12 @@ pub struct SignupCreateHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct EmailVerificationViewHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
     /**The key from the verification link, or the verification code when
-    verification by code is enabled.*/
+verification by code is enabled.*/
     #[serde(rename = "X-Email-Verification-Key")]
     pub x_email_verification_key: String,
 }
@@ -391,8 +391,8 @@ pub struct EmailVerificationViewHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct EmailVerificationConfirmHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -400,8 +400,8 @@ pub struct EmailVerificationConfirmHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct EmailVerificationResendHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -409,8 +409,8 @@ pub struct EmailVerificationResendHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct PhoneVerificationConfirmHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -418,8 +418,8 @@ pub struct PhoneVerificationConfirmHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct PhoneVerificationResendHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -427,8 +427,8 @@ pub struct PhoneVerificationResendHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct ReauthenticatePasswordHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -436,8 +436,8 @@ pub struct ReauthenticatePasswordHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct PasswordResetRequestHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -445,12 +445,12 @@ pub struct PasswordResetRequestHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct PasswordResetViewHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
     /**The key from the password reset link, or the reset code when reset
-    by code is enabled.*/
+by code is enabled.*/
     #[serde(rename = "X-Password-Reset-Key")]
     pub x_password_reset_key: String,
 }
@@ -458,8 +458,8 @@ pub struct PasswordResetViewHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct PasswordResetConfirmHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -467,8 +467,8 @@ pub struct PasswordResetConfirmHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProviderRedirectStartHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -476,8 +476,8 @@ pub struct ProviderRedirectStartHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProviderTokenAuthenticateHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -485,8 +485,8 @@ pub struct ProviderTokenAuthenticateHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProviderSignupViewHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -494,8 +494,8 @@ pub struct ProviderSignupViewHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProviderSignupCompleteHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -503,8 +503,8 @@ pub struct ProviderSignupCompleteHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct MfaAuthenticateHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -512,8 +512,8 @@ pub struct MfaAuthenticateHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct MfaReauthenticateHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -521,8 +521,8 @@ pub struct MfaReauthenticateHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct MfaTrustHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -530,8 +530,8 @@ pub struct MfaTrustHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnAuthenticateOptionsHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -539,8 +539,8 @@ pub struct WebauthnAuthenticateOptionsHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnAuthenticateHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -548,8 +548,8 @@ pub struct WebauthnAuthenticateHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnReauthenticateOptionsHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -557,8 +557,8 @@ pub struct WebauthnReauthenticateOptionsHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnReauthenticateHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -566,8 +566,8 @@ pub struct WebauthnReauthenticateHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnLoginOptionsHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -575,8 +575,8 @@ pub struct WebauthnLoginOptionsHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnLoginHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -584,8 +584,8 @@ pub struct WebauthnLoginHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnSignupOptionsHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -593,8 +593,8 @@ pub struct WebauthnSignupOptionsHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnSignupCompleteHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -602,8 +602,8 @@ pub struct WebauthnSignupCompleteHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnSignupStartHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -611,8 +611,8 @@ pub struct WebauthnSignupStartHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct LoginCodeRequestHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -620,8 +620,8 @@ pub struct LoginCodeRequestHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct LoginCodeConfirmHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -629,8 +629,8 @@ pub struct LoginCodeConfirmHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct LoginCodeResendHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -638,8 +638,8 @@ pub struct LoginCodeResendHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProviderAccountListHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -647,8 +647,8 @@ pub struct ProviderAccountListHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct ProviderAccountDisconnectHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -656,8 +656,8 @@ pub struct ProviderAccountDisconnectHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct EmailListHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -665,8 +665,8 @@ pub struct EmailListHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct EmailVerificationRequestHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -674,8 +674,8 @@ pub struct EmailVerificationRequestHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct EmailAddHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -683,8 +683,8 @@ pub struct EmailAddHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct EmailRemoveHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -692,8 +692,8 @@ pub struct EmailRemoveHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct EmailMarkPrimaryHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -701,8 +701,8 @@ pub struct EmailMarkPrimaryHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct PhoneViewHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -710,8 +710,8 @@ pub struct PhoneViewHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct PhoneChangeHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -719,8 +719,8 @@ pub struct PhoneChangeHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct AuthenticatorListHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -728,8 +728,8 @@ pub struct AuthenticatorListHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct TotpViewHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -737,8 +737,8 @@ pub struct TotpViewHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct TotpActivateHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -746,8 +746,8 @@ pub struct TotpActivateHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct TotpDeactivateHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -755,8 +755,8 @@ pub struct TotpDeactivateHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct RecoveryCodesViewHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -764,8 +764,8 @@ pub struct RecoveryCodesViewHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct RecoveryCodesRegenerateHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -773,8 +773,8 @@ pub struct RecoveryCodesRegenerateHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnAuthenticatorOptionsHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -782,9 +782,9 @@ pub struct WebauthnAuthenticatorOptionsHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnAuthenticatorOptionsQuery {
     /**When present, whatever its value, the options request a passkey: a
-    discoverable credential with user verification (PIN, biometrics),
-    usable for passwordless login. Leave it out for a plain security
-    key.*/
+discoverable credential with user verification (PIN, biometrics),
+usable for passwordless login. Leave it out for a plain security
+key.*/
     #[serde(default)]
     pub passwordless: Option<bool>,
 }
@@ -792,8 +792,8 @@ pub struct WebauthnAuthenticatorOptionsQuery {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnAuthenticatorRenameHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -801,8 +801,8 @@ pub struct WebauthnAuthenticatorRenameHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnAuthenticatorAddHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -810,8 +810,8 @@ pub struct WebauthnAuthenticatorAddHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct WebauthnAuthenticatorDeleteHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -819,8 +819,8 @@ pub struct WebauthnAuthenticatorDeleteHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct SessionViewHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -828,8 +828,8 @@ pub struct SessionViewHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct SessionLogoutHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -837,8 +837,8 @@ pub struct SessionLogoutHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct PasswordChangeHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -846,8 +846,8 @@ pub struct PasswordChangeHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct UserSessionListHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -855,8 +855,8 @@ pub struct UserSessionListHeaders {
 #[derive(Clone, Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct UserSessionDeleteHeaders {
     /**`app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.*/
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.*/
     #[serde(rename = "X-Session-Token", default)]
     pub x_session_token: Option<String>,
 }
@@ -2478,209 +2478,142 @@ pub trait AllauthApi {
 #[macro_export]
 macro_rules! preflight_endpoints {
     ($handler:path) => {
-        async fn preflight_account_authenticators(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_account_authenticators_recovery_codes(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_account_authenticators_totp(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_account_authenticators_webauthn(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_account_email(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_account_password_change(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_account_phone(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_account_providers(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_2fa_authenticate(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_2fa_reauthenticate(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_2fa_trust(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::BrowserClient>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_code_confirm(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_code_request(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_code_resend(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_email_verify(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_email_verify_resend(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_login(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_password_request(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_password_reset(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_phone_verify(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_phone_verify_resend(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_provider_redirect(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::BrowserClient>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_provider_signup(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_provider_token(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_reauthenticate(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_session(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_sessions(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_signup(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_webauthn_authenticate(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_webauthn_login(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_webauthn_reauthenticate(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_auth_webauthn_signup(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_config(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::Client>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
-        async fn preflight_tokens_refresh(
-            rqctx: ::dropshot::RequestContext<Self::Context>,
-            _client: $crate::runtime::ClientParam<$crate::types::AppClient>,
-        ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-            $handler(rqctx).await
-        }
+        async fn preflight_account_authenticators(rqctx : ::dropshot::RequestContext <
+        Self::Context >, _client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_account_authenticators_recovery_codes(rqctx :
+        ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx). await } async fn preflight_account_authenticators_totp(rqctx :
+        ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx). await } async fn preflight_account_authenticators_webauthn(rqctx :
+        ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx). await } async fn preflight_account_email(rqctx :
+        ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx). await } async fn preflight_account_password_change(rqctx :
+        ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx). await } async fn preflight_account_phone(rqctx :
+        ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx). await } async fn preflight_account_providers(rqctx :
+        ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx). await } async fn preflight_auth_2fa_authenticate(rqctx :
+        ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx). await } async fn preflight_auth_2fa_reauthenticate(rqctx :
+        ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx). await } async fn preflight_auth_2fa_trust(rqctx :
+        ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::BrowserClient >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_code_confirm(rqctx : ::dropshot::RequestContext < Self::Context >,
+        _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_code_request(rqctx : ::dropshot::RequestContext < Self::Context >,
+        _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_code_resend(rqctx : ::dropshot::RequestContext < Self::Context >,
+        _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_email_verify(rqctx : ::dropshot::RequestContext < Self::Context >,
+        _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_email_verify_resend(rqctx : ::dropshot::RequestContext <
+        Self::Context >, _client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_login(rqctx : ::dropshot::RequestContext < Self::Context >,
+        _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_password_request(rqctx : ::dropshot::RequestContext <
+        Self::Context >, _client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_password_reset(rqctx : ::dropshot::RequestContext < Self::Context
+        >, _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_phone_verify(rqctx : ::dropshot::RequestContext < Self::Context >,
+        _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_phone_verify_resend(rqctx : ::dropshot::RequestContext <
+        Self::Context >, _client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_provider_redirect(rqctx : ::dropshot::RequestContext <
+        Self::Context >, _client : $crate::runtime::ClientParam <
+        $crate::types::BrowserClient >,) -> ::std::result::Result < ::http::Response <
+        ::dropshot::Body >, $crate::runtime::ApiError > { $handler (rqctx). await } async
+        fn preflight_auth_provider_signup(rqctx : ::dropshot::RequestContext <
+        Self::Context >, _client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_provider_token(rqctx : ::dropshot::RequestContext < Self::Context
+        >, _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_reauthenticate(rqctx : ::dropshot::RequestContext < Self::Context
+        >, _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_session(rqctx : ::dropshot::RequestContext < Self::Context >,
+        _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_sessions(rqctx : ::dropshot::RequestContext < Self::Context >,
+        _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_signup(rqctx : ::dropshot::RequestContext < Self::Context >,
+        _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_webauthn_authenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, _client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_webauthn_login(rqctx : ::dropshot::RequestContext < Self::Context
+        >, _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_webauthn_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, _client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_auth_webauthn_signup(rqctx : ::dropshot::RequestContext < Self::Context
+        >, _client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_config(rqctx : ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx). await } async fn preflight_tokens_refresh(rqctx :
+        ::dropshot::RequestContext < Self::Context >, _client :
+        $crate::runtime::ClientParam < $crate::types::AppClient >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await }
     };
 }

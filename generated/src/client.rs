@@ -5,9 +5,9 @@
 #[allow(unused_imports)]
 use crate::types;
 #[allow(unused_imports)]
-use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
-#[allow(unused_imports)]
 pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
+#[allow(unused_imports)]
+use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 #[derive(Clone, Debug)]
 /**Client for allauth-server headless API
 
@@ -87,9 +87,7 @@ impl Client {
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
             let dur = ::std::time::Duration::from_secs(15u64);
-            reqwest::ClientBuilder::new()
-                .connect_timeout(dur)
-                .timeout(dur)
+            reqwest::ClientBuilder::new().connect_timeout(dur).timeout(dur)
         };
         #[cfg(target_arch = "wasm32")]
         let client = reqwest::ClientBuilder::new();
@@ -127,36 +125,35 @@ impl ClientHooks<()> for &Client {}
 impl Client {
     /**Read the server configuration
 
-    Returns the settings a frontend needs in order to render the right
-    forms and buttons: the accepted login methods, whether signup is
-    open, which code-based flows are enabled, the configured identity
-    providers (only those usable by the calling kind of client), the
-    supported second factors and whether session activity is tracked.
-    Sections for features that are not installed are left out. The
-    answer does not depend on the session.
+Returns the settings a frontend needs in order to render the right
+forms and buttons: the accepted login methods, whether signup is
+open, which code-based flows are enabled, the configured identity
+providers (only those usable by the calling kind of client), the
+supported second factors and whether session activity is tracked.
+Sections for features that are not installed are left out. The
+answer does not depend on the session.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/config`
+Sends a `GET` request to `/_allauth/{client}/v1/config`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    */
+*/
     pub async fn config_view<'a>(
         &'a self,
         client: types::Client,
     ) -> Result<ResponseValue<types::ConfigurationResponse>, Error<()>> {
         let url = format!(
-            "{}/_allauth/{}/v1/config",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/config", self.baseurl, encode_path(& client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         #[allow(unused_mut)]
         let mut request = self
             .client
@@ -181,52 +178,55 @@ impl Client {
     }
     /**Sign in with a password
 
-    Signs in with a password and exactly one identifier: `username`,
-    `email` or `phone`, whichever `ACCOUNT_LOGIN_METHODS` allows. When
-    only one login method is configured, its field is required.
+Signs in with a password and exactly one identifier: `username`,
+`email` or `phone`, whichever `ACCOUNT_LOGIN_METHODS` allows. When
+only one login method is configured, its field is required.
 
-    On success the session is authenticated (200) and a `password` entry
-    is added to `methods`. If the account still has stages to complete,
-    the answer is a 401 whose pending flow names the next stage:
-    `verify_email` or `verify_phone` (mandatory verification),
-    `mfa_authenticate` (a second factor is set up) or `mfa_trust`.
+On success the session is authenticated (200) and a `password` entry
+is added to `methods`. If the account still has stages to complete,
+the answer is a 401 whose pending flow names the next stage:
+`verify_email` or `verify_phone` (mandatory verification),
+`mfa_authenticate` (a second factor is set up) or `mfa_trust`.
 
-    Error codes: `email_password_mismatch`,
-    `username_password_mismatch` or `phone_password_mismatch` (wrong
-    credentials, on param `password`), `invalid_login` (none or more than
-    one identifier given), `too_many_login_attempts` (the failed-login
-    limit per address and per account was reached; no param), `required`,
-    `invalid`. Signing in while already signed in is a 409.
+Error codes: `email_password_mismatch`,
+`username_password_mismatch` or `phone_password_mismatch` (wrong
+credentials, on param `password`), `invalid_login` (none or more than
+one identifier given), `too_many_login_attempts` (the failed-login
+limit per address and per account was reached; no param), `required`,
+`invalid`. Signing in while already signed in is a 409.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/login`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/login`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn login_password<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::LoginInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/login",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/login", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -250,72 +250,75 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Create an account
 
-    Creates a local account. Which of `email`, `username`, `phone` and
-    `password` are accepted and which are mandatory follows
-    `ACCOUNT_SIGNUP_FIELDS`; a missing mandatory field is reported with
-    code `required`.
+Creates a local account. Which of `email`, `username`, `phone` and
+`password` are accepted and which are mandatory follows
+`ACCOUNT_SIGNUP_FIELDS`; a missing mandatory field is reported with
+code `required`.
 
-    The new user is signed in at once (200) unless a stage remains, most
-    commonly `verify_email` under mandatory email verification (401 with
-    that flow pending). To avoid revealing which addresses are
-    registered, signing up with a taken email address under mandatory
-    verification answers exactly like a successful signup and notifies
-    the owner of the address instead.
+The new user is signed in at once (200) unless a stage remains, most
+commonly `verify_email` under mandatory email verification (401 with
+that flow pending). To avoid revealing which addresses are
+registered, signing up with a taken email address under mandatory
+verification answers exactly like a successful signup and notifies
+the owner of the address instead.
 
-    Error codes include `email_taken`, `username_taken`, `phone_taken`,
-    `username_blacklisted`, `invalid` and the password validators' codes
-    (for example `password_too_short`). A closed signup is a 403; calling
-    this while signed in is a 409.
+Error codes include `email_taken`, `username_taken`, `phone_taken`,
+`username_blacklisted`, `invalid` and the password validators' codes
+(for example `password_too_short`). A closed signup is a 403; calling
+this while signed in is a 409.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/signup`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/signup`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn signup_create<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::SignupInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/signup",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/signup", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -339,79 +342,82 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            403u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Look up an email verification key
 
-    Checks a verification key without using it up and tells which
-    address and which user it belongs to, so that the frontend can ask
-    for confirmation. The key is the one from the emailed link or, with
-    `ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED`, the code; in the code
-    case a wrong code counts as a failed attempt of the pending
-    verification. `meta.is_authenticating` tells whether confirming the
-    key would complete a pending login or signup.
+Checks a verification key without using it up and tells which
+address and which user it belongs to, so that the frontend can ask
+for confirmation. The key is the one from the emailed link or, with
+`ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED`, the code; in the code
+case a wrong code counts as a failed attempt of the pending
+verification. `meta.is_authenticating` tells whether confirming the
+key would complete a pending login or signup.
 
-    Error codes (param `key`): `invalid_or_expired_key` (link),
-    `incorrect_code` (code), `email_taken` (the address was verified by
-    another account meanwhile). In code mode, a 409 means no
-    verification is pending in this session (or its attempts are used
-    up).
+Error codes (param `key`): `invalid_or_expired_key` (link),
+`incorrect_code` (code), `email_taken` (the address was verified by
+another account meanwhile). In code mode, a 409 means no
+verification is pending in this session (or its attempts are used
+up).
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/auth/email/verify`
+Sends a `GET` request to `/_allauth/{client}/v1/auth/email/verify`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_email_verification_key`: The key from the verification link, or the verification code when
-    verification by code is enabled.
+- `x_email_verification_key`: The key from the verification link, or the verification code when
+verification by code is enabled.
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn email_verification_view<'a>(
         &'a self,
         client: types::Client,
         x_email_verification_key: &'a str,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::EmailVerificationInfoResponse>, Error<::serde_json::Value>>
-    {
+    ) -> Result<
+        ResponseValue<types::EmailVerificationInfoResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/email/verify",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/email/verify", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
-        header_map.append(
-            "X-Email-Verification-Key",
-            x_email_verification_key.to_string().try_into()?,
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        header_map
+            .append(
+                "X-Email-Verification-Key",
+                x_email_verification_key.to_string().try_into()?,
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -434,67 +440,70 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Verify an email address
 
-    Marks the address belonging to `key` as verified. The key is the one
-    from the emailed link or, with
-    `ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED`, the code; both are sent
-    the same way.
+Marks the address belonging to `key` as verified. The key is the one
+from the emailed link or, with
+`ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED`, the code; both are sent
+the same way.
 
-    When the verification completes a pending `verify_email` stage, the
-    login continues: the answer is 200 if the user is now signed in, or a
-    401 naming the next pending stage. A 401 without a pending flow means
-    the address was verified but nobody is signed in (for example a link
-    opened in another browser, or `ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION`
-    disabled); it is not a failure.
+When the verification completes a pending `verify_email` stage, the
+login continues: the answer is 200 if the user is now signed in, or a
+401 naming the next pending stage. A 401 without a pending flow means
+the address was verified but nobody is signed in (for example a link
+opened in another browser, or `ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION`
+disabled); it is not a failure.
 
-    Error codes (param `key`): `invalid_or_expired_key`,
-    `incorrect_code`, `email_taken`. Each wrong code counts as a failed
-    attempt; when the attempts (`ACCOUNT_EMAIL_VERIFICATION_BY_CODE_MAX_ATTEMPTS`)
-    are used up the pending verification ends and further calls get a
-    409, as do calls in code mode with no verification pending.
+Error codes (param `key`): `invalid_or_expired_key`,
+`incorrect_code`, `email_taken`. Each wrong code counts as a failed
+attempt; when the attempts (`ACCOUNT_EMAIL_VERIFICATION_BY_CODE_MAX_ATTEMPTS`)
+are used up the pending verification ends and further calls get a
+409, as do calls in code mode with no verification pending.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/email/verify`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/email/verify`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn email_verification_confirm<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::VerifyEmailInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/email/verify",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/email/verify", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -518,57 +527,57 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Send a new email verification code
 
-    Sends a fresh code for the email verification pending in this
-    session and invalidates the previous one. Only available with
-    `ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED` and
-    `ACCOUNT_EMAIL_VERIFICATION_SUPPORTS_RESEND`; otherwise, or when no
-    verification is pending, the answer is a 409. Sending is rate
-    limited per address (`confirm_email`), which gives a 429.
+Sends a fresh code for the email verification pending in this
+session and invalidates the previous one. Only available with
+`ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED` and
+`ACCOUNT_EMAIL_VERIFICATION_SUPPORTS_RESEND`; otherwise, or when no
+verification is pending, the answer is a 409. Sending is rate
+limited per address (`confirm_email`), which gives a 429.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/email/verify/resend`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/email/verify/resend`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn email_verification_resend<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
     ) -> Result<ResponseValue<types::StatusOkResponse>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/email/verify/resend",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/email/verify/resend", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -591,61 +600,64 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Verify a phone number
 
-    Confirms a phone number with the code sent to it by SMS. This
-    completes either the `verify_phone` stage of a pending login or
-    signup, or a phone number change started by a signed-in user through
-    `POST account/phone`.
+Confirms a phone number with the code sent to it by SMS. This
+completes either the `verify_phone` stage of a pending login or
+signup, or a phone number change started by a signed-in user through
+`POST account/phone`.
 
-    For a pending stage the login continues: 200 if the user is now
-    signed in, otherwise a 401 naming the next stage. Error code:
-    `incorrect_code` (param `code`); every wrong code counts as a failed
-    attempt and, once `ACCOUNT_PHONE_VERIFICATION_MAX_ATTEMPTS` is
-    reached, the verification is dropped. A 409 means there is no phone
-    verification to complete.
+For a pending stage the login continues: 200 if the user is now
+signed in, otherwise a 401 naming the next stage. Error code:
+`incorrect_code` (param `code`); every wrong code counts as a failed
+attempt and, once `ACCOUNT_PHONE_VERIFICATION_MAX_ATTEMPTS` is
+reached, the verification is dropped. A 409 means there is no phone
+verification to complete.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/phone/verify`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/phone/verify`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn phone_verification_confirm<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::VerifyPhoneInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/phone/verify",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/phone/verify", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -669,55 +681,55 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Send a new phone verification code
 
-    Sends a fresh SMS code for the `verify_phone` stage pending in this
-    session. Requires `ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND`;
-    without it, or without a pending stage, the answer is a 409. Sending
-    is rate limited (`verify_phone`), which gives a 429.
+Sends a fresh SMS code for the `verify_phone` stage pending in this
+session. Requires `ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND`;
+without it, or without a pending stage, the answer is a 409. Sending
+is rate limited (`verify_phone`), which gives a 429.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/phone/verify/resend`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/phone/verify/resend`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn phone_verification_resend<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
     ) -> Result<ResponseValue<types::StatusOkResponse>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/phone/verify/resend",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/phone/verify/resend", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -740,58 +752,61 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Reauthenticate with the password
 
-    Completes the `reauthenticate` flow: a signed-in user types their
-    password again, after which sensitive changes are allowed for
-    `ACCOUNT_REAUTHENTICATION_TIMEOUT` seconds. A `password` entry with
-    `reauthenticated: true` is added to `methods`.
+Completes the `reauthenticate` flow: a signed-in user types their
+password again, after which sensitive changes are allowed for
+`ACCOUNT_REAUTHENTICATION_TIMEOUT` seconds. A `password` entry with
+`reauthenticated: true` is added to `methods`.
 
-    Error code: `incorrect_password` (param `password`). Without a
-    signed-in user the answer is the 401 with the anonymous flows.
-    Attempts are rate limited per user (`reauthenticate`).
+Error code: `incorrect_password` (param `password`). Without a
+signed-in user the answer is the 401 with the anonymous flows.
+Attempts are rate limited per user (`reauthenticate`).
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/reauthenticate`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/reauthenticate`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn reauthenticate_password<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::ReauthenticateInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/reauthenticate",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/reauthenticate", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -815,51 +830,51 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Ask for a password reset
 
-    Starts a password reset for the account owning `email`. The answer
-    does not reveal whether such an account exists (unless
-    `ACCOUNT_PREVENT_ENUMERATION` is off, in which case an unknown
-    address gives `unknown_email`); an unknown address receives a notice
-    instead of a reset message.
+Starts a password reset for the account owning `email`. The answer
+does not reveal whether such an account exists (unless
+`ACCOUNT_PREVENT_ENUMERATION` is off, in which case an unknown
+address gives `unknown_email`); an unknown address receives a notice
+instead of a reset message.
 
-    With links (the default) nothing is kept in the session and the
-    answer is a plain 200. With `ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED`
-    a code is mailed and a `password_reset_by_code` flow becomes pending
-    in the session, so the answer is the 401 showing that flow; continue
-    with `GET`/`POST auth/password/reset`, passing the code as the key.
+With links (the default) nothing is kept in the session and the
+answer is a plain 200. With `ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED`
+a code is mailed and a `password_reset_by_code` flow becomes pending
+in the session, so the answer is the 401 showing that flow; continue
+with `GET`/`POST auth/password/reset`, passing the code as the key.
 
-    Requests are rate limited per client address and per email address
-    (`reset_password`).
+Requests are rate limited per client address and per email address
+(`reset_password`).
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/password/request`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/password/request`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn password_reset_request<'a>(
         &'a self,
         client: types::Client,
@@ -867,15 +882,15 @@ impl Client {
         body: &'a types::RequestPasswordResetInput,
     ) -> Result<ResponseValue<types::StatusOkResponse>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/password/request",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/password/request", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -899,68 +914,72 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Look up a password reset key
 
-    Validates a password reset key and returns the user it belongs to,
-    so the frontend can show whose password is being set. The key is the
-    one embedded in the mailed link or, with
-    `ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED`, the mailed code; a wrong
-    code counts against `ACCOUNT_PASSWORD_RESET_BY_CODE_MAX_ATTEMPTS`.
+Validates a password reset key and returns the user it belongs to,
+so the frontend can show whose password is being set. The key is the
+one embedded in the mailed link or, with
+`ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED`, the mailed code; a wrong
+code counts against `ACCOUNT_PASSWORD_RESET_BY_CODE_MAX_ATTEMPTS`.
 
-    Error codes (param `key`): `invalid_password_reset` (link),
-    `incorrect_code` (code). In code mode a 409 means no reset is pending
-    in this session (or its attempts are used up).
+Error codes (param `key`): `invalid_password_reset` (link),
+`incorrect_code` (code). In code mode a 409 means no reset is pending
+in this session (or its attempts are used up).
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/auth/password/reset`
+Sends a `GET` request to `/_allauth/{client}/v1/auth/password/reset`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_password_reset_key`: The key from the password reset link, or the reset code when reset
-    by code is enabled.
+- `x_password_reset_key`: The key from the password reset link, or the reset code when reset
+by code is enabled.
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn password_reset_view<'a>(
         &'a self,
         client: types::Client,
         x_password_reset_key: &'a str,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::PasswordResetInfoResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::PasswordResetInfoResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/password/reset",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/password/reset", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(3usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
-        header_map.append(
-            "X-Password-Reset-Key",
-            x_password_reset_key.to_string().try_into()?,
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        header_map
+            .append(
+                "X-Password-Reset-Key",
+                x_password_reset_key.to_string().try_into()?,
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -983,60 +1002,63 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Set a new password with a reset key
 
-    Sets a new password using a reset key (link key or code, as for the
-    lookup). Afterwards the user is signed in (200, with a
-    `password_reset` entry in `methods`) when
-    `ACCOUNT_LOGIN_ON_PASSWORD_RESET` is enabled; otherwise the answer is
-    the 401 with the anonymous flows and the user signs in normally.
+Sets a new password using a reset key (link key or code, as for the
+lookup). Afterwards the user is signed in (200, with a
+`password_reset` entry in `methods`) when
+`ACCOUNT_LOGIN_ON_PASSWORD_RESET` is enabled; otherwise the answer is
+the 401 with the anonymous flows and the user signs in normally.
 
-    Error codes: `invalid_password_reset` or `incorrect_code` (param
-    `key`), password validator codes (param `password`), `required`.
-    In code mode a 409 means no reset is pending. Attempts are rate
-    limited per client address (`reset_password_from_key`).
+Error codes: `invalid_password_reset` or `incorrect_code` (param
+`key`), password validator codes (param `password`), `required`.
+In code mode a 409 means no reset is pending. Attempts are rate
+limited per client address (`reset_password_from_key`).
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/password/reset`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/password/reset`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn password_reset_confirm<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::ResetPasswordInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/password/reset",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/password/reset", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1060,52 +1082,52 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Start a sign-in at a third-party provider
 
-    Browser only. The frontend submits this as a regular (non-XHR) HTML
-    form post, because the answer is a redirect the browser itself must
-    follow: to the provider's authorization page when the input is
-    valid, or to the frontend's provider error page
-    (`HEADLESS_FRONTEND_URLS["socialaccount_login_error"]`, with
-    `error` and `error_process` query parameters) when it is not.
+Browser only. The frontend submits this as a regular (non-XHR) HTML
+form post, because the answer is a redirect the browser itself must
+follow: to the provider's authorization page when the input is
+valid, or to the frontend's provider error page
+(`HEADLESS_FRONTEND_URLS["socialaccount_login_error"]`, with
+`error` and `error_process` query parameters) when it is not.
 
-    With `process=login` the provider account signs the user in, or
-    signs them up if it is unknown. With `process=connect` it is attached
-    to the signed-in user. When the provider sends the user back, the
-    server finishes the handshake and redirects to `callback_url`
-    (adding `error` on failure); the frontend then reads
-    `GET auth/session` to learn the outcome, which may be a pending
-    stage such as `provider_signup` or `verify_email`.
+With `process=login` the provider account signs the user in, or
+signs them up if it is unknown. With `process=connect` it is attached
+to the signed-in user. When the provider sends the user back, the
+server finishes the handshake and redirects to `callback_url`
+(adding `error` on failure); the frontend then reads
+`GET auth/session` to learn the outcome, which may be a pending
+stage such as `provider_signup` or `verify_email`.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/provider/redirect`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/provider/redirect`
 
-    Arguments:
-    - `client`: The kind of client; this operation exists for `browser` only.
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+Arguments:
+- `client`: The kind of client; this operation exists for `browser` only.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn provider_redirect_start<'a>(
         &'a self,
         client: types::BrowserClient,
@@ -1113,15 +1135,15 @@ impl Client {
         body: &'a types::ProviderRedirectInput,
     ) -> Result<ResponseValue<ByteStream>, Error<()>> {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/provider/redirect",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/provider/redirect", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1146,51 +1168,54 @@ impl Client {
     }
     /**Sign in with a provider token
 
-    For clients that run the provider's authorization on their own (for
-    example a mobile app using the platform's sign-in SDK): hand over the
-    ID token and/or access token obtained there, and the server verifies
-    it with the provider. With `process=login` the user is signed in (or
-    signed up); with `process=connect` the provider account is attached
-    to the signed-in user, which may require reauthentication first (401
-    with `meta.is_authenticated: true`).
+For clients that run the provider's authorization on their own (for
+example a mobile app using the platform's sign-in SDK): hand over the
+ID token and/or access token obtained there, and the server verifies
+it with the provider. With `process=login` the user is signed in (or
+signed up); with `process=connect` the provider account is attached
+to the signed-in user, which may require reauthentication first (401
+with `meta.is_authenticated: true`).
 
-    A 401 with the anonymous flows can also mean a stage is pending, for
-    example `provider_signup` (more data needed) or `verify_email`.
-    Error codes (mostly param `token`): `invalid_token`,
-    `client_id_required`, `client_id_mismatch`, `token_required`,
-    `token_authentication_not_supported` (param `provider`),
-    `unknown_provider`, `connected_other`, `email_taken`. A closed
-    signup is a 403.
+A 401 with the anonymous flows can also mean a stage is pending, for
+example `provider_signup` (more data needed) or `verify_email`.
+Error codes (mostly param `token`): `invalid_token`,
+`client_id_required`, `client_id_mismatch`, `token_required`,
+`token_authentication_not_supported` (param `provider`),
+`unknown_provider`, `connected_other`, `email_taken`. A closed
+signup is a 403.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/provider/token`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/provider/token`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn provider_token_authenticate<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::ProviderTokenInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/provider/token",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/provider/token", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1214,61 +1239,64 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            403u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Read the pending provider signup
 
-    When a provider login needs more information before the account can
-    be created (`SOCIALACCOUNT_AUTO_SIGNUP` off, or data such as the
-    email address missing or already taken), the `provider_signup` flow
-    is pending. This returns what is known so far: the provider account,
-    the user that would be created (it has no `id` yet) and the email
-    addresses received from the provider. A 409 means no provider signup
-    is pending; a 403 means signup is closed.
+When a provider login needs more information before the account can
+be created (`SOCIALACCOUNT_AUTO_SIGNUP` off, or data such as the
+email address missing or already taken), the `provider_signup` flow
+is pending. This returns what is known so far: the provider account,
+the user that would be created (it has no `id` yet) and the email
+addresses received from the provider. A 409 means no provider signup
+is pending; a 403 means signup is closed.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/auth/provider/signup`
+Sends a `GET` request to `/_allauth/{client}/v1/auth/provider/signup`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn provider_signup_view<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::ProviderSignupInfoResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::ProviderSignupInfoResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/provider/signup",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/provider/signup", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1291,58 +1319,61 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            403u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Complete a provider signup
 
-    Supplies the missing account details (per `ACCOUNT_SIGNUP_FIELDS`,
-    without a password) for the pending `provider_signup` flow and
-    creates the account. The user is then signed in (200) or the next
-    stage, typically `verify_email`, is pending (401).
+Supplies the missing account details (per `ACCOUNT_SIGNUP_FIELDS`,
+without a password) for the pending `provider_signup` flow and
+creates the account. The user is then signed in (200) or the next
+stage, typically `verify_email`, is pending (401).
 
-    Error codes: `email_taken`, `username_taken`, `invalid`,
-    `required`. A 409 means no provider signup is pending; a 403 means
-    signup is closed.
+Error codes: `email_taken`, `username_taken`, `invalid`,
+`required`. A 409 means no provider signup is pending; a 403 means
+signup is closed.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/provider/signup`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/provider/signup`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn provider_signup_complete<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::ProviderSignupInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/provider/signup",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/provider/signup", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1366,70 +1397,73 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            403u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Complete the second-factor stage
 
-    Completes the pending `mfa_authenticate` stage of a login with a TOTP
-    code or an unused recovery code (the flow's `types` list what the
-    account has set up). An `mfa` entry is added to `methods` and the
-    user is signed in (200), unless another stage such as `mfa_trust`
-    follows (401).
+Completes the pending `mfa_authenticate` stage of a login with a TOTP
+code or an unused recovery code (the flow's `types` list what the
+account has set up). An `mfa` entry is added to `methods` and the
+user is signed in (200), unless another stage such as `mfa_trust`
+follows (401).
 
-    Error codes (param `code`): `incorrect_code`;
-    `too_many_login_attempts` once the failed-attempt limit for the
-    account is reached. Without a pending `mfa_authenticate` stage the
-    answer is a 401 with the anonymous flows (and
-    `meta.is_authenticated: null`).
+Error codes (param `code`): `incorrect_code`;
+`too_many_login_attempts` once the failed-attempt limit for the
+account is reached. Without a pending `mfa_authenticate` stage the
+answer is a 401 with the anonymous flows (and
+`meta.is_authenticated: null`).
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/2fa/authenticate`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/2fa/authenticate`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn mfa_authenticate<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::MfaAuthenticateInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/2fa/authenticate",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/2fa/authenticate", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1453,58 +1487,61 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Reauthenticate with a second factor
 
-    Completes the `mfa_reauthenticate` flow offered by a
-    reauthentication 401: a signed-in user enters a TOTP or recovery
-    code, after which sensitive changes are allowed again for a while.
-    An `mfa` entry with `reauthenticated: true` is added to `methods`.
+Completes the `mfa_reauthenticate` flow offered by a
+reauthentication 401: a signed-in user enters a TOTP or recovery
+code, after which sensitive changes are allowed again for a while.
+An `mfa` entry with `reauthenticated: true` is added to `methods`.
 
-    Error codes (param `code`): `incorrect_code`,
-    `too_many_login_attempts`. Without a signed-in user the answer is
-    the 401 with the anonymous flows.
+Error codes (param `code`): `incorrect_code`,
+`too_many_login_attempts`. Without a signed-in user the answer is
+the 401 with the anonymous flows.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/2fa/reauthenticate`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/2fa/reauthenticate`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn mfa_reauthenticate<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::MfaAuthenticateInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/2fa/reauthenticate",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/2fa/reauthenticate", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1528,55 +1565,58 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Decide whether to trust this browser
 
-    Browser only, with `MFA_TRUST_ENABLED`. After the second factor was
-    accepted, the `mfa_trust` stage asks whether this browser should be
-    remembered. With `trust: true` a cookie is set that lets later logins
-    from this browser skip the second factor for `MFA_TRUST_COOKIE_AGE`;
-    with `false` (or absent) nothing is remembered. Either way the stage
-    ends and the login continues (200 when complete). Without a pending
-    `mfa_trust` stage the answer is a 401 with the anonymous flows.
+Browser only, with `MFA_TRUST_ENABLED`. After the second factor was
+accepted, the `mfa_trust` stage asks whether this browser should be
+remembered. With `trust: true` a cookie is set that lets later logins
+from this browser skip the second factor for `MFA_TRUST_COOKIE_AGE`;
+with `false` (or absent) nothing is remembered. Either way the stage
+ends and the login continues (200 when complete). Without a pending
+`mfa_trust` stage the answer is a 401 with the anonymous flows.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/2fa/trust`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/2fa/trust`
 
-    Arguments:
-    - `client`: The kind of client; this operation exists for `browser` only.
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+Arguments:
+- `client`: The kind of client; this operation exists for `browser` only.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn mfa_trust<'a>(
         &'a self,
         client: types::BrowserClient,
         x_session_token: Option<&'a str>,
         body: &'a types::MfaTrustInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/2fa/trust",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/2fa/trust", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1600,53 +1640,55 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Get options for a WebAuthn second factor
 
-    During a pending `mfa_authenticate` stage, returns the WebAuthn
-    credential request options for the user being logged in (allowing
-    their registered credentials). Feed `request_options` to
-    `parseRequestOptionsFromJSON()` / `navigator.credentials.get()`.
-    User verification follows `MFA_WEBAUTHN_USER_VERIFICATION`. Without
-    a pending `mfa_authenticate` stage the answer is a 401 with the
-    anonymous flows.
+During a pending `mfa_authenticate` stage, returns the WebAuthn
+credential request options for the user being logged in (allowing
+their registered credentials). Feed `request_options` to
+`parseRequestOptionsFromJSON()` / `navigator.credentials.get()`.
+User verification follows `MFA_WEBAUTHN_USER_VERIFICATION`. Without
+a pending `mfa_authenticate` stage the answer is a 401 with the
+anonymous flows.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/auth/webauthn/authenticate`
+Sends a `GET` request to `/_allauth/{client}/v1/auth/webauthn/authenticate`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn webauthn_authenticate_options<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::WebAuthnRequestOptionsResponse>, Error<::serde_json::Value>>
-    {
+    ) -> Result<
+        ResponseValue<types::WebAuthnRequestOptionsResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/webauthn/authenticate",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/webauthn/authenticate", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1669,55 +1711,58 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Complete the second-factor stage with WebAuthn
 
-    Completes the pending `mfa_authenticate` stage with the credential
-    produced by `navigator.credentials.get()` for the options obtained
-    above. An `mfa` entry of type `webauthn` is added to `methods`; the
-    user is signed in (200) unless another stage follows (401).
+Completes the pending `mfa_authenticate` stage with the credential
+produced by `navigator.credentials.get()` for the options obtained
+above. An `mfa` entry of type `webauthn` is added to `methods`; the
+user is signed in (200) unless another stage follows (401).
 
-    Error codes (param `credential`): `incorrect_code` (the assertion
-    does not verify), `too_many_login_attempts`. Without a pending stage
-    the answer is a 401 with the anonymous flows.
+Error codes (param `credential`): `incorrect_code` (the assertion
+does not verify), `too_many_login_attempts`. Without a pending stage
+the answer is a 401 with the anonymous flows.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/webauthn/authenticate`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/webauthn/authenticate`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn webauthn_authenticate<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::WebAuthnAssertionInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/webauthn/authenticate",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/webauthn/authenticate", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1741,53 +1786,55 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Get options for reauthenticating with WebAuthn
 
-    For a signed-in user, returns the WebAuthn credential request
-    options to reauthenticate with one of their registered credentials.
-    User verification follows `MFA_WEBAUTHN_USER_VERIFICATION`. Without a
-    signed-in user the answer is the 401 with the anonymous flows.
+For a signed-in user, returns the WebAuthn credential request
+options to reauthenticate with one of their registered credentials.
+User verification follows `MFA_WEBAUTHN_USER_VERIFICATION`. Without a
+signed-in user the answer is the 401 with the anonymous flows.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/auth/webauthn/reauthenticate`
+Sends a `GET` request to `/_allauth/{client}/v1/auth/webauthn/reauthenticate`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn webauthn_reauthenticate_options<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::WebAuthnRequestOptionsResponse>, Error<::serde_json::Value>>
-    {
+    ) -> Result<
+        ResponseValue<types::WebAuthnRequestOptionsResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/webauthn/reauthenticate",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/webauthn/reauthenticate", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1810,54 +1857,57 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Reauthenticate with WebAuthn
 
-    Completes the `mfa_reauthenticate` flow with a WebAuthn assertion
-    for the options obtained above. An `mfa` entry of type `webauthn`
-    with `reauthenticated: true` is added to `methods`.
+Completes the `mfa_reauthenticate` flow with a WebAuthn assertion
+for the options obtained above. An `mfa` entry of type `webauthn`
+with `reauthenticated: true` is added to `methods`.
 
-    Error codes (param `credential`): `incorrect_code`,
-    `too_many_login_attempts`. Without a signed-in user the answer is
-    the 401 with the anonymous flows.
+Error codes (param `credential`): `incorrect_code`,
+`too_many_login_attempts`. Without a signed-in user the answer is
+the 401 with the anonymous flows.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/webauthn/reauthenticate`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/webauthn/reauthenticate`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn webauthn_reauthenticate<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::WebAuthnAssertionInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/webauthn/reauthenticate",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/webauthn/reauthenticate", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1881,53 +1931,55 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Get options for a passkey login
 
-    With `MFA_PASSKEY_LOGIN_ENABLED` (the `mfa_login_webauthn` flow),
-    returns credential request options that are not tied to any user:
-    the browser or platform offers the passkeys it holds for this
-    relying party. User verification is always required.
+With `MFA_PASSKEY_LOGIN_ENABLED` (the `mfa_login_webauthn` flow),
+returns credential request options that are not tied to any user:
+the browser or platform offers the passkeys it holds for this
+relying party. User verification is always required.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/auth/webauthn/login`
+Sends a `GET` request to `/_allauth/{client}/v1/auth/webauthn/login`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn webauthn_login_options<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::WebAuthnRequestOptionsResponse>, Error<::serde_json::Value>>
-    {
+    ) -> Result<
+        ResponseValue<types::WebAuthnRequestOptionsResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/webauthn/login",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/webauthn/login", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -1950,53 +2002,56 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Sign in with a passkey
 
-    Signs in the owner of the passkey that produced `credential`. An
-    `mfa` entry of type `webauthn` with `passwordless: true` is added to
-    `methods`. The passkey counts as both factors, so no
-    `mfa_authenticate` stage follows, but other stages can (for example
-    `verify_email` under mandatory verification), giving a 401.
+Signs in the owner of the passkey that produced `credential`. An
+`mfa` entry of type `webauthn` with `passwordless: true` is added to
+`methods`. The passkey counts as both factors, so no
+`mfa_authenticate` stage follows, but other stages can (for example
+`verify_email` under mandatory verification), giving a 401.
 
-    Error codes (param `credential`): `incorrect_code` (unknown
-    credential or failed verification). Attempts are rate limited per
-    client address (`webauthn_login`).
+Error codes (param `credential`): `incorrect_code` (unknown
+credential or failed verification). Attempts are rate limited per
+client address (`webauthn_login`).
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/webauthn/login`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/webauthn/login`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn webauthn_login<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::WebAuthnAssertionInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/webauthn/login",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/webauthn/login", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2020,57 +2075,59 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Get options for registering the signup passkey
 
-    While `mfa_signup_webauthn` is pending, returns the credential
-    creation options for the new account's passkey (a discoverable
-    credential with user verification). Feed `creation_options` to
-    `parseCreationOptionsFromJSON()` / `navigator.credentials.create()`.
-    A 409 means no passkey signup is pending.
+While `mfa_signup_webauthn` is pending, returns the credential
+creation options for the new account's passkey (a discoverable
+credential with user verification). Feed `creation_options` to
+`parseCreationOptionsFromJSON()` / `navigator.credentials.create()`.
+A 409 means no passkey signup is pending.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/auth/webauthn/signup`
+Sends a `GET` request to `/_allauth/{client}/v1/auth/webauthn/signup`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn webauthn_signup_options<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::WebAuthnCreationOptionsResponse>, Error<::serde_json::Value>>
-    {
+    ) -> Result<
+        ResponseValue<types::WebAuthnCreationOptionsResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/webauthn/signup",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/webauthn/signup", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2093,55 +2150,58 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Register the signup passkey
 
-    Completes the `mfa_signup_webauthn` stage with the credential created
-    for the options above; the passkey is stored (named `name`, or a
-    generated name) and the user is signed in (200), unless another
-    stage follows (401).
+Completes the `mfa_signup_webauthn` stage with the credential created
+for the options above; the passkey is stored (named `name`, or a
+generated name) and the user is signed in (200), unless another
+stage follows (401).
 
-    Error codes (param `credential`): `incorrect_code` or `invalid` for
-    a credential that does not verify. A 409 means no passkey signup is
-    pending.
+Error codes (param `credential`): `incorrect_code` or `invalid` for
+a credential that does not verify. A 409 means no passkey signup is
+pending.
 
 
-    Sends a `PUT` request to `/_allauth/{client}/v1/auth/webauthn/signup`
+Sends a `PUT` request to `/_allauth/{client}/v1/auth/webauthn/signup`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn webauthn_signup_complete<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::CompletePasskeySignupInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/webauthn/signup",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/webauthn/signup", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2165,51 +2225,51 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Start a passkey signup
 
-    With `MFA_PASSKEY_SIGNUP_ENABLED`: creates an account without a
-    password from the details required by `ACCOUNT_SIGNUP_FIELDS` and
-    makes the `mfa_signup_webauthn` stage pending (preceded by
-    `verify_email` under mandatory verification). The account only
-    becomes usable once a passkey is registered with
-    `PUT auth/webauthn/signup`, so the normal answer is the 401 showing
-    the pending stage; this operation never answers 2xx.
+With `MFA_PASSKEY_SIGNUP_ENABLED`: creates an account without a
+password from the details required by `ACCOUNT_SIGNUP_FIELDS` and
+makes the `mfa_signup_webauthn` stage pending (preceded by
+`verify_email` under mandatory verification). The account only
+becomes usable once a passkey is registered with
+`PUT auth/webauthn/signup`, so the normal answer is the 401 showing
+the pending stage; this operation never answers 2xx.
 
-    Error codes as for a regular signup (`email_taken`,
-    `username_taken`, `required`, `invalid`, ...). A closed signup is a
-    403; calling this while signed in is a 409.
+Error codes as for a regular signup (`email_taken`,
+`username_taken`, `required`, `invalid`, ...). A closed signup is a
+403; calling this while signed in is a 409.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/webauthn/signup`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/webauthn/signup`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn webauthn_signup_start<'a>(
         &'a self,
         client: types::Client,
@@ -2217,25 +2277,20 @@ impl Client {
         body: &'a types::PasskeySignupInput,
     ) -> Result<ResponseValue<ByteStream>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/webauthn/signup",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/webauthn/signup", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
         #[allow(unused_mut)]
-        let mut request = self
-            .client
-            .post(url)
-            .json(&body)
-            .headers(header_map)
-            .build()?;
+        let mut request = self.client.post(url).json(&body).headers(header_map).build()?;
         let info = OperationInfo {
             operation_id: "webauthn_signup_start",
         };
@@ -2245,73 +2300,76 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200..=299 => Ok(ResponseValue::stream(response)),
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            403u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Ask for a login code
 
-    With `ACCOUNT_LOGIN_BY_CODE_ENABLED`: sends a one-time code to
-    `email` (or by SMS to `phone`, when phone is a login method) and
-    makes the `login_by_code` flow pending. The normal answer is
-    therefore the 401 showing that flow; continue with
-    `POST auth/code/confirm`. To avoid revealing which addresses are
-    registered, the answer is the same for unknown addresses (unless
-    `ACCOUNT_PREVENT_ENUMERATION` is off, which gives `unknown_email` /
-    `unknown_phone`). If the session is already signed in, the answer is
-    the 200 describing it.
+With `ACCOUNT_LOGIN_BY_CODE_ENABLED`: sends a one-time code to
+`email` (or by SMS to `phone`, when phone is a login method) and
+makes the `login_by_code` flow pending. The normal answer is
+therefore the 401 showing that flow; continue with
+`POST auth/code/confirm`. To avoid revealing which addresses are
+registered, the answer is the same for unknown addresses (unless
+`ACCOUNT_PREVENT_ENUMERATION` is off, which gives `unknown_email` /
+`unknown_phone`). If the session is already signed in, the answer is
+the 200 describing it.
 
-    Error codes: `select_only_one` (both email and phone given),
-    `too_many_login_attempts` (the `request_login_code` limit per
-    address or per client address was reached; reported as a 400, not a
-    429), `invalid`, `required`.
+Error codes: `select_only_one` (both email and phone given),
+`too_many_login_attempts` (the `request_login_code` limit per
+address or per client address was reached; reported as a 400, not a
+429), `invalid`, `required`.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/code/request`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/code/request`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn login_code_request<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::RequestLoginCodeInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/code/request",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/code/request", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2335,60 +2393,63 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Sign in with a login code
 
-    Completes the pending `login_by_code` flow with the code that was
-    sent. The address the code went to counts as verified, a `code`
-    entry is added to `methods` and the user is signed in (200), unless
-    another stage such as `mfa_authenticate` follows (401).
+Completes the pending `login_by_code` flow with the code that was
+sent. The address the code went to counts as verified, a `code`
+entry is added to `methods` and the user is signed in (200), unless
+another stage such as `mfa_authenticate` follows (401).
 
-    Error code: `incorrect_code` (param `code`). Each wrong code counts
-    as a failed attempt; after `ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS` the
-    flow is abandoned. A 409 means no login by code is pending (never
-    started, expired after `ACCOUNT_LOGIN_BY_CODE_TIMEOUT`, or
-    abandoned).
+Error code: `incorrect_code` (param `code`). Each wrong code counts
+as a failed attempt; after `ACCOUNT_LOGIN_BY_CODE_MAX_ATTEMPTS` the
+flow is abandoned. A 409 means no login by code is pending (never
+started, expired after `ACCOUNT_LOGIN_BY_CODE_TIMEOUT`, or
+abandoned).
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/code/confirm`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/code/confirm`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn login_code_confirm<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::ConfirmLoginCodeInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/code/confirm",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/code/confirm", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2412,56 +2473,56 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Send a new login code
 
-    Sends a fresh code for the pending `login_by_code` flow and
-    invalidates the previous one. Requires
-    `ACCOUNT_LOGIN_BY_CODE_SUPPORTS_RESEND`; without it, or without a
-    pending flow, the answer is a 409. Resending is rate limited, which
-    gives a 429.
+Sends a fresh code for the pending `login_by_code` flow and
+invalidates the previous one. Requires
+`ACCOUNT_LOGIN_BY_CODE_SUPPORTS_RESEND`; without it, or without a
+pending flow, the answer is a 409. Resending is rate limited, which
+gives a 429.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/auth/code/resend`
+Sends a `POST` request to `/_allauth/{client}/v1/auth/code/resend`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn login_code_resend<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
     ) -> Result<ResponseValue<types::StatusOkResponse>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/code/resend",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/code/resend", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2484,51 +2545,54 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**List connected provider accounts
 
-    Lists the third-party provider accounts connected to the signed-in
-    user. Without a signed-in user the answer is the 401 with the
-    anonymous flows.
+Lists the third-party provider accounts connected to the signed-in
+user. Without a signed-in user the answer is the 401 with the
+anonymous flows.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/account/providers`
+Sends a `GET` request to `/_allauth/{client}/v1/account/providers`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn provider_account_list<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::ProviderAccountsResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::ProviderAccountsResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/providers",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/providers", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2551,57 +2615,60 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Disconnect a provider account
 
-    Removes the connection to one provider account and returns the
-    remaining ones. It is refused when the account could no longer be
-    signed into afterwards. May require recent authentication
-    (`SOCIALACCOUNT_REAUTHENTICATION_REQUIRED`), answered with the
-    reauthentication 401.
+Removes the connection to one provider account and returns the
+remaining ones. It is refused when the account could no longer be
+signed into afterwards. May require recent authentication
+(`SOCIALACCOUNT_REAUTHENTICATION_REQUIRED`), answered with the
+reauthentication 401.
 
-    Error codes: `account_not_found` (no such connection for this user),
-    `no_password` (no password to fall back on), `no_verified_email`
-    (no verified address left under mandatory verification),
-    `disconnect_last`; these carry no param.
+Error codes: `account_not_found` (no such connection for this user),
+`no_password` (no password to fall back on), `no_verified_email`
+(no verified address left under mandatory verification),
+`disconnect_last`; these carry no param.
 
 
-    Sends a `DELETE` request to `/_allauth/{client}/v1/account/providers`
+Sends a `DELETE` request to `/_allauth/{client}/v1/account/providers`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn provider_account_disconnect<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::DisconnectProviderAccountInput,
-    ) -> Result<ResponseValue<types::ProviderAccountsResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::ProviderAccountsResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/providers",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/providers", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2625,51 +2692,54 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**List email addresses
 
-    Lists the email addresses of the signed-in user with their verified
-    and primary flags. Without a signed-in user the answer is the 401
-    with the anonymous flows.
+Lists the email addresses of the signed-in user with their verified
+and primary flags. Without a signed-in user the answer is the 401
+with the anonymous flows.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/account/email`
+Sends a `GET` request to `/_allauth/{client}/v1/account/email`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn email_list<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::EmailAddressesResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::EmailAddressesResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/email",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/email", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2692,38 +2762,38 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Resend the verification message for an address
 
-    Sends another verification message (link or code) for one of the
-    signed-in user's unverified addresses. When the message is not sent
-    because of the per-address cooldown (`confirm_email`) the answer is
-    a 403; the earlier message stays valid.
+Sends another verification message (link or code) for one of the
+signed-in user's unverified addresses. When the message is not sent
+because of the per-address cooldown (`confirm_email`) the answer is
+a 403; the earlier message stays valid.
 
-    Error codes (param `email`): `unknown_email` (not an address of this
-    user), `invalid`. Calls are rate limited per user (`manage_email`).
+Error codes (param `email`): `unknown_email` (not an address of this
+user), `invalid`. Calls are rate limited per user (`manage_email`).
 
 
-    Sends a `PUT` request to `/_allauth/{client}/v1/account/email`
+Sends a `PUT` request to `/_allauth/{client}/v1/account/email`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn email_verification_request<'a>(
         &'a self,
         client: types::Client,
@@ -2731,15 +2801,15 @@ impl Client {
         body: &'a types::EmailAddressInput,
     ) -> Result<ResponseValue<types::StatusOkResponse>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/account/email",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/email", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2763,71 +2833,74 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            403u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            403u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Add or change an email address
 
-    For a signed-in user, adds the address (unverified) and sends a
-    verification message; with `ACCOUNT_CHANGE_EMAIL` the new address
-    replaces the current one once it is verified. May require recent
-    authentication (`ACCOUNT_REAUTHENTICATION_REQUIRED`).
+For a signed-in user, adds the address (unverified) and sends a
+verification message; with `ACCOUNT_CHANGE_EMAIL` the new address
+replaces the current one once it is verified. May require recent
+authentication (`ACCOUNT_REAUTHENTICATION_REQUIRED`).
 
-    Without a signed-in user this changes the address of the pending
-    `verify_email` stage instead (requires
-    `ACCOUNT_EMAIL_VERIFICATION_SUPPORTS_CHANGE`), and a new code is
-    sent; with no such stage the answer is a 409.
+Without a signed-in user this changes the address of the pending
+`verify_email` stage instead (requires
+`ACCOUNT_EMAIL_VERIFICATION_SUPPORTS_CHANGE`), and a new code is
+sent; with no such stage the answer is a 409.
 
-    Returns the resulting list of addresses. Error codes (param
-    `email`): `invalid`, `duplicate_email`, `email_taken`,
-    `max_email_addresses`, `same_as_current`, `add_email_blocked`
-    (two-factor authentication is active and the policy forbids it).
-    Changes are rate limited per user (`manage_email`).
+Returns the resulting list of addresses. Error codes (param
+`email`): `invalid`, `duplicate_email`, `email_taken`,
+`max_email_addresses`, `same_as_current`, `add_email_blocked`
+(two-factor authentication is active and the policy forbids it).
+Changes are rate limited per user (`manage_email`).
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/account/email`
+Sends a `POST` request to `/_allauth/{client}/v1/account/email`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn email_add<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::EmailAddressInput,
-    ) -> Result<ResponseValue<types::EmailAddressesResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::EmailAddressesResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/email",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/email", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2851,66 +2924,69 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Remove an email address
 
-    Removes one of the signed-in user's addresses and returns the
-    remaining list. Removal is refused when it would leave the account
-    without a proper primary address: the primary address while other
-    addresses exist, or the last address when email is the only login
-    method. May require recent authentication
-    (`ACCOUNT_REAUTHENTICATION_REQUIRED`).
+Removes one of the signed-in user's addresses and returns the
+remaining list. Removal is refused when it would leave the account
+without a proper primary address: the primary address while other
+addresses exist, or the last address when email is the only login
+method. May require recent authentication
+(`ACCOUNT_REAUTHENTICATION_REQUIRED`).
 
-    Error codes (param `email`): `unknown_email`,
-    `cannot_remove_primary_email`. Changes are rate limited per user
-    (`manage_email`).
+Error codes (param `email`): `unknown_email`,
+`cannot_remove_primary_email`. Changes are rate limited per user
+(`manage_email`).
 
 
-    Sends a `DELETE` request to `/_allauth/{client}/v1/account/email`
+Sends a `DELETE` request to `/_allauth/{client}/v1/account/email`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn email_remove<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::EmailAddressInput,
-    ) -> Result<ResponseValue<types::EmailAddressesResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::EmailAddressesResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/email",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/email", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -2934,62 +3010,65 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Make an address the primary one
 
-    Makes one of the signed-in user's verified addresses primary (the
-    previous primary address stops being primary) and returns the
-    list. May require recent authentication
-    (`ACCOUNT_REAUTHENTICATION_REQUIRED`).
+Makes one of the signed-in user's verified addresses primary (the
+previous primary address stops being primary) and returns the
+list. May require recent authentication
+(`ACCOUNT_REAUTHENTICATION_REQUIRED`).
 
-    Error codes (param `email`): `unknown_email`,
-    `unverified_primary_email` (the address is not verified);
-    `required` (param `primary`) when `primary` is not `true`. Changes
-    are rate limited per user (`manage_email`).
+Error codes (param `email`): `unknown_email`,
+`unverified_primary_email` (the address is not verified);
+`required` (param `primary`) when `primary` is not `true`. Changes
+are rate limited per user (`manage_email`).
 
 
-    Sends a `PATCH` request to `/_allauth/{client}/v1/account/email`
+Sends a `PATCH` request to `/_allauth/{client}/v1/account/email`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn email_mark_primary<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::MarkPrimaryEmailInput,
-    ) -> Result<ResponseValue<types::EmailAddressesResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::EmailAddressesResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/email",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/email", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3013,54 +3092,54 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Read the phone number
 
-    Returns the phone number of the signed-in user as a list with at
-    most one entry (empty when none is set). Without a signed-in user
-    the answer is the 401 with the anonymous flows.
+Returns the phone number of the signed-in user as a list with at
+most one entry (empty when none is set). Without a signed-in user
+the answer is the 401 with the anonymous flows.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/account/phone`
+Sends a `GET` request to `/_allauth/{client}/v1/account/phone`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn phone_view<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
     ) -> Result<ResponseValue<types::PhoneNumbersResponse>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/account/phone",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/phone", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3083,59 +3162,62 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Change the phone number
 
-    Starts a change of phone number: a code is sent by SMS to the new
-    number, which takes effect once confirmed with
-    `POST auth/phone/verify`. The answer (202) shows the new number as
-    unverified. For a signed-in user this may require recent
-    authentication. Without a signed-in user it changes the number of
-    the pending `verify_phone` stage instead (requires
-    `ACCOUNT_PHONE_VERIFICATION_SUPPORTS_CHANGE`); with no such stage
-    the answer is a 409.
+Starts a change of phone number: a code is sent by SMS to the new
+number, which takes effect once confirmed with
+`POST auth/phone/verify`. The answer (202) shows the new number as
+unverified. For a signed-in user this may require recent
+authentication. Without a signed-in user it changes the number of
+the pending `verify_phone` stage instead (requires
+`ACCOUNT_PHONE_VERIFICATION_SUPPORTS_CHANGE`); with no such stage
+the answer is a 409.
 
-    Error codes (param `phone`): `invalid`, `same_as_current`,
-    `phone_taken`. Changes are rate limited per user (`change_phone`)
-    and SMS sending per number (`verify_phone`).
+Error codes (param `phone`): `invalid`, `same_as_current`,
+`phone_taken`. Changes are rate limited per user (`change_phone`)
+and SMS sending per number (`verify_phone`).
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/account/phone`
+Sends a `POST` request to `/_allauth/{client}/v1/account/phone`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn phone_change<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::ChangePhoneInput,
-    ) -> Result<ResponseValue<types::PhoneNumberChangeResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::PhoneNumberChangeResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/phone",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/phone", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3159,59 +3241,62 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             202u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**List authenticators
 
-    Lists the second factors of the signed-in user: the TOTP
-    authenticator, the recovery code set and each WebAuthn credential,
-    with creation and last-use times. Secrets are never included.
-    Without a signed-in user the answer is the 401 with the anonymous
-    flows.
+Lists the second factors of the signed-in user: the TOTP
+authenticator, the recovery code set and each WebAuthn credential,
+with creation and last-use times. Secrets are never included.
+Without a signed-in user the answer is the 401 with the anonymous
+flows.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/account/authenticators`
+Sends a `GET` request to `/_allauth/{client}/v1/account/authenticators`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn authenticator_list<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::AuthenticatorsResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatorsResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/authenticators",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/authenticators", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3234,52 +3319,55 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Read the TOTP authenticator, or get a secret to set one up
 
-    Returns the user's TOTP authenticator if there is one. If not, the
-    answer is a 404 whose `meta` holds a freshly generated secret (kept
-    in the session for activation) and an `otpauth://` URL to show as a
-    QR code. When a second factor may not be added yet (an unverified
-    email address and `MFA_ALLOW_UNVERIFIED_EMAIL` off) the answer is a
-    409 with code `unverified_email`. Without a signed-in user the
-    answer is the 401 with the anonymous flows.
+Returns the user's TOTP authenticator if there is one. If not, the
+answer is a 404 whose `meta` holds a freshly generated secret (kept
+in the session for activation) and an `otpauth://` URL to show as a
+QR code. When a second factor may not be added yet (an unverified
+email address and `MFA_ALLOW_UNVERIFIED_EMAIL` off) the answer is a
+409 with code `unverified_email`. Without a signed-in user the
+answer is the 401 with the anonymous flows.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/account/authenticators/totp`
+Sends a `GET` request to `/_allauth/{client}/v1/account/authenticators/totp`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn totp_view<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::TotpAuthenticatorResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::TotpAuthenticatorResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/authenticators/totp",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/authenticators/totp", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3302,62 +3390,65 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            404u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Activate TOTP
 
-    Activates TOTP with the secret handed out by `GET` above, proven by
-    a current code from the user's authenticator app. If the account
-    had no recovery codes yet and they are supported, a set is generated
-    along with it. Requires recent authentication
-    (`MFA_REAUTHENTICATION_REQUIRED`, on by default).
+Activates TOTP with the secret handed out by `GET` above, proven by
+a current code from the user's authenticator app. If the account
+had no recovery codes yet and they are supported, a set is generated
+along with it. Requires recent authentication
+(`MFA_REAUTHENTICATION_REQUIRED`, on by default).
 
-    Error codes (param `code`): `incorrect_code`, `unverified_email`,
-    `rate_limited` (too many wrong codes). Without a signed-in user the
-    answer is the 401 with the anonymous flows.
+Error codes (param `code`): `incorrect_code`, `unverified_email`,
+`rate_limited` (too many wrong codes). Without a signed-in user the
+answer is the 401 with the anonymous flows.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/account/authenticators/totp`
+Sends a `POST` request to `/_allauth/{client}/v1/account/authenticators/totp`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn totp_activate<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::ActivateTotpInput,
-    ) -> Result<ResponseValue<types::TotpAuthenticatorResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::TotpAuthenticatorResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/authenticators/totp",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/authenticators/totp", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3381,52 +3472,52 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Deactivate TOTP
 
-    Removes the TOTP authenticator (succeeding as well when there is
-    none). When it was the last second factor, the recovery codes go
-    with it. Requires recent authentication
-    (`MFA_REAUTHENTICATION_REQUIRED`).
+Removes the TOTP authenticator (succeeding as well when there is
+none). When it was the last second factor, the recovery codes go
+with it. Requires recent authentication
+(`MFA_REAUTHENTICATION_REQUIRED`).
 
 
-    Sends a `DELETE` request to `/_allauth/{client}/v1/account/authenticators/totp`
+Sends a `DELETE` request to `/_allauth/{client}/v1/account/authenticators/totp`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn totp_deactivate<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
     ) -> Result<ResponseValue<types::StatusOkResponse>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/account/authenticators/totp",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/authenticators/totp", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3449,50 +3540,53 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Read the recovery codes
 
-    Returns the recovery code set with its counts and, normally, the
-    unused codes themselves. With `MFA_RECOVERY_CODES_SHOW_ONCE` the codes
-    are only included the first time they are viewed. A 404 means the
-    user has no recovery codes. Requires recent authentication
-    (`MFA_REAUTHENTICATION_REQUIRED`).
+Returns the recovery code set with its counts and, normally, the
+unused codes themselves. With `MFA_RECOVERY_CODES_SHOW_ONCE` the codes
+are only included the first time they are viewed. A 404 means the
+user has no recovery codes. Requires recent authentication
+(`MFA_REAUTHENTICATION_REQUIRED`).
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/account/authenticators/recovery-codes`
+Sends a `GET` request to `/_allauth/{client}/v1/account/authenticators/recovery-codes`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn recovery_codes_view<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::RecoveryCodesResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::RecoveryCodesResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/authenticators/recovery-codes",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/authenticators/recovery-codes", self.baseurl,
+            encode_path(& client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3515,53 +3609,56 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            404u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            404u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Generate a new set of recovery codes
 
-    Replaces the recovery codes with `MFA_RECOVERY_CODE_COUNT` new ones,
-    invalidating the old set, and returns them. Only possible when
-    another second factor is active (error code
-    `cannot_generate_recovery_codes`, no param). Requires recent
-    authentication (`MFA_REAUTHENTICATION_REQUIRED`).
+Replaces the recovery codes with `MFA_RECOVERY_CODE_COUNT` new ones,
+invalidating the old set, and returns them. Only possible when
+another second factor is active (error code
+`cannot_generate_recovery_codes`, no param). Requires recent
+authentication (`MFA_REAUTHENTICATION_REQUIRED`).
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/account/authenticators/recovery-codes`
+Sends a `POST` request to `/_allauth/{client}/v1/account/authenticators/recovery-codes`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn recovery_codes_regenerate<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::RecoveryCodesResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::RecoveryCodesResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/authenticators/recovery-codes",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/authenticators/recovery-codes", self.baseurl,
+            encode_path(& client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3584,62 +3681,64 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Get options for registering a WebAuthn credential
 
-    Returns credential creation options for adding a security key or
-    passkey to the signed-in user's account, excluding the credentials
-    already registered. With the `passwordless` query parameter the
-    options ask for a discoverable credential with user verification,
-    suitable for passkey login. Requires recent authentication
-    (`MFA_REAUTHENTICATION_REQUIRED`). A 409 with code `unverified_email`
-    means a second factor may not be added yet.
+Returns credential creation options for adding a security key or
+passkey to the signed-in user's account, excluding the credentials
+already registered. With the `passwordless` query parameter the
+options ask for a discoverable credential with user verification,
+suitable for passkey login. Requires recent authentication
+(`MFA_REAUTHENTICATION_REQUIRED`). A 409 with code `unverified_email`
+means a second factor may not be added yet.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/account/authenticators/webauthn`
+Sends a `GET` request to `/_allauth/{client}/v1/account/authenticators/webauthn`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `passwordless`: When present, whatever its value, the options request a passkey: a
-    discoverable credential with user verification (PIN, biometrics),
-    usable for passwordless login. Leave it out for a plain security
-    key.
+- `passwordless`: When present, whatever its value, the options request a passkey: a
+discoverable credential with user verification (PIN, biometrics),
+usable for passwordless login. Leave it out for a plain security
+key.
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn webauthn_authenticator_options<'a>(
         &'a self,
         client: types::Client,
         passwordless: Option<bool>,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::WebAuthnCreationOptionsResponse>, Error<::serde_json::Value>>
-    {
+    ) -> Result<
+        ResponseValue<types::WebAuthnCreationOptionsResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/authenticators/webauthn",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/authenticators/webauthn", self.baseurl,
+            encode_path(& client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3651,10 +3750,7 @@ impl Client {
                 ::reqwest::header::ACCEPT,
                 ::reqwest::header::HeaderValue::from_static("application/json"),
             )
-            .query(&progenitor_client::QueryParam::new(
-                "passwordless",
-                &passwordless,
-            ))
+            .query(&progenitor_client::QueryParam::new("passwordless", &passwordless))
             .headers(header_map)
             .build()?;
         let info = OperationInfo {
@@ -3666,59 +3762,61 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Rename a WebAuthn credential
 
-    Gives one of the user's WebAuthn credentials (identified by the
-    authenticator `id` from the authenticator list) a new name of at most
-    100 characters, and returns it. Requires recent authentication
-    (`MFA_REAUTHENTICATION_REQUIRED`).
+Gives one of the user's WebAuthn credentials (identified by the
+authenticator `id` from the authenticator list) a new name of at most
+100 characters, and returns it. Requires recent authentication
+(`MFA_REAUTHENTICATION_REQUIRED`).
 
-    Error codes: `invalid_choice` (param `id`: not a WebAuthn
-    authenticator of this user), `required`, `max_length` (param
-    `name`).
+Error codes: `invalid_choice` (param `id`: not a WebAuthn
+authenticator of this user), `required`, `max_length` (param
+`name`).
 
 
-    Sends a `PUT` request to `/_allauth/{client}/v1/account/authenticators/webauthn`
+Sends a `PUT` request to `/_allauth/{client}/v1/account/authenticators/webauthn`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn webauthn_authenticator_rename<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::RenameWebAuthnAuthenticatorInput,
-    ) -> Result<ResponseValue<types::WebAuthnAuthenticatorResponse>, Error<::serde_json::Value>>
-    {
+    ) -> Result<
+        ResponseValue<types::WebAuthnAuthenticatorResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/authenticators/webauthn",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/authenticators/webauthn", self.baseurl,
+            encode_path(& client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3742,62 +3840,64 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Register a WebAuthn credential
 
-    Stores the credential created for the options above under `name`
-    (a name is generated when absent). `passwordless` (offered with
-    `MFA_PASSKEY_LOGIN_ENABLED`) marks it as a passkey and then demands
-    that the authenticator verified the user. If this is the user's
-    first second factor and recovery codes are supported, a set is
-    generated too, as `meta.recovery_codes_generated` tells. Requires
-    recent authentication (`MFA_REAUTHENTICATION_REQUIRED`).
+Stores the credential created for the options above under `name`
+(a name is generated when absent). `passwordless` (offered with
+`MFA_PASSKEY_LOGIN_ENABLED`) marks it as a passkey and then demands
+that the authenticator verified the user. If this is the user's
+first second factor and recovery codes are supported, a set is
+generated too, as `meta.recovery_codes_generated` tells. Requires
+recent authentication (`MFA_REAUTHENTICATION_REQUIRED`).
 
-    Error codes (param `credential`): `incorrect_code` (the credential
-    does not verify), `invalid`. A 409 with code `unverified_email`
-    means a second factor may not be added yet.
+Error codes (param `credential`): `incorrect_code` (the credential
+does not verify), `invalid`. A 409 with code `unverified_email`
+means a second factor may not be added yet.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/account/authenticators/webauthn`
+Sends a `POST` request to `/_allauth/{client}/v1/account/authenticators/webauthn`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn webauthn_authenticator_add<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::AddWebAuthnAuthenticatorInput,
-    ) -> Result<ResponseValue<types::AddWebAuthnAuthenticatorResponse>, Error<::serde_json::Value>>
-    {
+    ) -> Result<
+        ResponseValue<types::AddWebAuthnAuthenticatorResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/authenticators/webauthn",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/authenticators/webauthn", self.baseurl,
+            encode_path(& client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3821,43 +3921,43 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            409u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Delete WebAuthn credentials
 
-    Deletes the listed WebAuthn credentials of the signed-in user. When
-    no second factor remains, the recovery codes are removed as well.
-    Requires recent authentication (`MFA_REAUTHENTICATION_REQUIRED`).
+Deletes the listed WebAuthn credentials of the signed-in user. When
+no second factor remains, the recovery codes are removed as well.
+Requires recent authentication (`MFA_REAUTHENTICATION_REQUIRED`).
 
-    Error code: `invalid_choice` (param `authenticators`: an id that is
-    not a WebAuthn authenticator of this user), `required`.
+Error code: `invalid_choice` (param `authenticators`: an id that is
+not a WebAuthn authenticator of this user), `required`.
 
 
-    Sends a `DELETE` request to `/_allauth/{client}/v1/account/authenticators/webauthn`
+Sends a `DELETE` request to `/_allauth/{client}/v1/account/authenticators/webauthn`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn webauthn_authenticator_delete<'a>(
         &'a self,
         client: types::Client,
@@ -3865,15 +3965,15 @@ impl Client {
         body: &'a types::DeleteWebAuthnAuthenticatorsInput,
     ) -> Result<ResponseValue<types::StatusOkResponse>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/account/authenticators/webauthn",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/authenticators/webauthn", self.baseurl,
+            encode_path(& client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3897,54 +3997,57 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Read the authentication state
 
-    Tells whether the calling session is signed in. If it is, the answer
-    is 200 with the user and the authentication methods used. If not,
-    the 401 lists the flows available, including a pending stage of an
-    unfinished login or signup (`is_pending: true`); a frontend calls
-    this at start-up and after a provider redirect returns. An `app`
-    client whose token has expired gets a 410.
+Tells whether the calling session is signed in. If it is, the answer
+is 200 with the user and the authentication methods used. If not,
+the 401 lists the flows available, including a pending stage of an
+unfinished login or signup (`is_pending: true`); a frontend calls
+this at start-up and after a provider redirect returns. An `app`
+client whose token has expired gets a 410.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/auth/session`
+Sends a `GET` request to `/_allauth/{client}/v1/auth/session`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn session_view<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/session",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/session", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -3967,50 +4070,50 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Sign out
 
-    Signs out and ends the session, including any pending stage; for
-    JWT setups all refresh tokens of the session stop working. The
-    answer is always the 401 describing the new, anonymous state (there
-    is no 2xx). An `app` client should drop its session token: using it
-    again gives a 410.
+Signs out and ends the session, including any pending stage; for
+JWT setups all refresh tokens of the session stop working. The
+answer is always the 401 describing the new, anonymous state (there
+is no 2xx). An `app` client should drop its session token: using it
+again gives a 410.
 
 
-    Sends a `DELETE` request to `/_allauth/{client}/v1/auth/session`
+Sends a `DELETE` request to `/_allauth/{client}/v1/auth/session`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn session_logout<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
     ) -> Result<ResponseValue<ByteStream>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/session",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/session", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -4025,47 +4128,47 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200..=299 => Ok(ResponseValue::stream(response)),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Refresh the access token
 
-    App only, with the JWT token strategy. Exchanges a refresh token for
-    a new access token. With `HEADLESS_JWT_ROTATE_REFRESH_TOKEN` (the
-    default) the refresh token is single-use and a new one is returned
-    as well; otherwise `refresh_token` is omitted and the old one stays
-    valid. A refresh token that is unknown, expired, already used or
-    belongs to a session that has ended gives a 400 without an
-    `errors` list; a missing field gives the usual `required` error.
+App only, with the JWT token strategy. Exchanges a refresh token for
+a new access token. With `HEADLESS_JWT_ROTATE_REFRESH_TOKEN` (the
+default) the refresh token is single-use and a new one is returned
+as well; otherwise `refresh_token` is omitted and the old one stays
+valid. A refresh token that is unknown, expired, already used or
+belongs to a session that has ended gives a 400 without an
+`errors` list; a missing field gives the usual `required` error.
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/tokens/refresh`
+Sends a `POST` request to `/_allauth/{client}/v1/tokens/refresh`
 
-    Arguments:
-    - `client`: The kind of client; this operation exists for `app` only.
-    - `body`
-    */
+Arguments:
+- `client`: The kind of client; this operation exists for `app` only.
+- `body`
+*/
     pub async fn token_refresh<'a>(
         &'a self,
         client: types::AppClient,
         body: &'a types::RefreshTokenInput,
     ) -> Result<ResponseValue<types::RefreshTokenResponse>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/tokens/refresh",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/tokens/refresh", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         #[allow(unused_mut)]
         let mut request = self
             .client
@@ -4086,58 +4189,61 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**Change or set the password
 
-    Changes the signed-in user's password. `current_password` is
-    required when the account has a usable password; an account without
-    one (created through a provider or by passkey) sets its first
-    password by sending only `new_password`.
+Changes the signed-in user's password. `current_password` is
+required when the account has a usable password; an account without
+one (created through a provider or by passkey) sets its first
+password by sending only `new_password`.
 
-    The session survives the change but is rotated, so an `app` client
-    receives a new `meta.session_token` in the 200 answer. With
-    `ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE` the user is signed out instead
-    and the answer is the 401 with the anonymous flows.
+The session survives the change but is rotated, so an `app` client
+receives a new `meta.session_token` in the 200 answer. With
+`ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE` the user is signed out instead
+and the answer is the 401 with the anonymous flows.
 
-    Error codes: `enter_current_password` (param `current_password`:
-    missing or wrong), `required`, and the password validators' codes
-    (param `new_password`). Changes are rate limited per user
-    (`change_password`).
+Error codes: `enter_current_password` (param `current_password`:
+missing or wrong), `required`, and the password validators' codes
+(param `new_password`). Changes are rate limited per user
+(`change_password`).
 
 
-    Sends a `POST` request to `/_allauth/{client}/v1/account/password/change`
+Sends a `POST` request to `/_allauth/{client}/v1/account/password/change`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn password_change<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
         body: &'a types::ChangePasswordInput,
-    ) -> Result<ResponseValue<types::AuthenticatedResponse>, Error<::serde_json::Value>> {
+    ) -> Result<
+        ResponseValue<types::AuthenticatedResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
-            "{}/_allauth/{}/v1/account/password/change",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/account/password/change", self.baseurl, encode_path(&
+            client.to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -4161,55 +4267,55 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            429u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            429u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**List the user's sessions
 
-    Lists all sessions of the signed-in user (expired ones are purged
-    first), marking the calling one with `is_current`. `last_seen_at`
-    is only present with `USERSESSIONS_TRACK_ACTIVITY`. Without a
-    signed-in user the answer is the 401 with the anonymous flows.
+Lists all sessions of the signed-in user (expired ones are purged
+first), marking the calling one with `is_current`. `last_seen_at`
+is only present with `USERSESSIONS_TRACK_ACTIVITY`. Without a
+signed-in user the answer is the 401 with the anonymous flows.
 
 
-    Sends a `GET` request to `/_allauth/{client}/v1/auth/sessions`
+Sends a `GET` request to `/_allauth/{client}/v1/auth/sessions`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    */
+*/
     pub async fn user_session_list<'a>(
         &'a self,
         client: types::Client,
         x_session_token: Option<&'a str>,
     ) -> Result<ResponseValue<types::SessionsResponse>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/sessions",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/sessions", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -4232,38 +4338,38 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
     /**End sessions
 
-    Ends the listed sessions of the signed-in user and returns the
-    remaining ones. If the calling session is among them, the user is
-    signed out here too and the answer is the 401 with the anonymous
-    flows.
+Ends the listed sessions of the signed-in user and returns the
+remaining ones. If the calling session is among them, the user is
+signed out here too and the answer is the 401 with the anonymous
+flows.
 
-    Error code: `invalid_choice` (param `sessions`: an id that is not a
-    session of this user), `required`.
+Error code: `invalid_choice` (param `sessions`: an id that is not a
+session of this user), `required`.
 
 
-    Sends a `DELETE` request to `/_allauth/{client}/v1/auth/sessions`
+Sends a `DELETE` request to `/_allauth/{client}/v1/auth/sessions`
 
-    Arguments:
-    - `client`: The kind of client: `browser` (cookie session with CSRF protection)
-    or `app` (session token in `X-Session-Token`).
+Arguments:
+- `client`: The kind of client: `browser` (cookie session with CSRF protection)
+or `app` (session token in `X-Session-Token`).
 
-    - `x_session_token`: `app` clients: the session token last received in
-    `meta.session_token`. Leave it out to start a new session. Browsers
-    rely on the session cookie and do not send it.
+- `x_session_token`: `app` clients: the session token last received in
+`meta.session_token`. Leave it out to start a new session. Browsers
+rely on the session cookie and do not send it.
 
-    - `body`
-    */
+- `body`
+*/
     pub async fn user_session_delete<'a>(
         &'a self,
         client: types::Client,
@@ -4271,15 +4377,15 @@ impl Client {
         body: &'a types::EndSessionsInput,
     ) -> Result<ResponseValue<types::SessionsResponse>, Error<::serde_json::Value>> {
         let url = format!(
-            "{}/_allauth/{}/v1/auth/sessions",
-            self.baseurl,
-            encode_path(&client.to_string()),
+            "{}/_allauth/{}/v1/auth/sessions", self.baseurl, encode_path(& client
+            .to_string()),
         );
         let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
-        header_map.append(
-            ::reqwest::header::HeaderName::from_static("api-version"),
-            ::reqwest::header::HeaderValue::from_static(Self::api_version()),
-        );
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
         if let Some(value) = x_session_token {
             header_map.append("X-Session-Token", value.to_string().try_into()?);
         }
@@ -4303,15 +4409,15 @@ impl Client {
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
-            400u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            401u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
-            410u16 => Err(Error::ErrorResponse(
-                ResponseValue::from_response(response).await?,
-            )),
+            400u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }

@@ -6,15 +6,18 @@
 //! * [`runtime`] – hand-written support the generated trait relies on,
 //! * `client` – a progenitor client (generated; feature `client`).
 
+#[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
 pub mod types;
 
+#[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
 pub mod api;
 
 pub mod runtime;
 
 #[cfg(feature = "client")]
+#[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
 pub mod client;
 

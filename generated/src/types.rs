@@ -13,7 +13,7 @@
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct AccessToken(pub ::std::string::String);
@@ -46,30 +46,37 @@ impl ::std::str::FromStr for AccessToken {
 }
 ///Local accounts.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct AccountConfiguration {
     /**Deprecated summary of `login_methods`, kept for older clients:
-    `username_email` when both are accepted, otherwise `email` or
-    `username`. Absent when neither is a login method.
-    */
+`username_email` when both are accepted, otherwise `email` or
+`username`. Absent when neither is a login method.
+*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-    pub authentication_method: ::std::option::Option<AccountConfigurationAuthenticationMethod>,
+    pub authentication_method: ::std::option::Option<
+        AccountConfigurationAuthenticationMethod,
+    >,
     /**Whether email addresses are verified with a typed code instead
-    of a link (`ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED`).
-    */
+of a link (`ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED`).
+*/
     pub email_verification_by_code_enabled: bool,
     ///Whether new accounts can be created.
     pub is_open_for_signup: bool,
     /**Whether passwordless login by code is offered
-    (`ACCOUNT_LOGIN_BY_CODE_ENABLED`).
-    */
+(`ACCOUNT_LOGIN_BY_CODE_ENABLED`).
+*/
     pub login_by_code_enabled: bool,
     ///The identifiers accepted at login (`ACCOUNT_LOGIN_METHODS`).
     pub login_methods: ::std::vec::Vec<LoginMethod>,
     /**Whether password resets use a typed code instead of a link
-    (`ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED`).
-    */
+(`ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED`).
+*/
     pub password_reset_by_code_enabled: bool,
 }
 /**Deprecated summary of `login_methods`, kept for older clients:
@@ -87,7 +94,7 @@ pub struct AccountConfiguration {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum AccountConfigurationAuthenticationMethod {
     #[serde(rename = "email")]
@@ -108,7 +115,9 @@ impl ::std::fmt::Display for AccountConfigurationAuthenticationMethod {
 }
 impl ::std::str::FromStr for AccountConfigurationAuthenticationMethod {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "email" => Ok(Self::Email),
             "username" => Ok(Self::Username),
@@ -119,11 +128,14 @@ impl ::std::str::FromStr for AccountConfigurationAuthenticationMethod {
 }
 impl ::std::convert::TryFrom<&str> for AccountConfigurationAuthenticationMethod {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
-impl ::std::convert::TryFrom<::std::string::String> for AccountConfigurationAuthenticationMethod {
+impl ::std::convert::TryFrom<::std::string::String>
+for AccountConfigurationAuthenticationMethod {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
@@ -133,14 +145,24 @@ impl ::std::convert::TryFrom<::std::string::String> for AccountConfigurationAuth
 }
 ///A current code generated from the new secret.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ActivateTotpInput {
     pub code: AuthenticatorCode,
 }
 ///The credential returned by `navigator.credentials.create()`.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct AddWebAuthnAuthenticatorInput {
     pub credential: WebAuthnCredential,
@@ -148,14 +170,19 @@ pub struct AddWebAuthnAuthenticatorInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     /**(With `MFA_PASSKEY_LOGIN_ENABLED`) Register the credential as a
-    passkey; the authenticator must then have verified the user.
-    */
+passkey; the authenticator must then have verified the user.
+*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub passwordless: ::std::option::Option<bool>,
 }
 ///The newly stored WebAuthn credential.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct AddWebAuthnAuthenticatorResponse {
     pub data: WebAuthnAuthenticator,
@@ -174,7 +201,7 @@ pub struct AddWebAuthnAuthenticatorResponse {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum AppClient {
     #[serde(rename = "app")]
@@ -189,7 +216,9 @@ impl ::std::fmt::Display for AppClient {
 }
 impl ::std::str::FromStr for AppClient {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "app" => Ok(Self::App),
             _ => Err("invalid value".into()),
@@ -198,7 +227,9 @@ impl ::std::str::FromStr for AppClient {
 }
 impl ::std::convert::TryFrom<&str> for AppClient {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -212,13 +243,18 @@ impl ::std::convert::TryFrom<::std::string::String> for AppClient {
 }
 ///A signed-in session.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct Authenticated {
     /**The authentication steps taken in this session, oldest first.
-    Can be empty, for example after signing up and verifying the
-    email address in one go.
-    */
+Can be empty, for example after signing up and verifying the
+email address in one go.
+*/
     pub methods: ::std::vec::Vec<AuthenticationMethod>,
     pub user: User,
 }
@@ -227,7 +263,12 @@ present for `app` clients, and only when they were (re)issued by
 this request.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct AuthenticatedMeta {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -241,7 +282,12 @@ pub struct AuthenticatedMeta {
 }
 ///The session is signed in.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct AuthenticatedResponse {
     pub data: Authenticated,
@@ -250,7 +296,12 @@ pub struct AuthenticatedResponse {
 }
 ///The flows available to an anonymous session.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 #[serde(deny_unknown_fields)]
 pub struct AuthenticationFlows {
@@ -258,13 +309,18 @@ pub struct AuthenticationFlows {
 }
 ///Session information of a session that is not signed in.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct AuthenticationMeta {
     /**False when nobody is signed in; null when the server did not
-    look at the session (an unknown session token, or a stage
-    operation called without that stage pending).
-    */
+look at the session (an unknown session token, or a stage
+operation called without that stage pending).
+*/
     #[serde(deserialize_with = "::std::option::Option::deserialize")]
     pub is_authenticated: ::std::option::Option<bool>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -274,7 +330,12 @@ pub struct AuthenticationMeta {
 the time it happened. `method` tells which kind of entry it is.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 #[serde(untagged)]
 pub enum AuthenticationMethod {
@@ -314,19 +375,26 @@ signed-in one that has to reauthenticate; `meta.is_authenticated`
 tells them apart.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 #[serde(untagged)]
 pub enum AuthenticationOrReauthenticationResponse {
     ReauthenticationResponse(ReauthenticationResponse),
     AuthenticationResponse(AuthenticationResponse),
 }
-impl ::std::convert::From<ReauthenticationResponse> for AuthenticationOrReauthenticationResponse {
+impl ::std::convert::From<ReauthenticationResponse>
+for AuthenticationOrReauthenticationResponse {
     fn from(value: ReauthenticationResponse) -> Self {
         Self::ReauthenticationResponse(value)
     }
 }
-impl ::std::convert::From<AuthenticationResponse> for AuthenticationOrReauthenticationResponse {
+impl ::std::convert::From<AuthenticationResponse>
+for AuthenticationOrReauthenticationResponse {
     fn from(value: AuthenticationResponse) -> Self {
         Self::AuthenticationResponse(value)
     }
@@ -337,7 +405,12 @@ signup. An `app` client that just got a new session (for example by
 starting a login) receives its token in `meta.session_token`.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct AuthenticationResponse {
     pub data: AuthenticationFlows,
@@ -346,7 +419,12 @@ pub struct AuthenticationResponse {
 }
 ///A second factor of a user; `type` tells which kind.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 #[serde(untagged)]
 pub enum Authenticator {
@@ -382,7 +460,7 @@ or one of the user's recovery codes.
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct AuthenticatorCode(pub ::std::string::String);
@@ -415,7 +493,12 @@ impl ::std::str::FromStr for AuthenticatorCode {
 }
 ///The identifier of an authenticator (a second factor).
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct AuthenticatorId(pub i64);
@@ -473,7 +556,7 @@ key or passkey).
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum AuthenticatorType {
     #[serde(rename = "recovery_codes")]
@@ -494,7 +577,9 @@ impl ::std::fmt::Display for AuthenticatorType {
 }
 impl ::std::str::FromStr for AuthenticatorType {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "recovery_codes" => Ok(Self::RecoveryCodes),
             "totp" => Ok(Self::Totp),
@@ -505,7 +590,9 @@ impl ::std::str::FromStr for AuthenticatorType {
 }
 impl ::std::convert::TryFrom<&str> for AuthenticatorType {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -519,7 +606,12 @@ impl ::std::convert::TryFrom<::std::string::String> for AuthenticatorType {
 }
 ///The second factors of the user.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct AuthenticatorsResponse {
     pub data: ::std::vec::Vec<Authenticator>,
@@ -537,7 +629,7 @@ pub struct AuthenticatorsResponse {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum BrowserClient {
     #[serde(rename = "browser")]
@@ -552,7 +644,9 @@ impl ::std::fmt::Display for BrowserClient {
 }
 impl ::std::str::FromStr for BrowserClient {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "browser" => Ok(Self::Browser),
             _ => Err("invalid value".into()),
@@ -561,7 +655,9 @@ impl ::std::str::FromStr for BrowserClient {
 }
 impl ::std::convert::TryFrom<&str> for BrowserClient {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -577,7 +673,12 @@ impl ::std::convert::TryFrom<::std::string::String> for BrowserClient {
 new password.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ChangePasswordInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -586,7 +687,12 @@ pub struct ChangePasswordInput {
 }
 ///The new phone number.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ChangePhoneInput {
     pub phone: Phone,
@@ -603,7 +709,7 @@ pub struct ChangePhoneInput {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum Client {
     #[serde(rename = "app")]
@@ -621,7 +727,9 @@ impl ::std::fmt::Display for Client {
 }
 impl ::std::str::FromStr for Client {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "app" => Ok(Self::App),
             "browser" => Ok(Self::Browser),
@@ -631,7 +739,9 @@ impl ::std::str::FromStr for Client {
 }
 impl ::std::convert::TryFrom<&str> for Client {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -647,7 +757,12 @@ impl ::std::convert::TryFrom<::std::string::String> for Client {
 address or by SMS to a phone number (whichever is present).
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct CodeAuthenticationMethod {
     pub at: Timestamp,
@@ -669,7 +784,7 @@ pub struct CodeAuthenticationMethod {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum CodeAuthenticationMethodMethod {
     #[serde(rename = "code")]
@@ -684,7 +799,9 @@ impl ::std::fmt::Display for CodeAuthenticationMethodMethod {
 }
 impl ::std::str::FromStr for CodeAuthenticationMethodMethod {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "code" => Ok(Self::Code),
             _ => Err("invalid value".into()),
@@ -693,7 +810,9 @@ impl ::std::str::FromStr for CodeAuthenticationMethodMethod {
 }
 impl ::std::convert::TryFrom<&str> for CodeAuthenticationMethodMethod {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -707,7 +826,12 @@ impl ::std::convert::TryFrom<::std::string::String> for CodeAuthenticationMethod
 }
 ///The passkey created for the new account.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct CompletePasskeySignupInput {
     pub credential: WebAuthnCredential,
@@ -719,7 +843,12 @@ pub struct CompletePasskeySignupInput {
 other sections appear when the feature is enabled.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct Configuration {
     pub account: AccountConfiguration,
@@ -732,7 +861,12 @@ pub struct Configuration {
 }
 ///The server configuration.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ConfigurationResponse {
     pub data: Configuration,
@@ -740,7 +874,12 @@ pub struct ConfigurationResponse {
 }
 ///The login code that was sent.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ConfirmLoginCodeInput {
     pub code: UserCode,
@@ -749,7 +888,12 @@ pub struct ConfirmLoginCodeInput {
 when the refusal has a specific reason, `errors` names it.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ConflictResponse {
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -758,7 +902,12 @@ pub struct ConflictResponse {
 }
 ///The WebAuthn credentials to delete.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct DeleteWebAuthnAuthenticatorsInput {
     ///Authenticator ids, from the authenticator list.
@@ -766,7 +915,12 @@ pub struct DeleteWebAuthnAuthenticatorsInput {
 }
 ///The provider account connection to remove.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct DisconnectProviderAccountInput {
     pub account: ProviderAccountUid,
@@ -783,7 +937,7 @@ pub struct DisconnectProviderAccountInput {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct Email(pub ::std::string::String);
@@ -816,7 +970,12 @@ impl ::std::str::FromStr for Email {
 }
 ///An email address of a user.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct EmailAddress {
     pub email: Email,
@@ -827,14 +986,24 @@ pub struct EmailAddress {
 }
 ///An email address.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct EmailAddressInput {
     pub email: Email,
 }
 ///The email addresses of the user.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct EmailAddressesResponse {
     pub data: ::std::vec::Vec<EmailAddress>,
@@ -842,7 +1011,12 @@ pub struct EmailAddressesResponse {
 }
 ///The address a verification key is for, and its owner.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct EmailVerificationInfo {
     pub email: Email,
@@ -850,17 +1024,27 @@ pub struct EmailVerificationInfo {
 }
 ///Context of the verification.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct EmailVerificationInfoMeta {
     /**Whether verifying completes the `verify_email` stage of a login
-    or signup pending in this session.
-    */
+or signup pending in this session.
+*/
     pub is_authenticating: bool,
 }
 ///What a verification key refers to.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct EmailVerificationInfoResponse {
     pub data: EmailVerificationInfo,
@@ -869,7 +1053,12 @@ pub struct EmailVerificationInfoResponse {
 }
 ///The sessions to end.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct EndSessionsInput {
     ///Session ids, from the session list.
@@ -877,24 +1066,34 @@ pub struct EndSessionsInput {
 }
 ///One reason why the input was rejected.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ErrorDetail {
     /**A stable, machine-readable error code, such as `required`,
-    `invalid`, `incorrect_code` or `email_password_mismatch`.
-    */
+`invalid`, `incorrect_code` or `email_password_mismatch`.
+*/
     pub code: ::std::string::String,
     ///A human-readable explanation (may be translated).
     pub message: ::std::string::String,
     /**The input field the error is about; absent for errors about the
-    input as a whole.
-    */
+input as a whole.
+*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub param: ::std::option::Option<::std::string::String>,
 }
 ///Input errors.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ErrorResponse {
     pub errors: ::std::vec::Vec<ErrorDetail>,
@@ -906,27 +1105,32 @@ its provider; `mfa_authenticate` and `mfa_reauthenticate` list the
 kinds of second factor the user has set up.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct Flow {
     pub id: FlowId,
     /**True when this flow is the stage the session is waiting for.
-    `password_reset_by_code` always carries the field and is false
-    while no reset is in progress; other flows only carry it when
-    pending.
-    */
+`password_reset_by_code` always carries the field and is false
+while no reset is in progress; other flows only carry it when
+pending.
+*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_pending: ::std::option::Option<bool>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provider: ::std::option::Option<Provider>,
     /**(`provider_redirect`, `provider_token`) The providers usable
-    with this flow by the calling kind of client.
-    */
+with this flow by the calling kind of client.
+*/
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub providers: ::std::vec::Vec<ProviderId>,
     /**(`mfa_authenticate`, `mfa_reauthenticate`) The kinds of second
-    factor the user can use.
-    */
+factor the user can use.
+*/
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub types: ::std::vec::Vec<AuthenticatorType>,
 }
@@ -950,7 +1154,7 @@ Reauthentication flows of a signed-in user: `reauthenticate`,
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum FlowId {
     #[serde(rename = "login")]
@@ -1007,7 +1211,9 @@ impl ::std::fmt::Display for FlowId {
 }
 impl ::std::str::FromStr for FlowId {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "login" => Ok(Self::Login),
             "signup" => Ok(Self::Signup),
@@ -1030,7 +1236,9 @@ impl ::std::str::FromStr for FlowId {
 }
 impl ::std::convert::TryFrom<&str> for FlowId {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -1044,7 +1252,12 @@ impl ::std::convert::TryFrom<::std::string::String> for FlowId {
 }
 ///The action is not allowed.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ForbiddenResponse {
     pub status: StatusForbidden,
@@ -1054,7 +1267,12 @@ pub struct ForbiddenResponse {
 mandatory.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct LoginInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1077,7 +1295,7 @@ pub struct LoginInput {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum LoginMethod {
     #[serde(rename = "email")]
@@ -1098,7 +1316,9 @@ impl ::std::fmt::Display for LoginMethod {
 }
 impl ::std::str::FromStr for LoginMethod {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "email" => Ok(Self::Email),
             "username" => Ok(Self::Username),
@@ -1109,7 +1329,9 @@ impl ::std::str::FromStr for LoginMethod {
 }
 impl ::std::convert::TryFrom<&str> for LoginMethod {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -1123,7 +1345,12 @@ impl ::std::convert::TryFrom<::std::string::String> for LoginMethod {
 }
 ///The address to make primary.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct MarkPrimaryEmailInput {
     pub email: Email,
@@ -1132,7 +1359,12 @@ pub struct MarkPrimaryEmailInput {
 }
 ///A TOTP code or a recovery code.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct MfaAuthenticateInput {
     pub code: AuthenticatorCode,
@@ -1142,7 +1374,12 @@ pub struct MfaAuthenticateInput {
 (`passwordless: true`).
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct MfaAuthenticationMethod {
     pub at: Timestamp,
@@ -1169,7 +1406,7 @@ pub struct MfaAuthenticationMethod {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum MfaAuthenticationMethodMethod {
     #[serde(rename = "mfa")]
@@ -1184,7 +1421,9 @@ impl ::std::fmt::Display for MfaAuthenticationMethodMethod {
 }
 impl ::std::str::FromStr for MfaAuthenticationMethodMethod {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "mfa" => Ok(Self::Mfa),
             _ => Err("invalid value".into()),
@@ -1193,7 +1432,9 @@ impl ::std::str::FromStr for MfaAuthenticationMethodMethod {
 }
 impl ::std::convert::TryFrom<&str> for MfaAuthenticationMethodMethod {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -1207,17 +1448,22 @@ impl ::std::convert::TryFrom<::std::string::String> for MfaAuthenticationMethodM
 }
 ///Second factors and passkeys.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct MfaConfiguration {
     /**Whether signing in with a passkey alone is offered
-    (`MFA_PASSKEY_LOGIN_ENABLED`).
-    */
+(`MFA_PASSKEY_LOGIN_ENABLED`).
+*/
     pub passkey_login_enabled: bool,
     /**Whether accounts can be created with a passkey
-    (`MFA_PASSKEY_SIGNUP_ENABLED`). django-allauth does not send
-    this field; clients must treat its absence as unknown.
-    */
+(`MFA_PASSKEY_SIGNUP_ENABLED`). django-allauth does not send
+this field; clients must treat its absence as unknown.
+*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub passkey_signup_enabled: ::std::option::Option<bool>,
     ///The kinds of second factor offered (`MFA_SUPPORTED_TYPES`).
@@ -1225,7 +1471,13 @@ pub struct MfaConfiguration {
 }
 ///The answer to "trust this browser?".
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct MfaTrustInput {
     ///Whether to remember this browser; absent means no.
@@ -1234,7 +1486,12 @@ pub struct MfaTrustInput {
 }
 ///The requested thing does not exist.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct NotFoundResponse {
     pub status: StatusNotFound,
@@ -1243,7 +1500,13 @@ pub struct NotFoundResponse {
 password.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct PasskeySignupInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1264,7 +1527,7 @@ pub struct PasskeySignupInput {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct Password(pub ::std::string::String);
@@ -1299,7 +1562,12 @@ impl ::std::str::FromStr for Password {
 username) or to reauthenticate (`reauthenticated: true`).
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct PasswordAuthenticationMethod {
     pub at: Timestamp,
@@ -1324,7 +1592,7 @@ pub struct PasswordAuthenticationMethod {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum PasswordAuthenticationMethodMethod {
     #[serde(rename = "password")]
@@ -1339,7 +1607,9 @@ impl ::std::fmt::Display for PasswordAuthenticationMethodMethod {
 }
 impl ::std::str::FromStr for PasswordAuthenticationMethodMethod {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "password" => Ok(Self::Password),
             _ => Err("invalid value".into()),
@@ -1348,11 +1618,14 @@ impl ::std::str::FromStr for PasswordAuthenticationMethodMethod {
 }
 impl ::std::convert::TryFrom<&str> for PasswordAuthenticationMethodMethod {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
-impl ::std::convert::TryFrom<::std::string::String> for PasswordAuthenticationMethodMethod {
+impl ::std::convert::TryFrom<::std::string::String>
+for PasswordAuthenticationMethodMethod {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
@@ -1364,7 +1637,12 @@ impl ::std::convert::TryFrom<::std::string::String> for PasswordAuthenticationMe
 address or number given.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct PasswordResetAuthenticationMethod {
     pub at: Timestamp,
@@ -1386,7 +1664,7 @@ pub struct PasswordResetAuthenticationMethod {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum PasswordResetAuthenticationMethodMethod {
     #[serde(rename = "password_reset")]
@@ -1401,7 +1679,9 @@ impl ::std::fmt::Display for PasswordResetAuthenticationMethodMethod {
 }
 impl ::std::str::FromStr for PasswordResetAuthenticationMethodMethod {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "password_reset" => Ok(Self::PasswordReset),
             _ => Err("invalid value".into()),
@@ -1410,11 +1690,14 @@ impl ::std::str::FromStr for PasswordResetAuthenticationMethodMethod {
 }
 impl ::std::convert::TryFrom<&str> for PasswordResetAuthenticationMethodMethod {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
-impl ::std::convert::TryFrom<::std::string::String> for PasswordResetAuthenticationMethodMethod {
+impl ::std::convert::TryFrom<::std::string::String>
+for PasswordResetAuthenticationMethodMethod {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
@@ -1424,14 +1707,24 @@ impl ::std::convert::TryFrom<::std::string::String> for PasswordResetAuthenticat
 }
 ///The user whose password the key resets.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct PasswordResetInfo {
     pub user: User,
 }
 ///What a password reset key refers to.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct PasswordResetInfoResponse {
     pub data: PasswordResetInfo,
@@ -1448,7 +1741,7 @@ pub struct PasswordResetInfoResponse {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct Phone(pub ::std::string::String);
@@ -1481,7 +1774,12 @@ impl ::std::str::FromStr for Phone {
 }
 ///A phone number of a user.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct PhoneNumber {
     pub phone: Phone,
@@ -1490,7 +1788,12 @@ pub struct PhoneNumber {
 }
 ///The phone number being switched to, not verified yet.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct PhoneNumberChangeResponse {
     pub data: ::std::vec::Vec<PhoneNumber>,
@@ -1498,7 +1801,12 @@ pub struct PhoneNumberChangeResponse {
 }
 ///The phone number of the user, as a list of zero or one entries.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct PhoneNumbersResponse {
     pub data: ::std::vec::Vec<PhoneNumber>,
@@ -1518,7 +1826,7 @@ the provider account; `connect` attaches it to the signed-in user.
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum Process {
     #[serde(rename = "login")]
@@ -1536,7 +1844,9 @@ impl ::std::fmt::Display for Process {
 }
 impl ::std::str::FromStr for Process {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "login" => Ok(Self::Login),
             "connect" => Ok(Self::Connect),
@@ -1546,7 +1856,9 @@ impl ::std::str::FromStr for Process {
 }
 impl ::std::convert::TryFrom<&str> for Process {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -1560,13 +1872,18 @@ impl ::std::convert::TryFrom<::std::string::String> for Process {
 }
 ///A configured identity provider.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct Provider {
     /**(OAuth 2.0 / OpenID Connect providers) The client id registered
-    with the provider, needed by clients that obtain tokens
-    themselves.
-    */
+with the provider, needed by clients that obtain tokens
+themselves.
+*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_id: ::std::option::Option<::std::string::String>,
     ///The ways this provider can be used to sign in.
@@ -1575,14 +1892,19 @@ pub struct Provider {
     ///The provider's display name.
     pub name: ::std::string::String,
     /**(OpenID Connect providers) The URL of the provider's discovery
-    document.
-    */
+document.
+*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub openid_configuration_url: ::std::option::Option<::std::string::String>,
 }
 ///An account at a third-party provider, linked to a user.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ProviderAccount {
     ///A label for the account, built from the provider's data.
@@ -1601,7 +1923,7 @@ pub struct ProviderAccount {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct ProviderAccountUid(pub ::std::string::String);
@@ -1634,7 +1956,12 @@ impl ::std::str::FromStr for ProviderAccountUid {
 }
 ///The provider accounts connected to the user.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ProviderAccountsResponse {
     pub data: ::std::vec::Vec<ProviderAccount>,
@@ -1655,7 +1982,7 @@ the client itself).
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum ProviderFlowId {
     #[serde(rename = "provider_redirect")]
@@ -1673,7 +2000,9 @@ impl ::std::fmt::Display for ProviderFlowId {
 }
 impl ::std::str::FromStr for ProviderFlowId {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "provider_redirect" => Ok(Self::ProviderRedirect),
             "provider_token" => Ok(Self::ProviderToken),
@@ -1683,7 +2012,9 @@ impl ::std::str::FromStr for ProviderFlowId {
 }
 impl ::std::convert::TryFrom<&str> for ProviderFlowId {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -1708,7 +2039,7 @@ providers, the app's own provider id).
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct ProviderId(pub ::std::string::String);
@@ -1741,22 +2072,32 @@ impl ::std::str::FromStr for ProviderId {
 }
 ///The form fields of a provider redirect.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ProviderRedirectInput {
     /**A frontend URL to return to once the provider handshake is done
-    (not the callback URL registered at the provider, which points
-    at this server). It must be a URL the server considers safe
-    (same site or an allowed host); the outcome is then read with
-    `GET auth/session`, and failures add an `error` query parameter.
-    */
+(not the callback URL registered at the provider, which points
+at this server). It must be a URL the server considers safe
+(same site or an allowed host); the outcome is then read with
+`GET auth/session`, and failures add an `error` query parameter.
+*/
     pub callback_url: ::std::string::String,
     pub process: Process,
     pub provider: ProviderId,
 }
 ///What is known about the account a provider signup would create.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ProviderSignupInfo {
     pub account: ProviderAccount,
@@ -1766,7 +2107,12 @@ pub struct ProviderSignupInfo {
 }
 ///The pending provider signup.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ProviderSignupInfoResponse {
     pub data: ProviderSignupInfo,
@@ -1776,7 +2122,13 @@ pub struct ProviderSignupInfoResponse {
 `ACCOUNT_SIGNUP_FIELDS` (there is no password).
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ProviderSignupInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1791,7 +2143,13 @@ pub struct ProviderSignupInput {
 providers configured with an app.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ProviderTokenCredentials {
     ///An OAuth 2.0 access token.
@@ -1806,7 +2164,12 @@ pub struct ProviderTokenCredentials {
 }
 ///A provider and the tokens it issued.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ProviderTokenInput {
     pub process: Process,
@@ -1815,7 +2178,12 @@ pub struct ProviderTokenInput {
 }
 ///The signed-in user's password.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ReauthenticateInput {
     pub password: Password,
@@ -1825,7 +2193,12 @@ user's identity again (`reauthenticate`, `mfa_reauthenticate`,
 depending on what the account has).
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ReauthenticationRequired {
     pub flows: ::std::vec::Vec<Flow>,
@@ -1836,7 +2209,12 @@ pub struct ReauthenticationRequired {
 for this action; reauthenticate and retry.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ReauthenticationResponse {
     pub data: ReauthenticationRequired,
@@ -1845,7 +2223,12 @@ pub struct ReauthenticationResponse {
 }
 ///The set of recovery codes, without the codes themselves.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct RecoveryCodesAuthenticator {
     pub created_at: Timestamp,
@@ -1871,7 +2254,7 @@ pub struct RecoveryCodesAuthenticator {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum RecoveryCodesAuthenticatorType {
     #[serde(rename = "recovery_codes")]
@@ -1886,7 +2269,9 @@ impl ::std::fmt::Display for RecoveryCodesAuthenticatorType {
 }
 impl ::std::str::FromStr for RecoveryCodesAuthenticatorType {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "recovery_codes" => Ok(Self::RecoveryCodes),
             _ => Err("invalid value".into()),
@@ -1895,7 +2280,9 @@ impl ::std::str::FromStr for RecoveryCodesAuthenticatorType {
 }
 impl ::std::convert::TryFrom<&str> for RecoveryCodesAuthenticatorType {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -1909,17 +2296,27 @@ impl ::std::convert::TryFrom<::std::string::String> for RecoveryCodesAuthenticat
 }
 ///Side effects of adding a second factor.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct RecoveryCodesGeneratedMeta {
     /**Whether a recovery code set was created along with it (the user
-    should be shown the codes).
-    */
+should be shown the codes).
+*/
     pub recovery_codes_generated: bool,
 }
 ///The recovery code set.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct RecoveryCodesResponse {
     pub data: SensitiveRecoveryCodesAuthenticator,
@@ -1938,7 +2335,7 @@ exchanged at `tokens/refresh`.
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct RefreshToken(pub ::std::string::String);
@@ -1971,14 +2368,24 @@ impl ::std::str::FromStr for RefreshToken {
 }
 ///A refresh token.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct RefreshTokenInput {
     pub refresh_token: RefreshToken,
 }
 ///New tokens.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct RefreshTokenResponse {
     pub data: RefreshedTokens,
@@ -1986,7 +2393,12 @@ pub struct RefreshTokenResponse {
 }
 ///The result of a token refresh.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct RefreshedTokens {
     pub access_token: AccessToken,
@@ -1995,7 +2407,12 @@ pub struct RefreshedTokens {
 }
 ///A WebAuthn credential and its new name.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct RenameWebAuthnAuthenticatorInput {
     pub id: AuthenticatorId,
@@ -2006,7 +2423,13 @@ pub struct RenameWebAuthnAuthenticatorInput {
 method. Exactly one of them.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct RequestLoginCodeInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2016,14 +2439,24 @@ pub struct RequestLoginCodeInput {
 }
 ///The email address of the account to reset.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct RequestPasswordResetInput {
     pub email: Email,
 }
 ///A reset key (or code) and the new password.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct ResetPasswordInput {
     ///The key from the reset link, or the reset code.
@@ -2032,7 +2465,12 @@ pub struct ResetPasswordInput {
 }
 ///The set of recovery codes, normally including the unused codes.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct SensitiveRecoveryCodesAuthenticator {
     pub created_at: Timestamp,
@@ -2046,8 +2484,8 @@ pub struct SensitiveRecoveryCodesAuthenticator {
     ///How many codes are still usable.
     pub unused_code_count: i64,
     /**The codes still usable. Always present right after generating;
-    left out when viewing again with `MFA_RECOVERY_CODES_SHOW_ONCE`.
-    */
+left out when viewing again with `MFA_RECOVERY_CODES_SHOW_ONCE`.
+*/
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub unused_codes: ::std::vec::Vec<AuthenticatorCode>,
 }
@@ -2063,7 +2501,7 @@ pub struct SensitiveRecoveryCodesAuthenticator {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum SensitiveRecoveryCodesAuthenticatorType {
     #[serde(rename = "recovery_codes")]
@@ -2078,7 +2516,9 @@ impl ::std::fmt::Display for SensitiveRecoveryCodesAuthenticatorType {
 }
 impl ::std::str::FromStr for SensitiveRecoveryCodesAuthenticatorType {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "recovery_codes" => Ok(Self::RecoveryCodes),
             _ => Err("invalid value".into()),
@@ -2087,11 +2527,14 @@ impl ::std::str::FromStr for SensitiveRecoveryCodesAuthenticatorType {
 }
 impl ::std::convert::TryFrom<&str> for SensitiveRecoveryCodesAuthenticatorType {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
-impl ::std::convert::TryFrom<::std::string::String> for SensitiveRecoveryCodesAuthenticatorType {
+impl ::std::convert::TryFrom<::std::string::String>
+for SensitiveRecoveryCodesAuthenticatorType {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
@@ -2103,7 +2546,12 @@ impl ::std::convert::TryFrom<::std::string::String> for SensitiveRecoveryCodesAu
 present with `USERSESSIONS_TRACK_ACTIVITY`.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct Session {
     pub created_at: Timestamp,
@@ -2123,7 +2571,12 @@ pub struct Session {
 flows.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct SessionGoneResponse {
     pub data: AuthenticationFlows,
@@ -2142,7 +2595,7 @@ pub struct SessionGoneResponse {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct SessionTokenValue(pub ::std::string::String);
@@ -2175,7 +2628,12 @@ impl ::std::str::FromStr for SessionTokenValue {
 }
 ///The sessions of the user.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct SessionsResponse {
     pub data: ::std::vec::Vec<Session>,
@@ -2186,7 +2644,13 @@ mandatory follows `ACCOUNT_SIGNUP_FIELDS` (by default `email`,
 `username` and `password`, the last two mandatory).
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct SignupInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2200,7 +2664,12 @@ pub struct SignupInput {
 }
 ///The user signed in with a third-party provider account.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct SocialAccountAuthenticationMethod {
     pub at: Timestamp,
@@ -2220,7 +2689,7 @@ pub struct SocialAccountAuthenticationMethod {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum SocialAccountAuthenticationMethodMethod {
     #[serde(rename = "socialaccount")]
@@ -2235,7 +2704,9 @@ impl ::std::fmt::Display for SocialAccountAuthenticationMethodMethod {
 }
 impl ::std::str::FromStr for SocialAccountAuthenticationMethodMethod {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "socialaccount" => Ok(Self::Socialaccount),
             _ => Err("invalid value".into()),
@@ -2244,11 +2715,14 @@ impl ::std::str::FromStr for SocialAccountAuthenticationMethodMethod {
 }
 impl ::std::convert::TryFrom<&str> for SocialAccountAuthenticationMethodMethod {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
-impl ::std::convert::TryFrom<::std::string::String> for SocialAccountAuthenticationMethodMethod {
+impl ::std::convert::TryFrom<::std::string::String>
+for SocialAccountAuthenticationMethodMethod {
     type Error = self::error::ConversionError;
     fn try_from(
         value: ::std::string::String,
@@ -2258,13 +2732,18 @@ impl ::std::convert::TryFrom<::std::string::String> for SocialAccountAuthenticat
 }
 ///Third-party identity providers.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct SocialAccountConfiguration {
     /**The providers usable by the calling kind of client (those
-    supporting redirects for `browser`, those supporting tokens for
-    `app`), sorted by name.
-    */
+supporting redirects for `browser`, those supporting tokens for
+`app`), sorted by name.
+*/
     pub providers: ::std::vec::Vec<Provider>,
 }
 ///HTTP status 202, repeated in the body.
@@ -2284,7 +2763,9 @@ impl ::std::convert::From<StatusAccepted> for i64 {
 }
 impl ::std::convert::TryFrom<i64> for StatusAccepted {
     type Error = self::error::ConversionError;
-    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: i64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if ![202_i64].contains(&value) {
             Err("invalid value".into())
         } else {
@@ -2298,19 +2779,19 @@ impl<'de> ::serde::Deserialize<'de> for StatusAccepted {
         D: ::serde::Deserializer<'de>,
     {
         Self::try_from(<i64>::deserialize(deserializer)?)
-            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
     }
 }
 impl ::schemars::JsonSchema for StatusAccepted {
     fn schema_name() -> ::std::string::String {
         "StatusAccepted".to_string()
     }
-    fn json_schema(gen: &mut ::schemars::gen::SchemaGenerator) -> ::schemars::schema::Schema {
+    fn json_schema(
+        gen: &mut ::schemars::gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
         let mut schema = <i64 as ::schemars::JsonSchema>::json_schema(gen).into_object();
         schema.enum_values = ::std::option::Option::Some(
-            [::serde_json::from_str("202").unwrap()]
-                .into_iter()
-                .collect(),
+            [::serde_json::from_str("202").unwrap()].into_iter().collect(),
         );
         schema.into()
     }
@@ -2332,7 +2813,9 @@ impl ::std::convert::From<StatusBadRequest> for i64 {
 }
 impl ::std::convert::TryFrom<i64> for StatusBadRequest {
     type Error = self::error::ConversionError;
-    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: i64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if ![400_i64].contains(&value) {
             Err("invalid value".into())
         } else {
@@ -2346,19 +2829,19 @@ impl<'de> ::serde::Deserialize<'de> for StatusBadRequest {
         D: ::serde::Deserializer<'de>,
     {
         Self::try_from(<i64>::deserialize(deserializer)?)
-            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
     }
 }
 impl ::schemars::JsonSchema for StatusBadRequest {
     fn schema_name() -> ::std::string::String {
         "StatusBadRequest".to_string()
     }
-    fn json_schema(gen: &mut ::schemars::gen::SchemaGenerator) -> ::schemars::schema::Schema {
+    fn json_schema(
+        gen: &mut ::schemars::gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
         let mut schema = <i64 as ::schemars::JsonSchema>::json_schema(gen).into_object();
         schema.enum_values = ::std::option::Option::Some(
-            [::serde_json::from_str("400").unwrap()]
-                .into_iter()
-                .collect(),
+            [::serde_json::from_str("400").unwrap()].into_iter().collect(),
         );
         schema.into()
     }
@@ -2380,7 +2863,9 @@ impl ::std::convert::From<StatusConflict> for i64 {
 }
 impl ::std::convert::TryFrom<i64> for StatusConflict {
     type Error = self::error::ConversionError;
-    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: i64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if ![409_i64].contains(&value) {
             Err("invalid value".into())
         } else {
@@ -2394,19 +2879,19 @@ impl<'de> ::serde::Deserialize<'de> for StatusConflict {
         D: ::serde::Deserializer<'de>,
     {
         Self::try_from(<i64>::deserialize(deserializer)?)
-            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
     }
 }
 impl ::schemars::JsonSchema for StatusConflict {
     fn schema_name() -> ::std::string::String {
         "StatusConflict".to_string()
     }
-    fn json_schema(gen: &mut ::schemars::gen::SchemaGenerator) -> ::schemars::schema::Schema {
+    fn json_schema(
+        gen: &mut ::schemars::gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
         let mut schema = <i64 as ::schemars::JsonSchema>::json_schema(gen).into_object();
         schema.enum_values = ::std::option::Option::Some(
-            [::serde_json::from_str("409").unwrap()]
-                .into_iter()
-                .collect(),
+            [::serde_json::from_str("409").unwrap()].into_iter().collect(),
         );
         schema.into()
     }
@@ -2428,7 +2913,9 @@ impl ::std::convert::From<StatusForbidden> for i64 {
 }
 impl ::std::convert::TryFrom<i64> for StatusForbidden {
     type Error = self::error::ConversionError;
-    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: i64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if ![403_i64].contains(&value) {
             Err("invalid value".into())
         } else {
@@ -2442,19 +2929,19 @@ impl<'de> ::serde::Deserialize<'de> for StatusForbidden {
         D: ::serde::Deserializer<'de>,
     {
         Self::try_from(<i64>::deserialize(deserializer)?)
-            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
     }
 }
 impl ::schemars::JsonSchema for StatusForbidden {
     fn schema_name() -> ::std::string::String {
         "StatusForbidden".to_string()
     }
-    fn json_schema(gen: &mut ::schemars::gen::SchemaGenerator) -> ::schemars::schema::Schema {
+    fn json_schema(
+        gen: &mut ::schemars::gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
         let mut schema = <i64 as ::schemars::JsonSchema>::json_schema(gen).into_object();
         schema.enum_values = ::std::option::Option::Some(
-            [::serde_json::from_str("403").unwrap()]
-                .into_iter()
-                .collect(),
+            [::serde_json::from_str("403").unwrap()].into_iter().collect(),
         );
         schema.into()
     }
@@ -2476,7 +2963,9 @@ impl ::std::convert::From<StatusGone> for i64 {
 }
 impl ::std::convert::TryFrom<i64> for StatusGone {
     type Error = self::error::ConversionError;
-    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: i64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if ![410_i64].contains(&value) {
             Err("invalid value".into())
         } else {
@@ -2490,19 +2979,19 @@ impl<'de> ::serde::Deserialize<'de> for StatusGone {
         D: ::serde::Deserializer<'de>,
     {
         Self::try_from(<i64>::deserialize(deserializer)?)
-            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
     }
 }
 impl ::schemars::JsonSchema for StatusGone {
     fn schema_name() -> ::std::string::String {
         "StatusGone".to_string()
     }
-    fn json_schema(gen: &mut ::schemars::gen::SchemaGenerator) -> ::schemars::schema::Schema {
+    fn json_schema(
+        gen: &mut ::schemars::gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
         let mut schema = <i64 as ::schemars::JsonSchema>::json_schema(gen).into_object();
         schema.enum_values = ::std::option::Option::Some(
-            [::serde_json::from_str("410").unwrap()]
-                .into_iter()
-                .collect(),
+            [::serde_json::from_str("410").unwrap()].into_iter().collect(),
         );
         schema.into()
     }
@@ -2524,7 +3013,9 @@ impl ::std::convert::From<StatusNotFound> for i64 {
 }
 impl ::std::convert::TryFrom<i64> for StatusNotFound {
     type Error = self::error::ConversionError;
-    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: i64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if ![404_i64].contains(&value) {
             Err("invalid value".into())
         } else {
@@ -2538,19 +3029,19 @@ impl<'de> ::serde::Deserialize<'de> for StatusNotFound {
         D: ::serde::Deserializer<'de>,
     {
         Self::try_from(<i64>::deserialize(deserializer)?)
-            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
     }
 }
 impl ::schemars::JsonSchema for StatusNotFound {
     fn schema_name() -> ::std::string::String {
         "StatusNotFound".to_string()
     }
-    fn json_schema(gen: &mut ::schemars::gen::SchemaGenerator) -> ::schemars::schema::Schema {
+    fn json_schema(
+        gen: &mut ::schemars::gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
         let mut schema = <i64 as ::schemars::JsonSchema>::json_schema(gen).into_object();
         schema.enum_values = ::std::option::Option::Some(
-            [::serde_json::from_str("404").unwrap()]
-                .into_iter()
-                .collect(),
+            [::serde_json::from_str("404").unwrap()].into_iter().collect(),
         );
         schema.into()
     }
@@ -2572,7 +3063,9 @@ impl ::std::convert::From<StatusOk> for i64 {
 }
 impl ::std::convert::TryFrom<i64> for StatusOk {
     type Error = self::error::ConversionError;
-    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: i64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if ![200_i64].contains(&value) {
             Err("invalid value".into())
         } else {
@@ -2586,26 +3079,31 @@ impl<'de> ::serde::Deserialize<'de> for StatusOk {
         D: ::serde::Deserializer<'de>,
     {
         Self::try_from(<i64>::deserialize(deserializer)?)
-            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
     }
 }
 impl ::schemars::JsonSchema for StatusOk {
     fn schema_name() -> ::std::string::String {
         "StatusOk".to_string()
     }
-    fn json_schema(gen: &mut ::schemars::gen::SchemaGenerator) -> ::schemars::schema::Schema {
+    fn json_schema(
+        gen: &mut ::schemars::gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
         let mut schema = <i64 as ::schemars::JsonSchema>::json_schema(gen).into_object();
         schema.enum_values = ::std::option::Option::Some(
-            [::serde_json::from_str("200").unwrap()]
-                .into_iter()
-                .collect(),
+            [::serde_json::from_str("200").unwrap()].into_iter().collect(),
         );
         schema.into()
     }
 }
 ///A success without further data.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct StatusOkResponse {
     pub status: StatusOk,
@@ -2627,7 +3125,9 @@ impl ::std::convert::From<StatusTooManyRequests> for i64 {
 }
 impl ::std::convert::TryFrom<i64> for StatusTooManyRequests {
     type Error = self::error::ConversionError;
-    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: i64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if ![429_i64].contains(&value) {
             Err("invalid value".into())
         } else {
@@ -2641,19 +3141,19 @@ impl<'de> ::serde::Deserialize<'de> for StatusTooManyRequests {
         D: ::serde::Deserializer<'de>,
     {
         Self::try_from(<i64>::deserialize(deserializer)?)
-            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
     }
 }
 impl ::schemars::JsonSchema for StatusTooManyRequests {
     fn schema_name() -> ::std::string::String {
         "StatusTooManyRequests".to_string()
     }
-    fn json_schema(gen: &mut ::schemars::gen::SchemaGenerator) -> ::schemars::schema::Schema {
+    fn json_schema(
+        gen: &mut ::schemars::gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
         let mut schema = <i64 as ::schemars::JsonSchema>::json_schema(gen).into_object();
         schema.enum_values = ::std::option::Option::Some(
-            [::serde_json::from_str("429").unwrap()]
-                .into_iter()
-                .collect(),
+            [::serde_json::from_str("429").unwrap()].into_iter().collect(),
         );
         schema.into()
     }
@@ -2675,7 +3175,9 @@ impl ::std::convert::From<StatusUnauthorized> for i64 {
 }
 impl ::std::convert::TryFrom<i64> for StatusUnauthorized {
     type Error = self::error::ConversionError;
-    fn try_from(value: i64) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: i64,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         if ![401_i64].contains(&value) {
             Err("invalid value".into())
         } else {
@@ -2689,19 +3191,19 @@ impl<'de> ::serde::Deserialize<'de> for StatusUnauthorized {
         D: ::serde::Deserializer<'de>,
     {
         Self::try_from(<i64>::deserialize(deserializer)?)
-            .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
     }
 }
 impl ::schemars::JsonSchema for StatusUnauthorized {
     fn schema_name() -> ::std::string::String {
         "StatusUnauthorized".to_string()
     }
-    fn json_schema(gen: &mut ::schemars::gen::SchemaGenerator) -> ::schemars::schema::Schema {
+    fn json_schema(
+        gen: &mut ::schemars::gen::SchemaGenerator,
+    ) -> ::schemars::schema::Schema {
         let mut schema = <i64 as ::schemars::JsonSchema>::json_schema(gen).into_object();
         schema.enum_values = ::std::option::Option::Some(
-            [::serde_json::from_str("401").unwrap()]
-                .into_iter()
-                .collect(),
+            [::serde_json::from_str("401").unwrap()].into_iter().collect(),
         );
         schema.into()
     }
@@ -2710,7 +3212,12 @@ impl ::schemars::JsonSchema for StatusUnauthorized {
 part (multiply by 1000 for a JavaScript `Date`).
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct Timestamp(pub f64);
@@ -2757,7 +3264,12 @@ impl ::std::convert::TryFrom<String> for Timestamp {
 and absent when the refresh token itself is not valid.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct TokenRefreshErrorResponse {
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -2766,14 +3278,24 @@ pub struct TokenRefreshErrorResponse {
 }
 ///A rate limit was hit.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct TooManyRequestsResponse {
     pub status: StatusTooManyRequests,
 }
 ///The TOTP authenticator (an authenticator app).
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct TotpAuthenticator {
     pub created_at: Timestamp,
@@ -2785,7 +3307,12 @@ pub struct TotpAuthenticator {
 }
 ///No TOTP authenticator yet; a secret to set one up with.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct TotpAuthenticatorNotFoundResponse {
     pub meta: TotpSetupMeta,
@@ -2793,7 +3320,12 @@ pub struct TotpAuthenticatorNotFoundResponse {
 }
 ///The TOTP authenticator.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct TotpAuthenticatorResponse {
     pub data: TotpAuthenticator,
@@ -2811,7 +3343,7 @@ pub struct TotpAuthenticatorResponse {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum TotpAuthenticatorType {
     #[serde(rename = "totp")]
@@ -2826,7 +3358,9 @@ impl ::std::fmt::Display for TotpAuthenticatorType {
 }
 impl ::std::str::FromStr for TotpAuthenticatorType {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "totp" => Ok(Self::Totp),
             _ => Err("invalid value".into()),
@@ -2835,7 +3369,9 @@ impl ::std::str::FromStr for TotpAuthenticatorType {
 }
 impl ::std::convert::TryFrom<&str> for TotpAuthenticatorType {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -2849,21 +3385,31 @@ impl ::std::convert::TryFrom<::std::string::String> for TotpAuthenticatorType {
 }
 ///What an authenticator app needs to set up TOTP.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct TotpSetupMeta {
     ///The new secret, base32-encoded.
     pub secret: ::std::string::String,
     /**An `otpauth://totp/...` URL carrying the secret, issuer and
-    account, to be shown as a QR code.
-    */
+account, to be shown as a QR code.
+*/
     pub totp_url: ::std::string::String,
 }
 /**The basic public data of a user. Empty values are left out rather
 than sent as empty strings or nulls.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct User {
     ///A name to show for the user.
@@ -2871,12 +3417,12 @@ pub struct User {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub email: ::std::option::Option<Email>,
     /**Whether the account has a password (accounts created through a
-    provider or with a passkey may not).
-    */
+provider or with a passkey may not).
+*/
     pub has_usable_password: bool,
     /**The user's identifier. Absent only for the not-yet-created user
-    of a pending provider signup.
-    */
+of a pending provider signup.
+*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<i64>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2895,7 +3441,7 @@ without regard to case, and spaces and dashes are ignored.
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct UserCode(pub ::std::string::String);
@@ -2928,12 +3474,17 @@ impl ::std::str::FromStr for UserCode {
 }
 ///Session management.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct UserSessionsConfiguration {
     /**Whether the last activity time and address of sessions are
-    recorded (`USERSESSIONS_TRACK_ACTIVITY`).
-    */
+recorded (`USERSESSIONS_TRACK_ACTIVITY`).
+*/
     pub track_activity: bool,
 }
 ///A username.
@@ -2947,7 +3498,7 @@ pub struct UserSessionsConfiguration {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct Username(pub ::std::string::String);
@@ -2980,7 +3531,12 @@ impl ::std::str::FromStr for Username {
 }
 ///An email verification key or code.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct VerifyEmailInput {
     ///The key from the verification link, or the code.
@@ -2988,28 +3544,43 @@ pub struct VerifyEmailInput {
 }
 ///A phone verification code.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct VerifyPhoneInput {
     pub code: UserCode,
 }
 ///The credential returned by `navigator.credentials.get()`.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct WebAuthnAssertionInput {
     pub credential: WebAuthnCredential,
 }
 ///A registered WebAuthn credential (security key or passkey).
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct WebAuthnAuthenticator {
     pub created_at: Timestamp,
     pub id: AuthenticatorId,
     /**Whether the credential is a passkey usable for passwordless
-    login. Absent when this is not known.
-    */
+login. Absent when this is not known.
+*/
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub is_passwordless: ::std::option::Option<bool>,
     ///When the credential was last used (epoch seconds); null if never.
@@ -3022,7 +3593,12 @@ pub struct WebAuthnAuthenticator {
 }
 ///A WebAuthn credential.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct WebAuthnAuthenticatorResponse {
     pub data: WebAuthnAuthenticator,
@@ -3040,7 +3616,7 @@ pub struct WebAuthnAuthenticatorResponse {
     Ord,
     PartialEq,
     PartialOrd,
-    schemars::JsonSchema,
+    schemars::JsonSchema
 )]
 pub enum WebAuthnAuthenticatorType {
     #[serde(rename = "webauthn")]
@@ -3055,7 +3631,9 @@ impl ::std::fmt::Display for WebAuthnAuthenticatorType {
 }
 impl ::std::str::FromStr for WebAuthnAuthenticatorType {
     type Err = self::error::ConversionError;
-    fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         match value {
             "webauthn" => Ok(Self::Webauthn),
             _ => Err("invalid value".into()),
@@ -3064,7 +3642,9 @@ impl ::std::str::FromStr for WebAuthnAuthenticatorType {
 }
 impl ::std::convert::TryFrom<&str> for WebAuthnAuthenticatorType {
     type Error = self::error::ConversionError;
-    fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
         value.parse()
     }
 }
@@ -3080,7 +3660,12 @@ impl ::std::convert::TryFrom<::std::string::String> for WebAuthnAuthenticatorTyp
 a `publicKey` member, ready for `parseCreationOptionsFromJSON()`.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct WebAuthnCreationOptions(
@@ -3093,29 +3678,39 @@ impl ::std::ops::Deref for WebAuthnCreationOptions {
     }
 }
 impl ::std::convert::From<WebAuthnCreationOptions>
-    for ::serde_json::Map<::std::string::String, ::serde_json::Value>
-{
+for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: WebAuthnCreationOptions) -> Self {
         value.0
     }
 }
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
-    for WebAuthnCreationOptions
-{
-    fn from(value: ::serde_json::Map<::std::string::String, ::serde_json::Value>) -> Self {
+for WebAuthnCreationOptions {
+    fn from(
+        value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ) -> Self {
         Self(value)
     }
 }
 ///Options for `navigator.credentials.create()`.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct WebAuthnCreationOptionsData {
     pub creation_options: WebAuthnCreationOptions,
 }
 ///WebAuthn credential creation options.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct WebAuthnCreationOptionsResponse {
     pub data: WebAuthnCreationOptionsData,
@@ -3127,10 +3722,17 @@ browser's `toJSON()` (or `@github/webauthn-json`): `id`, `rawId`,
 and so on.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
-pub struct WebAuthnCredential(pub ::serde_json::Map<::std::string::String, ::serde_json::Value>);
+pub struct WebAuthnCredential(
+    pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+);
 impl ::std::ops::Deref for WebAuthnCredential {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
@@ -3138,16 +3740,16 @@ impl ::std::ops::Deref for WebAuthnCredential {
     }
 }
 impl ::std::convert::From<WebAuthnCredential>
-    for ::serde_json::Map<::std::string::String, ::serde_json::Value>
-{
+for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: WebAuthnCredential) -> Self {
         value.0
     }
 }
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
-    for WebAuthnCredential
-{
-    fn from(value: ::serde_json::Map<::std::string::String, ::serde_json::Value>) -> Self {
+for WebAuthnCredential {
+    fn from(
+        value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ) -> Self {
         Self(value)
     }
 }
@@ -3155,7 +3757,12 @@ impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json:
 a `publicKey` member, ready for `parseRequestOptionsFromJSON()`.
 */
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 #[serde(transparent)]
 pub struct WebAuthnRequestOptions(
@@ -3168,29 +3775,39 @@ impl ::std::ops::Deref for WebAuthnRequestOptions {
     }
 }
 impl ::std::convert::From<WebAuthnRequestOptions>
-    for ::serde_json::Map<::std::string::String, ::serde_json::Value>
-{
+for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: WebAuthnRequestOptions) -> Self {
         value.0
     }
 }
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
-    for WebAuthnRequestOptions
-{
-    fn from(value: ::serde_json::Map<::std::string::String, ::serde_json::Value>) -> Self {
+for WebAuthnRequestOptions {
+    fn from(
+        value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ) -> Self {
         Self(value)
     }
 }
 ///Options for `navigator.credentials.get()`.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct WebAuthnRequestOptionsData {
     pub request_options: WebAuthnRequestOptions,
 }
 ///WebAuthn credential request options.
 #[derive(
-    ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema,
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
 )]
 pub struct WebAuthnRequestOptionsResponse {
     pub data: WebAuthnRequestOptionsData,
@@ -3202,12 +3819,18 @@ pub mod error {
     pub struct ConversionError(::std::borrow::Cow<'static, str>);
     impl ::std::error::Error for ConversionError {}
     impl ::std::fmt::Display for ConversionError {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+        fn fmt(
+            &self,
+            f: &mut ::std::fmt::Formatter<'_>,
+        ) -> Result<(), ::std::fmt::Error> {
             ::std::fmt::Display::fmt(&self.0, f)
         }
     }
     impl ::std::fmt::Debug for ConversionError {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+        fn fmt(
+            &self,
+            f: &mut ::std::fmt::Formatter<'_>,
+        ) -> Result<(), ::std::fmt::Error> {
             ::std::fmt::Debug::fmt(&self.0, f)
         }
     }

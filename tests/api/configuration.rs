@@ -5,6 +5,7 @@ use allauth_api::types;
 use allauth_server::app::configuration::config_data;
 use allauth_server::app::features::Built;
 use allauth_server::config::Config;
+use allauth_server::config::{HeadlessClient, MfaType};
 use serde_json::{json, Value};
 
 use crate::harness::{on_each_backend, raw};
@@ -56,7 +57,7 @@ async fn config_view_follows_login_methods_and_never_advertises_unbuilt_features
             ];
             config.account.login_by_code_enabled = true;
             config.mfa.supported_types =
-                vec!["totp".into(), "recovery_codes".into(), "webauthn".into()];
+                vec![MfaType::Totp, MfaType::RecoveryCodes, MfaType::Webauthn];
         },
         |server| async move {
             let body: Value = raw()
@@ -131,7 +132,7 @@ fn config_data_matches_allauth_for_the_same_settings() {
 #[tokio::test]
 async fn config_view_answers_404_for_disabled_and_unknown_clients() {
     on_each_backend(
-        |config| config.headless.clients = vec!["app".into()],
+        |config| config.headless.clients = vec![HeadlessClient::App],
         |server| async move {
             for path in ["/_allauth/browser/v1/config", "/_allauth/desktop/v1/config"] {
                 let response = raw().get(server.url(path)).send().await.expect("request");
@@ -150,4 +151,35 @@ async fn config_view_answers_404_for_disabled_and_unknown_clients() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_generated_secret_key_is_kept_in_the_data_dir() {
+    let dir = tempfile::tempdir().expect("dir");
+    let start = |dir: std::path::PathBuf| async move {
+        let mut config = Config::from_sources("", &[]).expect("defaults");
+        config.server.bind = "127.0.0.1:0".into();
+        config.server.data_dir = dir.clone();
+        config.database.url = format!("sqlite://{}", dir.join("db.sqlite3").display());
+        let server = allauth_server::start(config).await.expect("starts");
+        let key = server
+            .context()
+            .config
+            .server
+            .secret_key
+            .as_ref()
+            .expect("a key")
+            .expose()
+            .to_string();
+        server.stop().await.expect("stops");
+        key
+    };
+    let first = start(dir.path().to_path_buf()).await;
+    assert!(first.len() >= 50);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("secret_key")).expect("stored"),
+        first
+    );
+    let second = start(dir.path().to_path_buf()).await;
+    assert_eq!(first, second, "the key survives a restart");
 }

@@ -1,19 +1,11 @@
 //! The served document: JSON, YAML and HTML, pruned to the configuration.
 
+use allauth_server::config::HeadlessClient;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
 use crate::harness::{on_each_backend, raw};
-
-fn everything(config: &mut allauth_server::config::Config) {
-    config.headless.serve_specification = true;
-    config.account.login_by_code_enabled = true;
-    config.mfa.supported_types = vec!["recovery_codes".into(), "totp".into(), "webauthn".into()];
-    config.mfa.passkey_login_enabled = true;
-    config.mfa.passkey_signup_enabled = true;
-    config.mfa.trust_enabled = true;
-}
 
 fn operation_ids(doc: &Value) -> BTreeSet<String> {
     doc["paths"]
@@ -39,7 +31,7 @@ async fn fetch(server: &crate::harness::TestServer, name: &str) -> reqwest::Resp
 
 #[tokio::test]
 async fn everything_enabled_serves_all_56_operations_in_json_and_yaml() {
-    on_each_backend(everything, |server| async move {
+    on_each_backend(crate::harness::everything, |server| async move {
         let response = fetch(&server, "openapi.json").await;
         assert_eq!(response.status(), 200);
         assert_eq!(
@@ -116,7 +108,7 @@ async fn a_single_client_is_pinned_into_the_paths() {
     on_each_backend(
         |config| {
             config.headless.serve_specification = true;
-            config.headless.clients = vec!["app".into()];
+            config.headless.clients = vec![HeadlessClient::App];
         },
         |server| async move {
             let json: Value = fetch(&server, "openapi.json")
@@ -163,7 +155,7 @@ async fn specification_is_not_served_unless_enabled() {
 
 #[tokio::test]
 async fn html_page_uses_a_cdn_or_local_assets() {
-    on_each_backend(everything, |server| async move {
+    on_each_backend(crate::harness::everything, |server| async move {
         let html = fetch(&server, "openapi.html")
             .await
             .text()
@@ -183,7 +175,7 @@ async fn html_page_uses_a_cdn_or_local_assets() {
     let dir = assets.path().to_path_buf();
     on_each_backend(
         move |config| {
-            everything(config);
+            crate::harness::everything(config);
             config.headless.specification_assets_dir = Some(dir.clone());
         },
         |server| async move {

@@ -11,14 +11,6 @@ use serde_json::Value;
 
 use crate::harness::{on_each_backend, raw};
 
-fn everything(config: &mut allauth_server::config::Config) {
-    config.account.login_by_code_enabled = true;
-    config.mfa.supported_types = vec!["recovery_codes".into(), "totp".into(), "webauthn".into()];
-    config.mfa.passkey_login_enabled = true;
-    config.mfa.passkey_signup_enabled = true;
-    config.mfa.trust_enabled = true;
-}
-
 fn assert_envelope(body: &Value, status: u16, code: &str, what: &str) {
     assert_eq!(body["status"], status, "{what}: {body}");
     let errors = body["errors"]
@@ -35,7 +27,7 @@ fn assert_envelope(body: &Value, status: u16, code: &str, what: &str) {
 /// clients — whatever body it is sent — and never pretends to work.
 #[tokio::test]
 async fn unbuilt_operations_answer_not_implemented() {
-    on_each_backend(everything, |server| async move {
+    on_each_backend(crate::harness::everything, |server| async move {
         let bodies: [&[u8]; 4] = [
             b"",
             b"{\"email\": \"a@example.com\"}",

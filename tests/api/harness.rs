@@ -25,6 +25,7 @@ pub fn backends() -> Vec<Backend> {
 pub struct TestServer {
     pub server: RunningServer,
     pub base: String,
+    #[allow(dead_code)]
     pub backend: Backend,
     _database: Option<TestDatabase>,
     _dir: tempfile::TempDir,
@@ -103,4 +104,18 @@ pub fn raw() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client")
+}
+
+/// The shipped example configuration (every feature on, specification
+/// served), as a configure step. Server and storage keep the test's values.
+pub fn everything(config: &mut Config) {
+    let example = Config::from_sources(include_str!("../../allauth-server.example.toml"), &[])
+        .expect("the example configuration loads");
+    let server = config.server.clone();
+    let database = config.database.clone();
+    let email = config.email.clone();
+    *config = example;
+    config.server = server;
+    config.database = database;
+    config.email = email;
 }
