@@ -909,8 +909,9 @@ pub trait AllauthApi {
     /// On success the session is authenticated (200) and a `password` entry
     /// is added to `methods`. If the account still has stages to complete,
     /// the answer is a 401 whose pending flow names the next stage:
-    /// `verify_email` or `verify_phone` (mandatory verification),
-    /// `mfa_authenticate` (a second factor is set up) or `mfa_trust`.
+    /// `verify_email` or `verify_phone` (mandatory verification) or
+    /// `mfa_authenticate` (a second factor is set up and this browser is not
+    /// trusted).
     ///
     /// Error codes: `email_password_mismatch`,
     /// `username_password_mismatch` or `phone_password_mismatch` (wrong
@@ -1201,13 +1202,13 @@ pub trait AllauthApi {
     /// to the signed-in user, which may require reauthentication first (401
     /// with `meta.is_authenticated: true`).
     ///
-    /// A 401 with the anonymous flows can also mean a stage is pending, for
-    /// example `provider_signup` (more data needed) or `verify_email`.
-    /// Error codes (mostly param `token`): `invalid_token`,
+    /// Otherwise a 401 (`meta.is_authenticated: false`) means a stage of
+    /// the login is pending, for example `provider_signup` (more data
+    /// needed) or `verify_email`. Error codes (mostly param `token`):
+    /// `invalid_token` (also for an unknown provider or client id),
     /// `client_id_required`, `client_id_mismatch`, `token_required`,
     /// `token_authentication_not_supported` (param `provider`),
-    /// `unknown_provider`, `connected_other`, `email_taken`. A closed
-    /// signup is a 403.
+    /// `connected_other`, `email_taken`. A closed signup is a 403.
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/auth/provider/token",
     operation_id = "provider_token_authenticate",
@@ -1740,7 +1741,8 @@ pub trait AllauthApi {
     /// the answer is a 409.
     ///
     /// Error codes (param `phone`): `invalid`, `same_as_current`,
-    /// `phone_taken`. Changes are rate limited per user (`change_phone`)
+    /// `phone_taken` (only with `ACCOUNT_PREVENT_ENUMERATION` off;
+    /// otherwise a number of another account is not revealed). Changes are rate limited per user (`change_phone`)
     /// and SMS sending per number (`verify_phone`).
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/account/phone",
@@ -2012,8 +2014,8 @@ pub trait AllauthApi {
     /// and the answer is the 401 with the anonymous flows.
     ///
     /// Error codes: `enter_current_password` (param `current_password`:
-    /// missing or wrong), `required`, and the password validators' codes
-    /// (param `new_password`). Changes are rate limited per user
+    /// wrong), `required` (a mandatory field is missing), and the password
+    /// validators' codes (param `new_password`). Changes are rate limited per user
     /// (`change_password`).
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/account/password/change",

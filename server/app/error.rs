@@ -35,6 +35,8 @@ pub enum Error {
     Conflict,
     /// Not allowed (403), e.g. signup closed.
     Forbidden,
+    /// A browser's unsafe request without a matching CSRF token (403).
+    CsrfFailed,
     /// A rate limit was hit (429).
     TooManyRequests,
     /// Something broke on our side; the message is for the log only.
@@ -54,6 +56,7 @@ impl fmt::Display for Error {
             }
             Error::Conflict => write!(f, "conflict with the current flow state"),
             Error::Forbidden => write!(f, "forbidden"),
+            Error::CsrfFailed => write!(f, "CSRF verification failed"),
             Error::TooManyRequests => write!(f, "rate limited"),
             Error::Internal(context) => write!(f, "internal error: {context}"),
         }

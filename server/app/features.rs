@@ -4,7 +4,7 @@
 //! README lists these operations (a test keeps that list honest).
 
 /// The operations with a real implementation.
-pub const IMPLEMENTED_OPERATIONS: &[&str] = &["config_view"];
+pub const IMPLEMENTED_OPERATIONS: &[&str] = &["config_view", "session_view", "session_logout"];
 
 pub fn is_implemented(operation_id: &str) -> bool {
     IMPLEMENTED_OPERATIONS.contains(&operation_id)

@@ -242,3 +242,37 @@ pub fn delete_many_for_user(
 pub fn delete_expired(conn: &mut DbConnection, now: i64) -> Result<usize, DbError> {
     Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
 }
+
+/// The live session for `key_hash` with its user (if active) and that user's
+/// primary address, in **one indexed read**: the unique `key_hash` index, then
+/// primary-key and partial-unique-index joins. This is the per-request session
+/// check.
+pub fn load_with_user(
+    conn: &mut DbConnection,
+    key_hash: &str,
+    now: i64,
+) -> Result<Option<(Session, Option<super::users::User>, Option<String>)>, DbError> {
+    use super::schema::{email_addresses, users};
+    let row = sessions::table
+        .left_join(
+            users::table.on(sessions::user_id
+                .eq(users::id.nullable())
+                .and(users::is_active.eq(true))),
+        )
+        .left_join(
+            email_addresses::table.on(email_addresses::user_id
+                .nullable()
+                .eq(users::id.nullable())
+                .and(email_addresses::primary.eq(true))),
+        )
+        .filter(sessions::key_hash.eq(key_hash))
+        .filter(sessions::expires_at.gt(now))
+        .select((
+            Session::as_select(),
+            Option::<super::users::User>::as_select(),
+            email_addresses::email.nullable(),
+        ))
+        .first::<(Session, Option<super::users::User>, Option<String>)>(conn)
+        .optional()?;
+    Ok(row)
+}

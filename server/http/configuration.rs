@@ -12,12 +12,12 @@ pub async fn config_view(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
 ) -> Result<Reply<types::ConfigurationResponse>, ApiError> {
-    let call = match Call::start(&rqctx, &client) {
+    let call = match Call::start(&rqctx, &client).await {
         Ok(call) => call,
         Err(reply) => return Ok(reply),
     };
     let data = configuration::config_data(&call.ctx.config, Built::CURRENT);
     let result = serde_json::from_value(json!({ "status": 200, "data": data }))
         .map_err(|e| app::Error::Internal(format!("config response does not fit its schema: {e}")));
-    Ok(call.finish(result))
+    Ok(call.finish(result).await)
 }

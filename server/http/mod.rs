@@ -1,8 +1,11 @@
 //! The HTTP layer: implements the generated `AllauthApi` trait. Handlers
-//! extract, call the application layer and convert; the conversion of
-//! `app::Error` into the allauth envelope happens in [`Call::finish`] only.
+//! extract, call the application layer and convert. Around every call,
+//! [`Call`] admits the request (routing, CSRF, the session and its 410),
+//! saves the session and sets cookies and headers; [`error_reply`] is the
+//! only conversion of `app::Error` into the allauth envelope.
 
 pub mod api;
+pub mod cookies;
 pub mod cors;
 pub mod document;
 
@@ -24,16 +27,19 @@ mod two_factor;
 mod webauthn_login;
 mod webauthn_signup;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use allauth_api::runtime::{Answer, ClientKind, ClientParam, ErrorItem, Reply};
 use dropshot::RequestContext;
-use http::{HeaderMap, HeaderValue, StatusCode};
-use serde_json::json;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::{json, Map, Value};
 
-use crate::app::{self, features, routes};
+use crate::app::features::Built;
+use crate::app::session::{self as app_session, LiveSession, SessionData, UserView};
+use crate::app::{self, codes, features, routes};
 use crate::config::Config;
-use crate::db::Db;
+use crate::db::{self, sessions as session_rows, Db};
 use crate::spec::ServedSpec;
 
 /// Shared state of the running server.
@@ -44,29 +50,49 @@ pub struct ServerContext {
     pub cors: cors::CorsPolicy,
 }
 
-/// One API call in progress: the client it came from and the headers every
-/// answer to it carries (CORS, never-cache), whatever the outcome.
+/// What an account operation answers, before the HTTP layer adds `meta`.
+#[derive(Debug)]
+pub enum AuthOutcome {
+    /// The session's state: 200 with the user, or 401 with the flows.
+    Session,
+    /// 401 with the reauthentication flows for the logged-in user.
+    ReauthenticationRequired,
+    /// `{"status": 200}`.
+    Ok,
+    /// `{"status": 200, "data": …}`.
+    Data(Value),
+}
+
+/// One API call in progress.
 pub struct Call<'a> {
     pub ctx: &'a ServerContext,
+    pub config: &'a Config,
     pub client: ClientKind,
     pub operation_id: &'a str,
+    pub now_ms: i64,
+    pub ip: String,
+    pub user_agent: Option<String>,
+    pub session: LiveSession,
     headers: HeaderMap,
+    csrf_secret: Option<String>,
 }
 
 impl<'a> Call<'a> {
-    /// Admits the call: the client must be one the configuration serves and
-    /// the operation routed for it (else 404, as allauth), and built (else the
-    /// `not_implemented` 404).
-    pub fn start<S, A: Answer>(
+    /// Admits the call, in allauth's order: routing (404), CSRF for unsafe
+    /// browser requests (403), then the session: an app token that names no
+    /// live session is answered 410 before any input is looked at.
+    pub async fn start<S, A: Answer>(
         rqctx: &'a RequestContext<ServerContext>,
         client: &ClientParam<S>,
-    ) -> Result<Self, A> {
+    ) -> Result<Call<'a>, A> {
         let ctx = rqctx.context();
+        let config: &Config = &ctx.config;
         let operation_id = rqctx.endpoint.operation_id.as_str();
-        let headers = response_headers(ctx, rqctx.request.headers());
+        let request = rqctx.request.headers();
+        let mut headers = response_headers(ctx, request);
         let admitted = client
             .kind()
-            .filter(|kind| routes::is_routed(operation_id, *kind, &ctx.config));
+            .filter(|kind| routes::is_routed(operation_id, *kind, config));
         let Some(kind) = admitted else {
             return Err(error_reply(app::Error::NotFound, headers));
         };
@@ -76,16 +102,111 @@ impl<'a> Call<'a> {
             };
             return Err(error_reply(error, headers));
         }
-        Ok(Self {
+
+        let mut csrf_secret = None;
+        if kind == ClientKind::Browser {
+            headers.append(http::header::VARY, HeaderValue::from_static("Cookie"));
+            let secret = cookies::csrf_secret_from(cookies::request_cookie(
+                request,
+                &config.csrf.cookie_name,
+            ));
+            let unsafe_method = !matches!(
+                *rqctx.request.method(),
+                Method::GET | Method::HEAD | Method::OPTIONS
+            );
+            if unsafe_method {
+                let token = request
+                    .get(config.csrf.header_name.as_str())
+                    .and_then(|v| v.to_str().ok());
+                let token_ok = matches!((&secret, token), (Some(s), Some(t)) if cookies::csrf_token_matches(s, t));
+                if !token_ok || !cookies::origin_allowed(request, config) {
+                    let secret = secret.clone().unwrap_or_else(cookies::new_csrf_secret);
+                    cookies::set_csrf_cookie(&mut headers, config, &secret);
+                    return Err(error_reply(app::Error::CsrfFailed, headers));
+                }
+            }
+            csrf_secret = Some(secret.unwrap_or_else(cookies::new_csrf_secret));
+        }
+
+        let now_ms = db::now_millis();
+        let token = match kind {
+            ClientKind::App => request
+                .get("x-session-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            ClientKind::Browser => cookies::request_cookie(request, &config.session.cookie_name),
+        }
+        .filter(|t| !t.is_empty());
+        let session = match token {
+            None => LiveSession::default(),
+            Some(token) => match load_session(&ctx.db, &token, now_ms).await {
+                Ok(Some(session)) => session,
+                Ok(None) if kind == ClientKind::App => {
+                    let flows = app_session::anonymous_flows(
+                        config,
+                        Built::CURRENT,
+                        &SessionData::default(),
+                        now_ms,
+                    );
+                    let body =
+                        json!({"data": {"flows": flows}, "meta": {"is_authenticated": null}});
+                    let mut answer = A::envelope(StatusCode::GONE, body);
+                    answer.headers_mut().extend(headers);
+                    return Err(answer);
+                }
+                // A stale browser cookie is simply no session.
+                Ok(None) => LiveSession::default(),
+                Err(error) => return Err(error_reply(error, headers)),
+            },
+        };
+
+        Ok(Call {
             ctx,
+            config,
             client: kind,
             operation_id,
+            now_ms,
+            ip: client_ip(rqctx, config).to_string(),
+            user_agent: request
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            session,
             headers,
+            csrf_secret,
         })
     }
 
-    /// The answer: the success body, or the envelope of the error.
-    pub fn finish<T, const STATUS: u16>(self, result: Result<T, app::Error>) -> Reply<T, STATUS> {
+    /// Saves the session if it changed and sets the cookies (browser) that
+    /// go with it; returns the token to expose in `meta` (app).
+    async fn persist(&mut self) -> Result<Option<String>, app::Error> {
+        let exposed = save_session(self).await?;
+        if self.client == ClientKind::Browser {
+            if self.session.is_ended() {
+                cookies::set_session_cookie(&mut self.headers, self.config, None);
+            } else if let Some(token) = &exposed {
+                cookies::set_session_cookie(&mut self.headers, self.config, Some(token));
+            }
+            if self.session.rotate_csrf {
+                self.csrf_secret = Some(cookies::new_csrf_secret());
+            }
+            if let Some(secret) = &self.csrf_secret {
+                cookies::set_csrf_cookie(&mut self.headers, self.config, secret);
+            }
+        }
+        Ok(exposed.filter(|_| self.client == ClientKind::App))
+    }
+
+    /// The answer of a plain operation: the success body, or the envelope of
+    /// the error.
+    pub async fn finish<T, const STATUS: u16>(
+        mut self,
+        result: Result<T, app::Error>,
+    ) -> Reply<T, STATUS> {
+        let result = match result {
+            Ok(body) => self.persist().await.map(|_| body),
+            Err(error) => Err(error),
+        };
         match result {
             Ok(body) => {
                 let mut reply = Reply::success(body);
@@ -96,10 +217,192 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// The answer to a failure, for handlers whose success is not a [`Reply`].
-    pub fn fail<A: Answer>(self, error: app::Error) -> A {
-        error_reply(error, self.headers)
+    /// The answer of an account operation: the outcome as an allauth
+    /// envelope with `meta` (`is_authenticated`, and the new session token
+    /// for app clients when it was created or changed).
+    pub async fn finish_auth<A: Answer>(mut self, result: Result<AuthOutcome, app::Error>) -> A {
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                // A failed step may still have changed the flow (attempts).
+                if self.session.is_modified() {
+                    if let Err(save_error) = self.persist().await {
+                        return error_reply(save_error, self.headers);
+                    }
+                }
+                return error_reply(error, self.headers);
+            }
+        };
+        let token = match self.persist().await {
+            Ok(token) => token,
+            Err(error) => return error_reply(error, self.headers),
+        };
+        let (status, body) = self.auth_body(outcome, token);
+        let mut answer = A::envelope(status, body);
+        answer.headers_mut().extend(self.headers);
+        answer
     }
+
+    fn auth_body(&self, outcome: AuthOutcome, token: Option<String>) -> (StatusCode, Value) {
+        let mut meta = Map::new();
+        let (status, mut body) = match outcome {
+            AuthOutcome::Ok => (StatusCode::OK, json!({})),
+            AuthOutcome::Data(data) => (StatusCode::OK, json!({ "data": data })),
+            AuthOutcome::Session => match &self.session.user {
+                Some(user) => {
+                    meta.insert("is_authenticated".into(), json!(true));
+                    (
+                        StatusCode::OK,
+                        json!({"data": {"user": user.to_json(), "methods": self.session.data.methods}}),
+                    )
+                }
+                None => {
+                    meta.insert("is_authenticated".into(), json!(false));
+                    let flows = app_session::anonymous_flows(
+                        self.config,
+                        Built::CURRENT,
+                        &self.session.data,
+                        self.now_ms,
+                    );
+                    (StatusCode::UNAUTHORIZED, json!({"data": {"flows": flows}}))
+                }
+            },
+            AuthOutcome::ReauthenticationRequired => {
+                meta.insert("is_authenticated".into(), json!(true));
+                let user = self.session.user.as_ref();
+                let flows = user
+                    .map(|u| app_session::reauthentication_flows(self.config, Built::CURRENT, u))
+                    .unwrap_or_default();
+                let data = json!({
+                    "user": user.map(UserView::to_json),
+                    "methods": self.session.data.methods,
+                    "flows": flows,
+                });
+                (StatusCode::UNAUTHORIZED, json!({ "data": data }))
+            }
+        };
+        if let Some(token) = token {
+            meta.insert("session_token".into(), json!(token));
+        }
+        if !meta.is_empty() {
+            body["meta"] = Value::Object(meta);
+        }
+        (status, body)
+    }
+}
+
+/// The per-request session check: one indexed read.
+async fn load_session(
+    db: &Db,
+    token: &str,
+    now_ms: i64,
+) -> Result<Option<LiveSession>, app::Error> {
+    let key_hash = codes::token_hash(token);
+    let row = db
+        .run(move |conn| session_rows::load_with_user(conn, &key_hash, now_ms))
+        .await?;
+    Ok(row.map(|(session, user, email)| {
+        let user = user.map(|u| UserView::from_row(&u, email));
+        // A session whose user is gone or inactive is anonymous.
+        LiveSession::loaded(session.id, user, SessionData::parse(&session.data))
+    }))
+}
+
+/// Writes the session back if a flow changed it; returns the new token when
+/// the key was created or rotated.
+async fn save_session(call: &mut Call<'_>) -> Result<Option<String>, app::Error> {
+    let session = &mut call.session;
+    if !session.is_modified() {
+        return Ok(None);
+    }
+    let now = call.now_ms;
+    let age_ms = i64::try_from(call.config.session.cookie_age)
+        .unwrap_or(i64::MAX / 2000)
+        .saturating_mul(1000);
+    let expires_at = now.saturating_add(age_ms);
+    let row_id = session.row_id;
+    if !session.worth_keeping() {
+        if let Some(id) = row_id {
+            call.ctx
+                .db
+                .run(move |conn| session_rows::delete(conn, id))
+                .await?;
+        }
+        session.row_id = None;
+        return Ok(None);
+    }
+    let token = session.new_token.clone();
+    let user_id = session.user.as_ref().map(|u| u.id);
+    let data = session.data.to_json();
+    match (row_id, token.clone()) {
+        (None, token) => {
+            let token = token.unwrap_or_else(codes::new_token);
+            let mut new = session_rows::NewSession::new(
+                codes::token_hash(&token),
+                session_client(call.client),
+                now,
+                expires_at,
+            );
+            new.user_id = user_id;
+            new.data = data;
+            new.ip = Some(call.ip.clone());
+            new.user_agent = call.user_agent.clone();
+            let row = call
+                .ctx
+                .db
+                .run(move |conn| session_rows::insert(conn, &new))
+                .await?;
+            call.session.row_id = Some(row.id);
+            Ok(Some(token))
+        }
+        (Some(id), token) => {
+            let changes = session_rows::SessionUpdate {
+                key_hash: token.as_deref().map(codes::token_hash),
+                user_id: Some(user_id),
+                data: Some(data),
+                expires_at: Some(expires_at),
+                last_seen_at: Some(now),
+                ..Default::default()
+            };
+            call.ctx
+                .db
+                .run(move |conn| session_rows::update(conn, id, &changes))
+                .await?;
+            Ok(token)
+        }
+    }
+}
+
+fn session_client(kind: ClientKind) -> session_rows::Client {
+    match kind {
+        ClientKind::App => session_rows::Client::App,
+        ClientKind::Browser => session_rows::Client::Browser,
+    }
+}
+
+/// The client's address: the socket's, or — behind `trusted_proxy_count`
+/// proxies — the entry that many places from the end of the proxy header.
+fn client_ip(rqctx: &RequestContext<ServerContext>, config: &Config) -> IpAddr {
+    let peer = rqctx.request.remote_addr().ip();
+    let count = config.server.trusted_proxy_count as usize;
+    if count == 0 {
+        return peer;
+    }
+    let chain: Vec<IpAddr> = rqctx
+        .request
+        .headers()
+        .get_all(config.server.client_ip_header.as_str())
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    chain
+        .len()
+        .checked_sub(count)
+        .and_then(|i| chain.get(i))
+        .copied()
+        .unwrap_or(peer)
 }
 
 /// Answers an operation that this server does not build yet (or that the
@@ -108,7 +411,7 @@ pub async fn not_built<S, A: Answer>(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<S>,
 ) -> Result<A, allauth_api::runtime::ApiError> {
-    match Call::start::<S, A>(&rqctx, &client) {
+    match Call::start::<S, A>(&rqctx, &client).await {
         Err(reply) => Ok(reply),
         // Reached only if an operation is marked built but still routed here.
         Ok(call) => {
@@ -120,8 +423,27 @@ pub async fn not_built<S, A: Answer>(
     }
 }
 
+/// Turns the extractors' 400 items into the application's error.
+pub fn invalid_input(errors: Vec<ErrorItem>) -> app::Error {
+    app::Error::Invalid(
+        errors
+            .into_iter()
+            .map(|e| app::FieldError {
+                code: if e.code == "required" {
+                    "required"
+                } else {
+                    "invalid"
+                },
+                param: e.param,
+                message: e.message,
+            })
+            .collect(),
+    )
+}
+
 /// The one conversion of an application error into the allauth envelope.
-fn error_reply<A: Answer>(error: app::Error, headers: HeaderMap) -> A {
+pub fn error_reply<A: Answer>(error: app::Error, headers: HeaderMap) -> A {
+    let item = |code: &str, message: &str| vec![ErrorItem::new(code, None, message)];
     let (status, errors): (StatusCode, Vec<ErrorItem>) = match &error {
         app::Error::Invalid(fields) => (
             StatusCode::BAD_REQUEST,
@@ -132,32 +454,30 @@ fn error_reply<A: Answer>(error: app::Error, headers: HeaderMap) -> A {
         ),
         app::Error::NotFound => (
             StatusCode::NOT_FOUND,
-            vec![ErrorItem::new(
-                "not_found",
-                None,
-                "There is nothing here for this client.",
-            )],
+            item("not_found", "There is nothing here for this client."),
         ),
         app::Error::NotImplemented { operation_id } => (
             StatusCode::NOT_FOUND,
-            vec![ErrorItem::new(
+            item(
                 "not_implemented",
-                None,
-                format!("The operation {operation_id} is not implemented by this server yet."),
-            )],
+                &format!("The operation {operation_id} is not implemented by this server yet."),
+            ),
         ),
         app::Error::Conflict => (StatusCode::CONFLICT, Vec::new()),
         app::Error::Forbidden => (StatusCode::FORBIDDEN, Vec::new()),
+        app::Error::CsrfFailed => (
+            StatusCode::FORBIDDEN,
+            item(
+                "csrf_failed",
+                "CSRF verification failed: the X-CSRFToken header is missing or wrong.",
+            ),
+        ),
         app::Error::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, Vec::new()),
         app::Error::Internal(context) => {
             tracing::error!(%context, "internal error");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                vec![ErrorItem::new(
-                    "internal_error",
-                    None,
-                    "The server could not handle the request.",
-                )],
+                item("internal_error", "The server could not handle the request."),
             )
         }
     };
@@ -169,30 +489,6 @@ fn error_reply<A: Answer>(error: app::Error, headers: HeaderMap) -> A {
     let mut answer = A::envelope(status, body);
     answer.headers_mut().extend(headers);
     answer
-}
-
-/// A 400 envelope for input the extractors could not use.
-pub fn bad_request<T, const STATUS: u16>(
-    call: Call<'_>,
-    errors: Vec<ErrorItem>,
-) -> Reply<T, STATUS> {
-    let fields = errors
-        .into_iter()
-        .map(|e| app::FieldError {
-            code: leak_code(&e.code),
-            param: e.param,
-            message: e.message,
-        })
-        .collect();
-    call.finish(Err(app::Error::Invalid(fields)))
-}
-
-/// Error codes are a small closed set; map the extractor's onto ours.
-fn leak_code(code: &str) -> &'static str {
-    match code {
-        "required" => "required",
-        _ => "invalid",
-    }
 }
 
 /// Headers on every API answer: CORS for allowed origins, and never-cache

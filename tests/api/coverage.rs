@@ -8,6 +8,7 @@ use allauth_server::app::features::{is_implemented, IMPLEMENTED_OPERATIONS};
 const TEST_SOURCES: &[&str] = &[
     include_str!("configuration.rs"),
     include_str!("cors.rs"),
+    include_str!("current_session.rs"),
     include_str!("document.rs"),
     include_str!("errors.rs"),
 ];

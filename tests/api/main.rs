@@ -11,5 +11,6 @@ mod codegen;
 mod configuration;
 mod cors;
 mod coverage;
+mod current_session;
 mod document;
 mod errors;

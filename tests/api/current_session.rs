@@ -1,0 +1,261 @@
+//! `GET`/`DELETE auth/session` for both clients: the anonymous 401 with its
+//! flows, a logged-in 200, logout, the app 410, and the browser's CSRF rules.
+
+use allauth_api::types;
+use allauth_server::app::codes;
+use allauth_server::db::{self, sessions, users};
+use serde_json::{json, Value};
+
+use crate::harness::{on_each_backend, raw, TestServer};
+
+/// Stores a logged-in session for a new user directly, returning its token.
+async fn logged_in(server: &TestServer, client: sessions::Client) -> (String, i64) {
+    let token = codes::new_token();
+    let key_hash = codes::token_hash(&token);
+    let db = server.server.context().db.clone();
+    let user_id = db
+        .run(move |conn| {
+            let now = db::now_millis();
+            let user = users::insert(conn, &users::NewUser::new(Some("alice"), None, now))?;
+            let mut session = sessions::NewSession::new(key_hash, client, now, now + 3_600_000);
+            session.user_id = Some(user.id);
+            session.data =
+                json!({"methods": [{"method": "password", "at": 1.5, "username": "alice"}]})
+                    .to_string();
+            sessions::insert(conn, &session)?;
+            Ok(user.id)
+        })
+        .await
+        .expect("stored");
+    (token, user_id)
+}
+
+fn anonymous_flows() -> Value {
+    json!([{"id": "login"}])
+}
+
+#[tokio::test]
+async fn anonymous_session_is_a_401_with_flows_for_both_clients() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            for client in [types::Client::App, types::Client::Browser] {
+                let error = server.client().session_view(client, None).await.expect_err("401");
+                assert_eq!(error.status().map(|s| s.as_u16()), Some(401));
+            }
+            for client in ["app", "browser"] {
+                let response = raw().get(server.url(&format!("/_allauth/{client}/v1/auth/session"))).send().await.expect("request");
+                assert_eq!(response.status(), 401);
+                let body: Value = response.json().await.expect("json");
+                assert_eq!(body, json!({"status": 401, "data": {"flows": anonymous_flows()}, "meta": {"is_authenticated": false}}));
+            }
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn app_session_token_logs_in_and_logout_kills_it() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            let (token, user_id) = logged_in(&server, sessions::Client::App).await;
+            let response = server.client().session_view(types::Client::App, Some(&token)).await.expect("200");
+            let body = serde_json::to_value(response.into_inner()).expect("json");
+            assert_eq!(body["status"], 200);
+            assert_eq!(body["data"]["user"]["id"], user_id);
+            assert_eq!(body["data"]["user"]["username"], "alice");
+            assert_eq!(body["data"]["user"]["display"], "alice");
+            assert_eq!(body["data"]["user"]["has_usable_password"], false);
+            assert_eq!(body["data"]["methods"][0]["method"], "password");
+            assert_eq!(body["meta"]["is_authenticated"], true);
+            assert!(body["meta"].get("session_token").is_none(), "an unchanged token is not repeated");
+
+            match server.client().session_logout(types::Client::App, Some(&token)).await {
+                Ok(_) => panic!("logout answers 401"),
+                Err(error) => assert_eq!(error.status().map(|s| s.as_u16()), Some(401)),
+            }
+
+            // The token is dead: 410 with the flows and a null is_authenticated.
+            let response = raw()
+                .get(server.url("/_allauth/app/v1/auth/session"))
+                .header("X-Session-Token", &token)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 410);
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body, json!({"status": 410, "data": {"flows": anonymous_flows()}, "meta": {"is_authenticated": null}}));
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_app_token_is_410_everywhere_before_input_is_read() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            for (method, path) in [
+                (reqwest::Method::GET, "/_allauth/app/v1/config"),
+                (reqwest::Method::GET, "/_allauth/app/v1/auth/session"),
+                (reqwest::Method::DELETE, "/_allauth/app/v1/auth/session"),
+            ] {
+                let response = raw()
+                    .request(method, server.url(path))
+                    .header("X-Session-Token", "not-a-session")
+                    .body("{not json")
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(response.status(), 410, "{path}");
+                let body: Value = response.json().await.expect("json");
+                assert_eq!(body["meta"]["is_authenticated"], Value::Null, "{path}");
+            }
+            server
+        },
+    )
+    .await;
+}
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_string)
+        .collect()
+}
+
+fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
+    cookies
+        .iter()
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn browser_gets_a_csrf_cookie_and_unsafe_requests_need_it() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            let response = raw()
+                .get(server.url("/_allauth/browser/v1/auth/session"))
+                .send()
+                .await
+                .expect("request");
+            let csrf = cookie_value(&set_cookies(&response), "csrftoken")
+                .expect("csrftoken cookie set on GET");
+            assert_eq!(csrf.len(), 32);
+
+            let url = server.url("/_allauth/browser/v1/auth/session");
+            // No token, a wrong token, a token without its cookie: 403 in the envelope.
+            for (cookie, header) in [
+                (Some(csrf.as_str()), None),
+                (Some(csrf.as_str()), Some("x".repeat(32))),
+                (None, Some(csrf.clone())),
+            ] {
+                let mut request = raw().delete(&url);
+                if let Some(cookie) = cookie {
+                    request = request.header("Cookie", format!("csrftoken={cookie}"));
+                }
+                if let Some(header) = header {
+                    request = request.header("X-CSRFToken", header);
+                }
+                let response = request.send().await.expect("request");
+                assert_eq!(response.status(), 403);
+                let body: Value = response.json().await.expect("envelope");
+                assert_eq!(body["status"], 403);
+                assert_eq!(body["errors"][0]["code"], "csrf_failed");
+            }
+            // The right token passes (logout of nobody: the anonymous 401).
+            let response = raw()
+                .delete(&url)
+                .header("Cookie", format!("csrftoken={csrf}"))
+                .header("X-CSRFToken", &csrf)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 401);
+            assert_eq!(
+                cookie_value(&set_cookies(&response), "csrftoken").as_deref(),
+                Some(csrf.as_str())
+            );
+            // A foreign Origin is refused even with the right token.
+            let response = raw()
+                .delete(&url)
+                .header("Cookie", format!("csrftoken={csrf}"))
+                .header("X-CSRFToken", &csrf)
+                .header("Origin", "https://evil.example.com")
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 403);
+            // The app client has no CSRF.
+            let response = raw()
+                .delete(server.url("/_allauth/app/v1/auth/session"))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 401);
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn browser_session_cookie_logs_in_and_logout_clears_it() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            let (token, _) = logged_in(&server, sessions::Client::Browser).await;
+            let csrf = "abcdefghijklmnopqrstuvwxyzABCDEF";
+            let cookie = format!("sessionid={token}; csrftoken={csrf}");
+            let response = raw()
+                .get(server.url("/_allauth/browser/v1/auth/session"))
+                .header("Cookie", &cookie)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body["data"]["user"]["username"], "alice");
+            assert!(
+                body["meta"].get("session_token").is_none(),
+                "browsers never see the token in the body"
+            );
+
+            let response = raw()
+                .delete(server.url("/_allauth/browser/v1/auth/session"))
+                .header("Cookie", &cookie)
+                .header("X-CSRFToken", csrf)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 401);
+            let cookies = set_cookies(&response);
+            let cleared = cookies
+                .iter()
+                .find(|c| c.starts_with("sessionid="))
+                .expect("session cookie cleared");
+            assert!(cleared.contains("Max-Age=0"), "{cleared}");
+            let response = raw()
+                .get(server.url("/_allauth/browser/v1/auth/session"))
+                .header("Cookie", &cookie)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(
+                response.status(),
+                401,
+                "a stale browser cookie is no session (no 410 for browsers)"
+            );
+            server
+        },
+    )
+    .await;
+}
