@@ -8,6 +8,7 @@
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod email;
 pub mod http;
 pub mod spec;
 pub mod start;

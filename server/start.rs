@@ -28,6 +28,8 @@ pub enum StartError {
     Api(String),
     #[error("could not start the HTTP server: {0}")]
     Server(String),
+    #[error("mail: {0}")]
+    Mail(String),
     #[error("data directory {path}: {message}")]
     DataDir { path: String, message: String },
 }
@@ -35,6 +37,63 @@ pub enum StartError {
 /// A started server; dropping it does not stop it, [`RunningServer::stop`] does.
 pub struct RunningServer {
     server: HttpServer<ServerContext>,
+    background: Background,
+}
+
+/// The background tasks: the mail sender and the housekeeping of expired
+/// sessions and rate-limit windows (no cron job needed).
+struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// How often expired sessions and old rate-limit windows are removed.
+const HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn stopped(
+    mut rx: tokio::sync::watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
+        while !*rx.borrow() {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+async fn housekeeping(
+    db: Db,
+    limiter: crate::app::ratelimit::RateLimiter,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let stop = stopped(stop);
+    tokio::pin!(stop);
+    loop {
+        let now = crate::db::now_millis();
+        if let Err(error) = db
+            .run(move |conn| crate::db::sessions::delete_expired(conn, now))
+            .await
+        {
+            tracing::warn!(%error, "removing expired sessions failed");
+        }
+        if let Err(error) = limiter.purge().await {
+            tracing::warn!(%error, "purging rate-limit windows failed");
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(HOUSEKEEPING_INTERVAL) => {}
+        }
+    }
 }
 
 impl RunningServer {
@@ -47,12 +106,16 @@ impl RunningServer {
     }
 
     pub async fn stop(self) -> Result<(), String> {
-        self.server.close().await
+        let result = self.server.close().await;
+        self.background.stop().await;
+        result
     }
 
     /// Runs until the server stops.
     pub async fn wait(self) -> Result<(), String> {
-        self.server.await
+        let result = self.server.await;
+        self.background.stop().await;
+        result
     }
 }
 
@@ -89,11 +152,31 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Logging(e.to_string()))?;
     let api = allauth_api::api::allauth_api_mod::api_description::<Api>()
         .map_err(|e| StartError::Api(e.to_string()))?;
+    let config = Arc::new(config);
+    let passwords = crate::app::passwords::Passwords::new(&config.account);
+    let rate_limiter = crate::app::ratelimit::RateLimiter::new(db.clone());
+    let mailer = crate::email::sender::Mailer::new();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let sender = crate::email::sender::spawn_sender(
+        db.clone(),
+        config.clone(),
+        mailer.clone(),
+        stopped(stop_rx.clone()),
+    )
+    .map_err(|e| StartError::Mail(e.to_string()))?;
+    let chores = tokio::spawn(housekeeping(db.clone(), rate_limiter.clone(), stop_rx));
+    let background = Background {
+        stop,
+        tasks: vec![sender, chores],
+    };
     let context = ServerContext {
-        config: Arc::new(config),
+        config,
         db,
         spec,
         cors,
+        passwords,
+        rate_limiter,
+        mailer,
     };
     let dropshot_config = ConfigDropshot {
         bind_address: bind,
@@ -105,7 +188,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         .config(dropshot_config)
         .start()
         .map_err(|e| StartError::Server(e.to_string()))?;
-    Ok(RunningServer { server })
+    Ok(RunningServer { server, background })
 }
 
 /// The file in `data_dir` that keeps the generated secret key.

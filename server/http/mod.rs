@@ -48,6 +48,12 @@ pub struct ServerContext {
     pub db: Db,
     pub spec: ServedSpec,
     pub cors: cors::CorsPolicy,
+    /// Password hashing on its bounded blocking pool.
+    pub passwords: crate::app::passwords::Passwords,
+    /// allauth's rate limits, shared through the database.
+    pub rate_limiter: crate::app::ratelimit::RateLimiter,
+    /// Wakes the background mail sender after a mail is queued.
+    pub mailer: crate::email::sender::Mailer,
 }
 
 /// What an account operation answers, before the HTTP layer adds `meta`.

@@ -1,0 +1,757 @@
+//! Password hashing: Argon2id for every new hash, verification of Django's formats for imported users, all off the async executor on a bounded pool.
+//!
+//! * New hashes are Argon2id PHC strings,
+//!   `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>` (see the constants for
+//!   the parameters and why).
+//! * [`Passwords::verify`] also accepts what Django's `PASSWORD_HASHERS`
+//!   write, so a user table imported from a django-allauth site keeps
+//!   working: `pbkdf2_sha256$<iterations>$<salt>$<base64>` (Django's
+//!   default), `pbkdf2_sha1$…`, `argon2$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`
+//!   (Django's `Argon2PasswordHasher`: the PHC string behind an `argon2`
+//!   prefix; `argon2i`/`argon2d` too), `bcrypt_sha256$$2b$<cost>$…` (the
+//!   password's SHA-256 hex digest fed to bcrypt) and `bcrypt$$2b$…`.
+//!   Django's other hashers (scrypt, the unsalted and MD5/SHA1 ones) are not
+//!   accepted: such a hash never verifies (logged as a warning).
+//!   A successful verification of anything but an Argon2id hash at least as
+//!   strong as ours reports `needs_upgrade`: the caller then stores
+//!   [`Passwords::hash`] of the password it just checked.
+//! * Django marks an unusable password with a leading `!`; such a value (and
+//!   an empty or malformed one) never verifies.
+//! * Timing: verifying against a value that cannot match, and
+//!   [`Passwords::verify_dummy`] (for an unknown user, or one without a usable
+//!   password), do the same Argon2id work as a real verification, so the
+//!   answer time does not tell whether an account exists (Django's
+//!   `verify_password` "fake runtime").
+//! * Passwords longer than `account.password_max_length` bytes are refused
+//!   before any hashing ([`Passwords::check_length`]): Argon2 reads the whole
+//!   password, so its length must be bounded.
+//! * The work runs on tokio's blocking pool behind a semaphore with one
+//!   permit per CPU: at most that many hashes (each holding
+//!   [`ARGON2_MEMORY_KIB`] of memory) at once; further callers wait their
+//!   turn without occupying an executor thread.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+use tokio::sync::Semaphore;
+
+use super::secrets::{constant_time_eq, hex, random_bytes};
+use super::{Error, FieldError};
+use crate::config::AccountConfig;
+
+/// Argon2id memory cost in KiB: 19 MiB. OWASP's Password Storage Cheat Sheet
+/// lists m=19 MiB, t=2, p=1 as its baseline Argon2id configuration (the
+/// `argon2` crate's default too); it keeps a login near 20–50 ms of one core
+/// and the memory of [`Passwords`]' pool (one hash per CPU) small.
+pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+/// Argon2id passes over memory (OWASP: 2 with 19 MiB).
+pub const ARGON2_ITERATIONS: u32 = 2;
+/// Argon2id lanes (OWASP: 1). Parallelism inside one hash buys nothing here:
+/// the pool already keeps every core busy with separate requests.
+pub const ARGON2_PARALLELISM: u32 = 1;
+/// Bytes of hash output (32, the PHC recommendation and the crate default).
+pub const ARGON2_OUTPUT_LEN: usize = 32;
+/// Bytes of random salt per hash (16: RFC 9106's recommendation, and
+/// Django's 128-bit salt entropy).
+pub const SALT_LEN: usize = 16;
+/// [`SALT_LEN`] bytes in unpadded base64, as a PHC string holds them.
+const SALT_B64_LEN: usize = (SALT_LEN * 4).div_ceil(3);
+/// The salt of [`Passwords::verify_dummy`]'s work (any constant will do: its
+/// result is thrown away).
+const DUMMY_SALT: [u8; SALT_LEN] = *b"allauth-dummy-sl";
+/// Django's prefix of an unusable password.
+const UNUSABLE_PREFIX: &str = "!";
+
+/// The outcome of [`Passwords::verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// The password is right. With `needs_upgrade`, store a fresh
+    /// [`Passwords::hash`] of it (an older format or weaker parameters).
+    Ok { needs_upgrade: bool },
+    /// Wrong password, unusable or unrecognised stored value.
+    Mismatch,
+}
+
+impl Verified {
+    pub fn is_ok(self) -> bool {
+        matches!(self, Verified::Ok { .. })
+    }
+}
+
+/// The password hasher. Build one at start-up and clone it freely: clones
+/// share the pool's semaphore.
+#[derive(Clone, Debug)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+    max_length: usize,
+    params: Params,
+    #[cfg(test)]
+    probe: Arc<tests::Probe>,
+}
+
+impl Passwords {
+    /// The production hasher: OWASP parameters, `account.password_max_length`,
+    /// one concurrent hash per CPU.
+    pub fn new(config: &AccountConfig) -> Passwords {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        Passwords::with_pool_size(config, cpus)
+    }
+
+    /// Like [`Passwords::new`] with at most `max_concurrent` (≥ 1) hashes at once.
+    pub fn with_pool_size(config: &AccountConfig, max_concurrent: usize) -> Passwords {
+        let params = Params::new(
+            ARGON2_MEMORY_KIB,
+            ARGON2_ITERATIONS,
+            ARGON2_PARALLELISM,
+            Some(ARGON2_OUTPUT_LEN),
+        )
+        .unwrap_or_default();
+        Passwords::build(params, config.password_max_length, max_concurrent)
+    }
+
+    fn build(params: Params, max_length: u32, max_concurrent: usize) -> Passwords {
+        Passwords {
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            max_length: usize::try_from(max_length).unwrap_or(usize::MAX),
+            params,
+            #[cfg(test)]
+            probe: Arc::default(),
+        }
+    }
+
+    /// How many more hashes could start right now without waiting.
+    pub fn available_permits(&self) -> usize {
+        self.permits.available_permits()
+    }
+
+    /// Refuses a password longer than `account.password_max_length` bytes:
+    /// Django's `max_length` error (`param` is left to the caller).
+    pub fn check_length(&self, password: &str) -> Result<(), FieldError> {
+        if password.len() > self.max_length {
+            return Err(FieldError::new(
+                "max_length",
+                None,
+                format!(
+                    "Ensure this value has at most {} characters (it has {}).",
+                    self.max_length,
+                    password.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A new Argon2id PHC string for `password` with a fresh random salt.
+    /// A too long password is [`Error::Invalid`] (see [`Passwords::check_length`]).
+    pub async fn hash(&self, password: &str) -> Result<String, Error> {
+        self.check_length(password)
+            .map_err(|e| Error::Invalid(vec![e]))?;
+        let password = password.to_owned();
+        let params = self.params.clone();
+        self.run(move || hash_argon2id(&params, password.as_bytes()))
+            .await?
+    }
+
+    /// Checks `password` against a stored hash (ours or Django's). A
+    /// password longer than the maximum is a [`Verified::Mismatch`] at once:
+    /// no stored hash of ours can match it.
+    pub async fn verify(&self, password: &str, stored: &str) -> Result<Verified, Error> {
+        if self.check_length(password).is_err() {
+            return Ok(Verified::Mismatch);
+        }
+        let password = password.to_owned();
+        let stored = stored.to_owned();
+        let params = self.params.clone();
+        self.run(move || verify_stored(&params, password.as_bytes(), &stored))
+            .await
+    }
+
+    /// The work of one verification, against nothing: call it where a user
+    /// is unknown or has no usable password, so that the answer takes as
+    /// long as for an existing account.
+    pub async fn verify_dummy(&self, password: &str) -> Result<(), Error> {
+        if self.check_length(password).is_err() {
+            return Ok(());
+        }
+        let password = password.to_owned();
+        let params = self.params.clone();
+        self.run(move || dummy_work(&params, password.as_bytes()))
+            .await
+    }
+
+    /// Runs `work` on the blocking pool once a permit is free. The permit
+    /// moves into the blocking task, so it stays taken until the work ends
+    /// even when the caller's future is dropped midway.
+    async fn run<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Internal("password hashing pool closed".into()))?;
+        #[cfg(test)]
+        let probe = Arc::clone(&self.probe);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            #[cfg(test)]
+            let _inside = probe.enter();
+            work()
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("password hashing task: {e}")))
+    }
+}
+
+fn hash_argon2id(params: &Params, password: &[u8]) -> Result<String, Error> {
+    let salt = SaltString::encode_b64(&random_bytes::<SALT_LEN>())
+        .map_err(|e| Error::Internal(format!("argon2 salt: {e}")))?;
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password(password, &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| Error::Internal(format!("argon2 hash: {e}")))
+}
+
+fn dummy_work(params: &Params, password: &[u8]) {
+    let mut out = [0u8; ARGON2_OUTPUT_LEN];
+    let _ = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone()).hash_password_into(
+        password,
+        &DUMMY_SALT,
+        &mut out,
+    );
+}
+
+/// The formats [`verify_stored`] knows.
+enum Stored<'a> {
+    /// A PHC string (`$argon2…`); `django` when it came with Django's
+    /// `argon2` prefix.
+    Argon2 {
+        phc: &'a str,
+        django: bool,
+    },
+    Pbkdf2 {
+        sha1: bool,
+        iterations: &'a str,
+        salt: &'a str,
+        hash: &'a str,
+    },
+    /// The bcrypt string (`$2b$…`); `sha256` for Django's `bcrypt_sha256`.
+    Bcrypt {
+        mcf: &'a str,
+        sha256: bool,
+    },
+    Unusable,
+    Unknown,
+}
+
+fn identify(stored: &str) -> Stored<'_> {
+    if stored.is_empty() || stored.starts_with(UNUSABLE_PREFIX) {
+        return Stored::Unusable;
+    }
+    if stored.starts_with("$argon2") {
+        return Stored::Argon2 {
+            phc: stored,
+            django: false,
+        };
+    }
+    let Some((algorithm, rest)) = stored.split_once('$') else {
+        return Stored::Unknown;
+    };
+    match algorithm {
+        "argon2" => Stored::Argon2 {
+            phc: &stored["argon2".len()..],
+            django: true,
+        },
+        "pbkdf2_sha256" | "pbkdf2_sha1" => {
+            let mut parts = rest.splitn(3, '$');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(iterations), Some(salt), Some(hash)) => Stored::Pbkdf2 {
+                    sha1: algorithm == "pbkdf2_sha1",
+                    iterations,
+                    salt,
+                    hash,
+                },
+                _ => Stored::Unknown,
+            }
+        }
+        "bcrypt_sha256" | "bcrypt" => Stored::Bcrypt {
+            mcf: rest,
+            sha256: algorithm == "bcrypt_sha256",
+        },
+        _ => Stored::Unknown,
+    }
+}
+
+/// Blocking verification of `password` against `stored`.
+fn verify_stored(params: &Params, password: &[u8], stored: &str) -> Verified {
+    let outcome = match identify(stored) {
+        Stored::Argon2 { phc, django } => verify_argon2(params, password, phc, django),
+        Stored::Pbkdf2 {
+            sha1,
+            iterations,
+            salt,
+            hash,
+        } => verify_pbkdf2(sha1, password, iterations, salt, hash),
+        Stored::Bcrypt { mcf, sha256 } => {
+            let input = if sha256 {
+                // Django hashes first so bcrypt's 72-byte cut never bites.
+                hex(&Sha256::digest(password)).into_bytes()
+            } else {
+                password.to_vec()
+            };
+            bcrypt::verify(&input, mcf)
+                .map(|ok| {
+                    ok.then_some(Verified::Ok {
+                        needs_upgrade: true,
+                    })
+                })
+                .map_err(|e| e.to_string())
+        }
+        Stored::Unusable => {
+            dummy_work(params, password);
+            return Verified::Mismatch;
+        }
+        Stored::Unknown => Err("unsupported password hash format".to_owned()),
+    };
+    match outcome {
+        Ok(Some(verified)) => verified,
+        Ok(None) => Verified::Mismatch,
+        Err(why) => {
+            // Never log the value itself: it is a password hash.
+            tracing::warn!(reason = %why, "stored password hash cannot be verified");
+            dummy_work(params, password);
+            Verified::Mismatch
+        }
+    }
+}
+
+/// `Ok(Some)` on a match, `Ok(None)` on a wrong password, `Err` for a value
+/// that cannot be checked.
+fn verify_argon2(
+    params: &Params,
+    password: &[u8],
+    phc: &str,
+    django: bool,
+) -> Result<Option<Verified>, String> {
+    let hash = PasswordHash::new(phc).map_err(|e| format!("argon2 hash: {e}"))?;
+    match Argon2::default().verify_password(password, &hash) {
+        Ok(()) => Ok(Some(Verified::Ok {
+            // Django's prefixed format is rewritten in ours, so the column
+            // converges on one format.
+            needs_upgrade: django || weaker_than(&hash, params),
+        })),
+        Err(argon2::password_hash::Error::Password) => Ok(None),
+        Err(e) => Err(format!("argon2 hash: {e}")),
+    }
+}
+
+/// Whether a (verified) Argon2 hash is not Argon2id v1.3 or any of its
+/// costs, its salt or its output is smaller than ours.
+fn weaker_than(hash: &PasswordHash<'_>, ours: &Params) -> bool {
+    let Ok(theirs) = Params::try_from(hash) else {
+        return true;
+    };
+    hash.algorithm.as_str() != Algorithm::Argon2id.as_str()
+        || hash.version != Some(Version::V0x13.into())
+        || theirs.m_cost() < ours.m_cost()
+        || theirs.t_cost() < ours.t_cost()
+        || theirs.p_cost() < ours.p_cost()
+        || hash.hash.is_none_or(|h| h.len() < ARGON2_OUTPUT_LEN)
+        || hash.salt.is_none_or(|s| s.len() < SALT_B64_LEN)
+}
+
+fn verify_pbkdf2(
+    sha1: bool,
+    password: &[u8],
+    iterations: &str,
+    salt: &str,
+    hash: &str,
+) -> Result<Option<Verified>, String> {
+    let iterations: u32 = iterations
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or("pbkdf2 iteration count")?;
+    let expected = STANDARD
+        .decode(hash)
+        .map_err(|_| "pbkdf2 hash is not base64")?;
+    let digest_len = if sha1 { 20 } else { 32 };
+    if expected.len() != digest_len {
+        return Err("pbkdf2 hash has the wrong length".into());
+    }
+    let mut computed = vec![0u8; digest_len];
+    if sha1 {
+        pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt.as_bytes(), iterations, &mut computed);
+    } else {
+        pbkdf2::pbkdf2_hmac::<Sha256>(password, salt.as_bytes(), iterations, &mut computed);
+    }
+    Ok(
+        constant_time_eq(&computed, &expected).then_some(Verified::Ok {
+            needs_upgrade: true,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Counts the blocking tasks inside the pool (test builds only).
+    #[derive(Debug, Default)]
+    pub(super) struct Probe {
+        inside: AtomicUsize,
+        peak: AtomicUsize,
+        /// Milliseconds each task lingers, so that tasks would overlap if
+        /// the pool let them.
+        linger_ms: AtomicUsize,
+    }
+
+    pub(super) struct Inside<'a>(&'a Probe);
+
+    impl Probe {
+        pub(super) fn enter(&self) -> Inside<'_> {
+            let now = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            let linger = self.linger_ms.load(Ordering::SeqCst);
+            if linger > 0 {
+                std::thread::sleep(Duration::from_millis(linger as u64));
+            }
+            Inside(self)
+        }
+    }
+
+    impl Drop for Inside<'_> {
+        fn drop(&mut self) {
+            self.0.inside.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Cheap parameters (Argon2 at 64 KiB, one pass) so that unit tests in
+    /// debug builds stay fast; the production parameters are tested once.
+    fn cheap(max_concurrent: usize) -> Passwords {
+        let params = Params::new(64, 1, 1, Some(ARGON2_OUTPUT_LEN)).unwrap();
+        Passwords::build(params, 4096, max_concurrent)
+    }
+
+    // Generated with Django 5.2.19 (`make_password`, and the hashers'
+    // `encode` with fewer iterations or bcrypt rounds to keep tests fast).
+    const DJANGO_PBKDF2_DEFAULT: &str =
+        "pbkdf2_sha256$1000000$WwhedzhAmlors8L4dxkHQJ$5gQ4TtNF4msSsaLBhscmXaCokpnJq3I2kOvFp66GSWg=";
+    const DJANGO_PBKDF2: &str =
+        "pbkdf2_sha256$1000$VWUTGxLBiLOJTwjzRlZmTH$4qoefr8GyvDMUfAMMNxRKBle6GFtVRmOvlArkOFqadY=";
+    const DJANGO_PBKDF2_UNICODE: &str =
+        "pbkdf2_sha256$1200$hSDP6xLdN2dt6YIjTDPxxW$yMPGgkSjvbniYnUvWwVS3CwuzDd+oXAWrkDM4AHTBuU=";
+    const DJANGO_PBKDF2_SHA1: &str =
+        "pbkdf2_sha1$1000$OKJ4RNWXEhfxgqoilYojlf$hs6SokN3ZbOBFXNlyoMiTaqQ6rg=";
+    const DJANGO_ARGON2: &str = "argon2$argon2id$v=19$m=102400,t=2,p=8$NDhmR3F3NmU5ZkQ1eHVYbnA0Vmdxbw$/cUhF6cgBj2zKvPi7AeDa/XB0QFH7iF/vAfCcvBm9qI";
+    const DJANGO_BCRYPT_SHA256: &str =
+        "bcrypt_sha256$$2b$04$JECRfsG7xzu/d7ARKRS7FOxK5d7BNQfQlnhMPVvwJlrwxPemKSvJq";
+    const DJANGO_BCRYPT_SHA256_LONG: &str =
+        "bcrypt_sha256$$2b$04$xMl1mfoWMWNKMCr4.yUDrOJBgQRQpemIiTlzZj9w2xKZfW3Qly8dG";
+    const DJANGO_BCRYPT: &str =
+        "bcrypt$$2b$04$flrFg7bld8CF.EatKz9iceNUOQZojtyOOT4J7X5FCsX4zQWIsjcYy";
+    const DJANGO_UNUSABLE: &str = "!OQ3h2mxAvsoBxNP9YkCjjq2is3EIluVV6IxgqrBA";
+
+    const UPGRADE: Verified = Verified::Ok {
+        needs_upgrade: true,
+    };
+    const CURRENT: Verified = Verified::Ok {
+        needs_upgrade: false,
+    };
+
+    #[tokio::test]
+    async fn production_parameters() {
+        let passwords = Passwords::new(&AccountConfig::default());
+        let hash = passwords.hash("correct horse").await.unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert_eq!(
+            passwords.verify("correct horse", &hash).await.unwrap(),
+            CURRENT
+        );
+        assert_eq!(
+            passwords.verify("correct horsf", &hash).await.unwrap(),
+            Verified::Mismatch
+        );
+        passwords.verify_dummy("anything").await.unwrap();
+        assert!(passwords.available_permits() >= 1);
+    }
+
+    #[tokio::test]
+    async fn hash_and_verify() {
+        let passwords = cheap(2);
+        let a = passwords.hash("s3cret pässword").await.unwrap();
+        let b = passwords.hash("s3cret pässword").await.unwrap();
+        assert_ne!(a, b, "salts differ");
+        assert!(!a.contains("s3cret"));
+        assert_eq!(
+            passwords.verify("s3cret pässword", &a).await.unwrap(),
+            CURRENT
+        );
+        assert_eq!(
+            passwords.verify("s3cret pässword", &b).await.unwrap(),
+            CURRENT
+        );
+        for wrong in ["s3cret password", "", "S3cret pässword", "s3cret pässword "] {
+            assert_eq!(
+                passwords.verify(wrong, &a).await.unwrap(),
+                Verified::Mismatch,
+                "{wrong:?}"
+            );
+        }
+        let empty = passwords.hash("").await.unwrap();
+        assert_eq!(passwords.verify("", &empty).await.unwrap(), CURRENT);
+    }
+
+    #[tokio::test]
+    async fn weaker_argon2_needs_upgrade() {
+        let weak = cheap(1).hash("pw").await.unwrap();
+        let strong = Passwords::new(&AccountConfig::default());
+        assert_eq!(strong.verify("pw", &weak).await.unwrap(), UPGRADE);
+        assert_eq!(
+            strong.verify("px", &weak).await.unwrap(),
+            Verified::Mismatch
+        );
+        // A stronger hash than ours is kept.
+        let stronger = Passwords::build(
+            Params::new(ARGON2_MEMORY_KIB, 3, 1, Some(32)).unwrap(),
+            4096,
+            1,
+        )
+        .hash("pw")
+        .await
+        .unwrap();
+        assert_eq!(strong.verify("pw", &stronger).await.unwrap(), CURRENT);
+        // Argon2i is upgraded.
+        let salt = SaltString::encode_b64(&[7; 16]).unwrap();
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(ARGON2_MEMORY_KIB, 3, 1, Some(32)).unwrap(),
+        )
+        .hash_password(b"pw", &salt)
+        .unwrap()
+        .to_string();
+        assert_eq!(strong.verify("pw", &argon2i).await.unwrap(), UPGRADE);
+    }
+
+    #[tokio::test]
+    async fn django_pbkdf2() {
+        let passwords = cheap(1);
+        let cases = [
+            (DJANGO_PBKDF2, "correct horse battery staple"),
+            (DJANGO_PBKDF2_UNICODE, "pässwörd ✓"),
+            (DJANGO_PBKDF2_SHA1, "secret"),
+        ];
+        for (stored, password) in cases {
+            assert_eq!(
+                passwords.verify(password, stored).await.unwrap(),
+                UPGRADE,
+                "{stored}"
+            );
+            assert_eq!(
+                passwords.verify("wrong", stored).await.unwrap(),
+                Verified::Mismatch,
+                "{stored}"
+            );
+        }
+        // Tampered: other salt, other iteration count, cut hash.
+        let tampered = DJANGO_PBKDF2.replace("$1000$", "$1001$");
+        let cut = &DJANGO_PBKDF2[..DJANGO_PBKDF2.len() - 4];
+        let salted = DJANGO_PBKDF2.replace("VWUT", "VWUU");
+        for stored in [
+            tampered.as_str(),
+            cut,
+            salted.as_str(),
+            "pbkdf2_sha256$0$a$b",
+            "pbkdf2_sha256$x",
+        ] {
+            assert_eq!(
+                passwords
+                    .verify("correct horse battery staple", stored)
+                    .await
+                    .unwrap(),
+                Verified::Mismatch,
+                "{stored}"
+            );
+        }
+    }
+
+    /// Django's default today: 1,000,000 iterations (slow in debug builds).
+    #[tokio::test]
+    async fn django_pbkdf2_default_iterations() {
+        let passwords = cheap(1);
+        assert_eq!(
+            passwords
+                .verify("secret", DJANGO_PBKDF2_DEFAULT)
+                .await
+                .unwrap(),
+            UPGRADE
+        );
+    }
+
+    #[tokio::test]
+    async fn django_argon2_and_bcrypt() {
+        let passwords = Passwords::new(&AccountConfig::default());
+        assert_eq!(
+            passwords.verify("secret", DJANGO_ARGON2).await.unwrap(),
+            UPGRADE
+        );
+        assert_eq!(
+            passwords.verify("Secret", DJANGO_ARGON2).await.unwrap(),
+            Verified::Mismatch
+        );
+        assert_eq!(
+            passwords
+                .verify("secret", DJANGO_BCRYPT_SHA256)
+                .await
+                .unwrap(),
+            UPGRADE
+        );
+        assert_eq!(
+            passwords
+                .verify("secreT", DJANGO_BCRYPT_SHA256)
+                .await
+                .unwrap(),
+            Verified::Mismatch
+        );
+        // bcrypt_sha256 tells apart passwords that differ after 72 bytes.
+        let long = "x".repeat(100);
+        assert_eq!(
+            passwords
+                .verify(&long, DJANGO_BCRYPT_SHA256_LONG)
+                .await
+                .unwrap(),
+            UPGRADE
+        );
+        assert_eq!(
+            passwords
+                .verify(&"x".repeat(99), DJANGO_BCRYPT_SHA256_LONG)
+                .await
+                .unwrap(),
+            Verified::Mismatch
+        );
+        assert_eq!(
+            passwords.verify("secret", DJANGO_BCRYPT).await.unwrap(),
+            UPGRADE
+        );
+        assert_eq!(
+            passwords.verify("secrets", DJANGO_BCRYPT).await.unwrap(),
+            Verified::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn unusable_and_unknown_never_verify() {
+        let passwords = cheap(1);
+        let ours = passwords.hash("secret").await.unwrap();
+        let unusable_ours = format!("!{ours}");
+        for stored in [
+            DJANGO_UNUSABLE,
+            unusable_ours.as_str(),
+            "",
+            "!",
+            "secret",
+            "md5$salt$5ebe2294ecd0e0f08eab7690d2a6ee69",
+            "scrypt$16384$salt$8$5$AAAA",
+            "$argon2id$garbage",
+            "argon2$argon2id$v=19$m=1,t=1,p=1$$",
+            "bcrypt_sha256$$2b$nonsense",
+        ] {
+            assert_eq!(
+                passwords.verify("secret", stored).await.unwrap(),
+                Verified::Mismatch,
+                "{stored:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn too_long_passwords_are_refused_before_hashing() {
+        let config = AccountConfig {
+            password_max_length: 16,
+            ..AccountConfig::default()
+        };
+        let passwords = Passwords::with_pool_size(&config, 1);
+        passwords.probe.linger_ms.store(0, Ordering::SeqCst);
+        let long = "x".repeat(17);
+        match passwords.hash(&long).await {
+            Err(Error::Invalid(errors)) => {
+                assert_eq!(errors.len(), 1);
+                assert_eq!(errors[0].code, "max_length");
+                assert_eq!(errors[0].param, None);
+                assert_eq!(
+                    errors[0].message,
+                    "Ensure this value has at most 16 characters (it has 17)."
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Multi-byte characters count by their bytes.
+        assert!(passwords.check_length(&"é".repeat(9)).is_err());
+        assert!(passwords.check_length(&"x".repeat(16)).is_ok());
+        let hash = cheap(1).hash(&long).await.unwrap();
+        assert_eq!(
+            passwords.verify(&long, &hash).await.unwrap(),
+            Verified::Mismatch
+        );
+        passwords.verify_dummy(&long).await.unwrap();
+        // None of it reached the pool.
+        assert_eq!(passwords.probe.peak.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_pool_bounds_concurrency() {
+        for permits in [1, 2] {
+            let passwords = cheap(permits);
+            passwords.probe.linger_ms.store(40, Ordering::SeqCst);
+            let tasks: Vec<_> = (0..6)
+                .map(|i| {
+                    let passwords = passwords.clone();
+                    tokio::spawn(async move {
+                        if i % 2 == 0 {
+                            passwords.hash("pw").await.map(|_| ())
+                        } else {
+                            passwords.verify_dummy("pw").await
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap().unwrap();
+            }
+            assert_eq!(passwords.probe.peak.load(Ordering::SeqCst), permits);
+            assert_eq!(passwords.probe.inside.load(Ordering::SeqCst), 0);
+            assert_eq!(passwords.available_permits(), permits);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_caller_keeps_its_permit_until_the_work_ends() {
+        let passwords = cheap(1);
+        passwords.probe.linger_ms.store(200, Ordering::SeqCst);
+        let first = {
+            let passwords = passwords.clone();
+            tokio::spawn(async move { passwords.hash("pw").await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        first.abort();
+        let _ = first.await;
+        // The blocking work still holds the only permit.
+        assert_eq!(passwords.available_permits(), 0);
+        passwords.probe.linger_ms.store(0, Ordering::SeqCst);
+        passwords.hash("pw").await.unwrap();
+        assert_eq!(passwords.probe.peak.load(Ordering::SeqCst), 1);
+        assert_eq!(passwords.available_permits(), 1);
+    }
+}

@@ -1,0 +1,354 @@
+//! The mails of the account flows: one [`Message`] variant each, rendered to a subject, a plain-text body and an HTML body.
+//!
+//! The set follows django-allauth's `account/email/*` templates (which mails
+//! exist and what they must carry: the link or code, the address concerned);
+//! the wording is ours. allauth greets with the site's name; we have no site
+//! name setting, so the bodies are neutral. Values are inserted as text:
+//! escaped in the HTML body, never interpreted as markup.
+//!
+//! The subject prefix is `account.email_subject_prefix`; unset means no
+//! prefix (allauth's default `"[<site name>] "` needs a site name we do not
+//! have). Line breaks in the prefix are dropped, as allauth does.
+
+use crate::config::Config;
+
+/// One mail, with the values it needs. Links are absolute (or
+/// server-relative) URLs built with [`super::links::FrontendLinks`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Confirm an address by following a link (signup, added address, resend).
+    EmailVerificationLink { url: String, email: String },
+    /// Confirm an address by entering a code.
+    EmailVerificationCode { code: String, email: String },
+    /// Reset the password by following a link.
+    PasswordResetLink { url: String, email: String },
+    /// Reset the password by entering a code.
+    PasswordResetCode { code: String, email: String },
+    /// Sign in by entering a code.
+    LoginCode { code: String, email: String },
+    /// A reset or a code was asked for an address that has no account
+    /// (enumeration prevention answers the request as if it had one).
+    UnknownAccount {
+        email: String,
+        signup_url: Option<String>,
+    },
+    /// Someone signed up with an address that already has an account
+    /// (mandatory verification with enumeration prevention).
+    AccountAlreadyExists {
+        email: String,
+        password_reset_url: Option<String>,
+    },
+    /// Notification: the primary address changed from `from` to `to`.
+    EmailChanged { from: String, to: String },
+    /// Notification: an address was confirmed.
+    EmailConfirmed { email: String },
+    /// Notification: an address was removed from the account.
+    EmailDeleted { email: String },
+    /// Notification: the password was changed.
+    PasswordChanged,
+    /// Notification: a password was set on an account that had none.
+    PasswordSet,
+    /// Notification: the password was reset.
+    PasswordReset,
+}
+
+/// A rendered mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// One line, prefix included.
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// A piece of a mail body; each renders to text and to HTML.
+enum Block {
+    /// A paragraph of prose; `{}` holes are already filled.
+    Para(String),
+    /// A code to type, set apart.
+    Code(String),
+    /// A link, shown in full.
+    Link(String),
+}
+
+/// Closing line of the mails that carry a code or a link.
+const IGNORE_IF_NOT_YOU: &str =
+    "If you did not ask for this, you can ignore this message: nothing changes until the code or link is used.";
+
+/// Closing line of the notifications.
+const SECURITY_NOTE: &str =
+    "If you did not make this change, someone else may have access to your account: \
+     reset your password at once and check the email addresses on your account.";
+
+impl Message {
+    /// A stable name for logs (never the body: it may hold a code or a link).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::EmailVerificationLink { .. } => "email_verification_link",
+            Message::EmailVerificationCode { .. } => "email_verification_code",
+            Message::PasswordResetLink { .. } => "password_reset_link",
+            Message::PasswordResetCode { .. } => "password_reset_code",
+            Message::LoginCode { .. } => "login_code",
+            Message::UnknownAccount { .. } => "unknown_account",
+            Message::AccountAlreadyExists { .. } => "account_already_exists",
+            Message::EmailChanged { .. } => "email_changed",
+            Message::EmailConfirmed { .. } => "email_confirmed",
+            Message::EmailDeleted { .. } => "email_deleted",
+            Message::PasswordChanged => "password_changed",
+            Message::PasswordSet => "password_set",
+            Message::PasswordReset => "password_reset",
+        }
+    }
+
+    /// Subject and both bodies, the subject prefixed with `subject_prefix`.
+    pub fn render(&self, subject_prefix: &str) -> Rendered {
+        let (subject, blocks) = self.content();
+        let prefix: String = subject_prefix.lines().collect();
+        let subject = format!("{prefix}{subject}");
+        Rendered {
+            text: render_text(&blocks),
+            html: render_html(&subject, &blocks),
+            subject,
+        }
+    }
+
+    /// [`Message::render`] with the prefix from `config`.
+    pub fn render_for(&self, config: &Config) -> Rendered {
+        self.render(subject_prefix(config))
+    }
+
+    fn content(&self) -> (&'static str, Vec<Block>) {
+        use Block::{Code, Link, Para};
+        let ignore = || Para(IGNORE_IF_NOT_YOU.to_owned());
+        let notice = |what: String| {
+            vec![
+                Para("This is a notice about a change to your account.".to_owned()),
+                Para(what),
+                Para(SECURITY_NOTE.to_owned()),
+            ]
+        };
+        match self {
+            Message::EmailVerificationLink { url, email } => (
+                "Confirm your email address",
+                vec![
+                    Para(format!(
+                        "The address {email} was given for an account. To confirm that it is yours, open this link:"
+                    )),
+                    Link(url.clone()),
+                    ignore(),
+                ],
+            ),
+            Message::EmailVerificationCode { code, email } => (
+                "Your email verification code",
+                vec![
+                    Para(format!(
+                        "To confirm that {email} is yours, enter this code in the window where it was asked for:"
+                    )),
+                    Code(code.clone()),
+                    ignore(),
+                ],
+            ),
+            Message::PasswordResetLink { url, email } => (
+                "Reset your password",
+                vec![
+                    Para(format!(
+                        "A new password was requested for the account of {email}. To choose one, open this link:"
+                    )),
+                    Link(url.clone()),
+                    ignore(),
+                ],
+            ),
+            Message::PasswordResetCode { code, email } => (
+                "Your password reset code",
+                vec![
+                    Para(format!(
+                        "A new password was requested for the account of {email}. \
+                         Enter this code in the window where it was asked for:"
+                    )),
+                    Code(code.clone()),
+                    ignore(),
+                ],
+            ),
+            Message::LoginCode { code, email } => (
+                "Your sign-in code",
+                vec![
+                    Para(format!(
+                        "To sign in as {email}, enter this code in the window where it was asked for:"
+                    )),
+                    Code(code.clone()),
+                    ignore(),
+                ],
+            ),
+            Message::UnknownAccount { email, signup_url } => {
+                let mut blocks = vec![Para(format!(
+                    "Someone, perhaps you, tried to reach an account with the address {email}, \
+                     but no account uses that address."
+                ))];
+                if let Some(url) = signup_url {
+                    blocks.push(Para("If it was you, you can create an account here:".to_owned()));
+                    blocks.push(Link(url.clone()));
+                }
+                blocks.push(Para(
+                    "If it was not you, you can ignore this message.".to_owned(),
+                ));
+                ("No account for this address", blocks)
+            }
+            Message::AccountAlreadyExists {
+                email,
+                password_reset_url,
+            } => {
+                let mut blocks = vec![Para(format!(
+                    "Someone, perhaps you, tried to sign up with the address {email}, \
+                     but an account with that address already exists."
+                ))];
+                if let Some(url) = password_reset_url {
+                    blocks.push(Para(
+                        "If it is your account and you no longer know its password, choose a new one here:"
+                            .to_owned(),
+                    ));
+                    blocks.push(Link(url.clone()));
+                }
+                blocks.push(Para(
+                    "If it was not you, you can ignore this message.".to_owned(),
+                ));
+                ("You already have an account", blocks)
+            }
+            Message::EmailChanged { from, to } => (
+                "Your email address was changed",
+                notice(format!(
+                    "The email address of your account was changed from {from} to {to}."
+                )),
+            ),
+            Message::EmailConfirmed { email } => (
+                "Email address confirmed",
+                notice(format!("The address {email} is now confirmed.")),
+            ),
+            Message::EmailDeleted { email } => (
+                "Email address removed",
+                notice(format!(
+                    "The address {email} was removed from your account."
+                )),
+            ),
+            Message::PasswordChanged => (
+                "Your password was changed",
+                notice("The password of your account was changed.".to_owned()),
+            ),
+            Message::PasswordSet => (
+                "A password was set",
+                notice("A password was set for your account.".to_owned()),
+            ),
+            Message::PasswordReset => (
+                "Your password was reset",
+                notice("The password of your account was reset.".to_owned()),
+            ),
+        }
+    }
+}
+
+/// `account.email_subject_prefix`, or `""` when unset.
+pub fn subject_prefix(config: &Config) -> &str {
+    config.account.email_subject_prefix.as_deref().unwrap_or("")
+}
+
+fn render_text(blocks: &[Block]) -> String {
+    let mut out = String::new();
+    for block in blocks {
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        match block {
+            Block::Para(text) => out.push_str(text),
+            Block::Code(code) => {
+                out.push_str("    ");
+                out.push_str(code);
+            }
+            Block::Link(url) => out.push_str(url),
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn render_html(subject: &str, blocks: &[Block]) -> String {
+    let mut out = String::with_capacity(1024);
+    out.push_str("<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>");
+    escape_into(subject, &mut out);
+    out.push_str(
+        "</title>\n</head>\n<body style=\"font-family: sans-serif; line-height: 1.5; max-width: 40em;\">\n",
+    );
+    for block in blocks {
+        match block {
+            Block::Para(text) => {
+                out.push_str("<p>");
+                escape_into(text, &mut out);
+                out.push_str("</p>\n");
+            }
+            Block::Code(code) => {
+                out.push_str(
+                    "<p style=\"font-family: monospace; font-size: 1.6em; letter-spacing: 0.1em;\"><strong>",
+                );
+                escape_into(code, &mut out);
+                out.push_str("</strong></p>\n");
+            }
+            Block::Link(url) => {
+                out.push_str("<p><a href=\"");
+                escape_into(url, &mut out);
+                out.push_str("\">");
+                escape_into(url, &mut out);
+                out.push_str("</a></p>\n");
+            }
+        }
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_into(text, &mut out);
+    out
+}
+
+fn escape_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            escape_html(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#x27;"
+        );
+    }
+
+    #[test]
+    fn prefix_is_one_line() {
+        let r = Message::PasswordSet.render("[Site]\n ");
+        assert_eq!(r.subject, "[Site] A password was set");
+    }
+
+    #[test]
+    fn optional_links_are_left_out() {
+        let r = Message::UnknownAccount {
+            email: "a@b.c".into(),
+            signup_url: None,
+        }
+        .render("");
+        assert!(!r.text.contains("create an account"));
+        assert!(!r.html.contains("<a "));
+    }
+}
