@@ -4,7 +4,13 @@
 //! README lists these operations (a test keeps that list honest).
 
 /// The operations with a real implementation.
-pub const IMPLEMENTED_OPERATIONS: &[&str] = &["config_view", "session_view", "session_logout"];
+pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
+    "config_view",
+    "session_view",
+    "session_logout",
+    "user_session_list",
+    "user_session_delete",
+];
 
 pub fn is_implemented(operation_id: &str) -> bool {
     IMPLEMENTED_OPERATIONS.contains(&operation_id)
@@ -31,7 +37,7 @@ impl Built {
         signup: false,
         socialaccount: false,
         mfa: false,
-        usersessions: false,
+        usersessions: true,
     };
 
     /// Everything, for comparing the config endpoint's shape with allauth's.

@@ -11,5 +11,6 @@ pub mod ratelimit;
 pub mod routes;
 pub mod secrets;
 pub mod session;
+pub mod usersessions;
 
 pub use error::{Error, FieldError};

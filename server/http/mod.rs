@@ -166,13 +166,34 @@ impl<'a> Call<'a> {
             },
         };
 
+        let ip = client_ip(rqctx, config).to_string();
+        if config.usersessions.track_activity {
+            if let (Some(id), true) = (session.row_id, session.is_authenticated()) {
+                let (seen_ip, now) = (ip.clone(), now_ms);
+                let touched = ctx
+                    .db
+                    .run(move |conn| {
+                        let changes = session_rows::SessionUpdate {
+                            last_seen_at: Some(now),
+                            ip: Some(Some(seen_ip)),
+                            ..Default::default()
+                        };
+                        session_rows::update(conn, id, &changes)
+                    })
+                    .await;
+                if let Err(error) = touched {
+                    return Err(error_reply(error.into(), headers));
+                }
+            }
+        }
+
         Ok(Call {
             ctx,
             config,
             client: kind,
             operation_id,
             now_ms,
-            ip: client_ip(rqctx, config).to_string(),
+            ip,
             user_agent: request
                 .get(http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())

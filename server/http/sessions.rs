@@ -1,26 +1,71 @@
-//! Handlers of the `Sessions` operations.
+//! Handlers of the `Sessions` operations (allauth's user sessions).
 
-#[allow(unused_imports)]
-use allauth_api::api::*;
-use allauth_api::runtime::*;
+use allauth_api::api::{UserSessionDeleteHeaders, UserSessionListHeaders};
+use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 use dropshot::RequestContext;
 
-use crate::http::{not_built, ServerContext};
+use crate::app::usersessions;
+use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
 
+/// `GET auth/sessions`: the user's sessions; 401 when not logged in.
 pub async fn user_session_list(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<UserSessionListHeaders>,
 ) -> Result<Reply<types::SessionsResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    let track = call.config.usersessions.track_activity;
+    let result = usersessions::list(
+        &call.ctx.db,
+        user.id,
+        call.session.row_id,
+        call.now_ms,
+        track,
+    )
+    .await;
+    Ok(call.finish_auth(result.map(AuthOutcome::Data)).await)
 }
 
+/// `DELETE auth/sessions`: ends the given sessions; the remaining list, or
+/// the anonymous 401 when the current session was among them.
 pub async fn user_session_delete(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<UserSessionDeleteHeaders>,
-    _body: JsonBody<types::EndSessionsInput>,
+    body: JsonBody<types::EndSessionsInput>,
 ) -> Result<Reply<types::SessionsResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    let input = match body.into_inner() {
+        Ok(input) => input,
+        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
+    };
+    let current = call.session.row_id;
+    match usersessions::end(&call.ctx.db, user.id, input.sessions, current, call.now_ms).await {
+        Err(error) => Ok(call.finish_auth(Err(error)).await),
+        Ok(true) => {
+            // The current row is already gone; forget it and log out.
+            call.session.row_id = None;
+            call.session.logout();
+            Ok(call.finish_auth(Ok(AuthOutcome::Session)).await)
+        }
+        Ok(false) => {
+            let track = call.config.usersessions.track_activity;
+            let result =
+                usersessions::list(&call.ctx.db, user.id, current, call.now_ms, track).await;
+            Ok(call.finish_auth(result.map(AuthOutcome::Data)).await)
+        }
+    }
 }

@@ -36,7 +36,8 @@ async fn config_view_defaults_for_both_clients() {
                                 "login_by_code_enabled": false,
                                 "password_reset_by_code_enabled": false,
                                 "authentication_method": "username",
-                            }
+                            },
+                            "usersessions": {"track_activity": false},
                         }
                     })
                 );
@@ -85,9 +86,9 @@ async fn config_view_follows_login_methods_and_never_advertises_unbuilt_features
                 body["data"].get("socialaccount").is_none(),
                 "social login is not built"
             );
-            assert!(
-                body["data"].get("usersessions").is_none(),
-                "user sessions are not built"
+            assert_eq!(
+                body["data"]["usersessions"],
+                json!({"track_activity": false})
             );
             server
         },

@@ -11,6 +11,7 @@ const TEST_SOURCES: &[&str] = &[
     include_str!("current_session.rs"),
     include_str!("document.rs"),
     include_str!("errors.rs"),
+    include_str!("sessions.rs"),
 ];
 
 #[test]

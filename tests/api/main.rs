@@ -14,3 +14,4 @@ mod coverage;
 mod current_session;
 mod document;
 mod errors;
+mod sessions;

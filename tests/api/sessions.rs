@@ -1,0 +1,151 @@
+//! `GET`/`DELETE auth/sessions`: the user's sessions across clients, ending
+//! some, ending the current one (logout), and refusing foreign ids.
+
+use allauth_api::types;
+use allauth_server::app::codes;
+use allauth_server::db::{self, sessions, users};
+use serde_json::{json, Value};
+
+use crate::harness::{on_each_backend, raw, TestServer};
+
+/// A user with one app and one browser session; returns (app token, browser token, user id).
+async fn user_with_two_sessions(server: &TestServer, name: &'static str) -> (String, String, i64) {
+    let (app, browser) = (codes::new_token(), codes::new_token());
+    let (app_hash, browser_hash) = (codes::token_hash(&app), codes::token_hash(&browser));
+    let db = server.server.context().db.clone();
+    let user_id = db
+        .run(move |conn| {
+            let now = db::now_millis();
+            let user = users::insert(conn, &users::NewUser::new(Some(name), None, now))?;
+            for (hash, client) in [
+                (app_hash, sessions::Client::App),
+                (browser_hash, sessions::Client::Browser),
+            ] {
+                let mut session = sessions::NewSession::new(hash, client, now, now + 3_600_000);
+                session.user_id = Some(user.id);
+                session.ip = Some("192.0.2.7".into());
+                session.user_agent = Some("test-agent".into());
+                session.data = json!({"methods": [{"method": "password", "at": 1.0}]}).to_string();
+                sessions::insert(conn, &session)?;
+            }
+            Ok(user.id)
+        })
+        .await
+        .expect("stored");
+    (app, browser, user_id)
+}
+
+#[tokio::test]
+async fn lists_and_ends_sessions() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            let (app, _browser, _) = user_with_two_sessions(&server, "alice").await;
+            let (other_app, _, _) = user_with_two_sessions(&server, "bob").await;
+
+            let list = server
+                .client()
+                .user_session_list(types::Client::App, Some(&app))
+                .await
+                .expect("200")
+                .into_inner();
+            assert_eq!(list.data.len(), 2);
+            let current: Vec<_> = list.data.iter().filter(|s| s.is_current).collect();
+            assert_eq!(current.len(), 1);
+            assert!(list
+                .data
+                .iter()
+                .all(|s| s.ip == "192.0.2.7" && s.user_agent == "test-agent"));
+            assert!(
+                list.data.iter().all(|s| s.last_seen_at.is_none()),
+                "not tracked by default"
+            );
+            let current_id = current[0].id;
+            let other_id = list.data.iter().find(|s| !s.is_current).expect("other").id;
+
+            // Someone else's session id is refused, and nothing is ended.
+            let bob = server
+                .client()
+                .user_session_list(types::Client::App, Some(&other_app))
+                .await
+                .expect("200")
+                .into_inner();
+            let response = raw()
+                .delete(server.url("/_allauth/app/v1/auth/sessions"))
+                .header("X-Session-Token", &app)
+                .json(&json!({"sessions": [bob.data[0].id]}))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 400);
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body["errors"][0]["code"], "invalid_choice");
+            assert_eq!(body["errors"][0]["param"], "sessions");
+
+            // Ending the other session leaves the current one.
+            let body = types::EndSessionsInput {
+                sessions: vec![other_id],
+            };
+            let left = server
+                .client()
+                .user_session_delete(types::Client::App, Some(&app), &body)
+                .await
+                .expect("200")
+                .into_inner();
+            assert_eq!(left.data.len(), 1);
+            assert_eq!(left.data[0].id, current_id);
+
+            // Ending the current session logs out: 401, then the token is gone (410).
+            let body = types::EndSessionsInput {
+                sessions: vec![current_id],
+            };
+            let error = server
+                .client()
+                .user_session_delete(types::Client::App, Some(&app), &body)
+                .await
+                .expect_err("401");
+            assert_eq!(error.status().map(|s| s.as_u16()), Some(401));
+            let response = raw()
+                .get(server.url("/_allauth/app/v1/auth/sessions"))
+                .header("X-Session-Token", &app)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 410);
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn anonymous_callers_get_401_and_activity_is_tracked_when_enabled() {
+    on_each_backend(
+        |config| config.usersessions.track_activity = true,
+        |server| async move {
+            for client in [types::Client::App, types::Client::Browser] {
+                let error = server
+                    .client()
+                    .user_session_list(client, None)
+                    .await
+                    .expect_err("401");
+                assert_eq!(error.status().map(|s| s.as_u16()), Some(401));
+            }
+            let (app, _, _) = user_with_two_sessions(&server, "carol").await;
+            let list = server
+                .client()
+                .user_session_list(types::Client::App, Some(&app))
+                .await
+                .expect("200")
+                .into_inner();
+            let current = list.data.iter().find(|s| s.is_current).expect("current");
+            assert!(current.last_seen_at.is_some());
+            assert_eq!(
+                current.ip, "127.0.0.1",
+                "the request's address replaces the stored one"
+            );
+            server
+        },
+    )
+    .await;
+}
