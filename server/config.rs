@@ -697,6 +697,10 @@ pub struct AccountConfig {
     pub email_verification_by_code_max_attempts: u32,
     /// Seconds.
     pub email_verification_by_code_timeout: u64,
+    /// allauth's `EMAIL_VERIFICATION_MAX_RESEND_COUNT` (from
+    /// `EMAIL_VERIFICATION_SUPPORTS_RESEND`: `false` = 0, `true` = 2): new
+    /// codes a pending verification by code may ask for.
+    pub email_verification_max_resend_count: u32,
     pub email_confirmation_expire_days: u32,
     pub login_on_email_confirmation: bool,
     pub login_on_password_reset: bool,
@@ -705,6 +709,9 @@ pub struct AccountConfig {
     /// Seconds.
     pub login_by_code_timeout: u64,
     pub login_by_code_required: bool,
+    /// allauth's `LOGIN_BY_CODE_MAX_RESEND_COUNT` (from `LOGIN_BY_CODE_SUPPORTS_RESEND`:
+    /// `false` = 0, `true` = 2): new codes a pending login by code may ask for.
+    pub login_by_code_max_resend_count: u32,
     pub password_reset_by_code_enabled: bool,
     pub password_reset_by_code_max_attempts: u32,
     /// Seconds.
@@ -769,6 +776,7 @@ impl Default for AccountConfig {
             email_verification_by_code_enabled: false,
             email_verification_by_code_max_attempts: 3,
             email_verification_by_code_timeout: 900,
+            email_verification_max_resend_count: 0,
             email_confirmation_expire_days: 3,
             login_on_email_confirmation: false,
             login_on_password_reset: false,
@@ -776,6 +784,7 @@ impl Default for AccountConfig {
             login_by_code_max_attempts: 3,
             login_by_code_timeout: 180,
             login_by_code_required: false,
+            login_by_code_max_resend_count: 0,
             password_reset_by_code_enabled: false,
             password_reset_by_code_max_attempts: 3,
             password_reset_by_code_timeout: 180,

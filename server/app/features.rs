@@ -5,11 +5,29 @@
 
 /// The operations with a real implementation.
 pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
+    "login_code_request",
+    "login_code_confirm",
+    "login_code_resend",
+    "email_list",
+    "email_add",
+    "email_verification_request",
+    "email_mark_primary",
+    "email_remove",
     "config_view",
     "session_view",
     "session_logout",
     "user_session_list",
     "user_session_delete",
+    "login_password",
+    "signup_create",
+    "email_verification_view",
+    "email_verification_confirm",
+    "email_verification_resend",
+    "reauthenticate_password",
+    "password_reset_request",
+    "password_reset_view",
+    "password_reset_confirm",
+    "password_change",
 ];
 
 pub fn is_implemented(operation_id: &str) -> bool {
@@ -31,10 +49,10 @@ pub struct Built {
 impl Built {
     /// This build.
     pub const CURRENT: Built = Built {
-        login_by_code: false,
-        email_verification_by_code: false,
-        password_reset_by_code: false,
-        signup: false,
+        login_by_code: true,
+        email_verification_by_code: true,
+        password_reset_by_code: true,
+        signup: true,
         socialaccount: false,
         mfa: false,
         usersessions: true,

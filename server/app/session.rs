@@ -24,7 +24,9 @@ pub struct CodeState {
 pub enum Pending {
     /// Login or signup waits until the address is verified (mandatory verification).
     VerifyEmail {
-        user_id: i64,
+        /// `None` under enumeration prevention: a signup with a taken
+        /// address waits here too, for a code that was never mailed.
+        user_id: Option<i64>,
         email: String,
         /// When the stage began (unix ms); it lapses after `login_timeout`.
         started_at: i64,
@@ -93,6 +95,19 @@ impl SessionData {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// The pending password reset by code, unless it has outlived
+    /// `password_reset_by_code_timeout` (allauth's `abort_if_invalid`: the
+    /// reset process has its own timeout, not the login stage's).
+    pub fn live_password_reset(&self, config: &Config, now_ms: i64) -> Option<&Pending> {
+        let timeout_ms = i64::try_from(config.account.password_reset_by_code_timeout)
+            .unwrap_or(i64::MAX / 2000)
+            .saturating_mul(1000);
+        self.pending.as_ref().filter(|p| {
+            matches!(p, Pending::PasswordResetByCode { .. })
+                && now_ms.saturating_sub(p.started_at()) <= timeout_ms
+        })
     }
 
     /// The pending stage, unless it has lapsed.
@@ -188,7 +203,7 @@ pub fn anonymous_flows(
         }
     }
     if config.account.password_reset_by_code_enabled && built.password_reset_by_code {
-        let pending_reset = matches!(pending, Some(Pending::PasswordResetByCode { .. }));
+        let pending_reset = data.live_password_reset(config, now_ms).is_some();
         flows.push(json!({"id": "password_reset_by_code", "is_pending": pending_reset}));
     }
     flows
@@ -267,6 +282,13 @@ impl LiveSession {
         self.modified = true;
     }
 
+    /// A new key for the same session and user (Django's `cycle_key`, as
+    /// `update_session_auth_hash` does after a password change).
+    pub fn cycle_key(&mut self) {
+        self.new_token = Some(crate::app::codes::new_token());
+        self.modified = true;
+    }
+
     /// Adds an authentication record to a logged-in session (reauthentication).
     pub fn add_record(&mut self, record: Value) {
         self.data.methods.push(record);
@@ -291,8 +313,11 @@ impl LiveSession {
         self.modified = true;
     }
 
-    /// Whether saving keeps a row (a user or a stage to remember).
+    /// Whether saving keeps a row (a user or a stage to remember). A stored
+    /// row outlives the end of its flow (as a Django session does): the
+    /// client's token keeps working — a later call is a 409 or the
+    /// anonymous 401, not a 410. Only logout deletes it.
     pub fn worth_keeping(&self) -> bool {
-        !self.ended && (self.user.is_some() || self.data.pending.is_some())
+        !self.ended && (self.user.is_some() || self.data.pending.is_some() || self.row_id.is_some())
     }
 }

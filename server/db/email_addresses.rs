@@ -182,3 +182,22 @@ pub fn delete(conn: &mut DbConnection, user_id: i64, id: i64) -> Result<bool, Db
     .execute(conn)?;
     Ok(n > 0)
 }
+
+/// Serializes writers of one folded address until the transaction ends, so
+/// a check-then-insert on it (signup's uniqueness check) cannot race. On
+/// SQLite the caller's `BEGIN IMMEDIATE` transaction already serializes every
+/// writer; on PostgreSQL this takes a transaction-scoped advisory lock keyed
+/// by a hash of the address. Call it inside [`super::transaction`].
+pub fn lock_address(conn: &mut DbConnection, email_lower: &str) -> Result<(), DbError> {
+    use sha2::{Digest as _, Sha256};
+    if conn.backend() != super::Backend::Postgres {
+        return Ok(());
+    }
+    let digest = Sha256::digest(format!("email_addresses:{email_lower}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(i64::from_be_bytes(first))
+        .execute(conn)?;
+    Ok(())
+}

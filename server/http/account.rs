@@ -6,41 +6,122 @@ use allauth_api::runtime::*;
 use allauth_api::types;
 use dropshot::RequestContext;
 
-use crate::http::{not_built, ServerContext};
+use crate::app::accounts::Deps;
+use crate::app::login::LoginRequest;
+use crate::app::signup::SignupRequest;
+use crate::http::{invalid_input, not_built, AuthOutcome, Call, ServerContext};
+
+/// What the account flows get from the call.
+macro_rules! deps {
+    ($call:expr) => {
+        Deps {
+            config: $call.config,
+            db: &$call.ctx.db,
+            passwords: &$call.ctx.passwords,
+            rate_limiter: &$call.ctx.rate_limiter,
+            mailer: &$call.ctx.mailer,
+            now_ms: $call.now_ms,
+            ip: &$call.ip,
+        }
+    };
+}
+
+/// Starts the call, or answers at once (404, CSRF, 410).
+macro_rules! start {
+    ($rqctx:expr, $client:expr) => {
+        match Call::start(&$rqctx, &$client).await {
+            Ok(call) => call,
+            Err(reply) => return Ok(reply),
+        }
+    };
+}
+
+/// The body, or the 400 answer.
+macro_rules! input {
+    ($call:ident, $body:expr) => {
+        match $body.into_inner() {
+            Ok(input) => input,
+            Err(errors) => return Ok($call.finish_auth(Err(invalid_input(errors))).await),
+        }
+    };
+}
 
 pub async fn login_password(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<LoginPasswordHeaders>,
-    _body: JsonBody<types::LoginInput>,
+    body: JsonBody<types::LoginInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = start!(rqctx, client);
+    let input = input!(call, body);
+    let request = LoginRequest {
+        email: input.email.map(|e| e.0),
+        username: input.username.map(|u| u.0),
+        password: input.password.0,
+    };
+    let deps = deps!(call);
+    let result = crate::app::login::login_password(&deps, &mut call.session, request).await;
+    Ok(call
+        .finish_auth(result.map(|()| AuthOutcome::Session))
+        .await)
 }
 
 pub async fn signup_create(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<SignupCreateHeaders>,
-    _body: JsonBody<types::SignupInput>,
+    body: JsonBody<types::SignupInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = start!(rqctx, client);
+    let input = input!(call, body);
+    let request = SignupRequest {
+        email: input.email.map(|e| e.0),
+        username: input.username.map(|u| u.0),
+        password: input.password.map(|p| p.0),
+    };
+    let deps = deps!(call);
+    let result = crate::app::signup::signup_create(&deps, &mut call.session, request).await;
+    Ok(call
+        .finish_auth(result.map(|()| AuthOutcome::Session))
+        .await)
 }
 
 pub async fn email_verification_view(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
-    _headers: HeaderParams<EmailVerificationViewHeaders>,
+    headers: HeaderParams<EmailVerificationViewHeaders>,
 ) -> Result<Reply<types::EmailVerificationInfoResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = start!(rqctx, client);
+    let key = match headers.into_inner() {
+        Ok(h) => h.x_email_verification_key,
+        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
+    };
+    let deps = deps!(call);
+    let result = crate::app::email_verification::view(&deps, &mut call.session, &key).await;
+    // The answer carries `meta.is_authenticating`: the typed body.
+    match result.and_then(|v| {
+        serde_json::from_value::<types::EmailVerificationInfoResponse>(v)
+            .map_err(|e| crate::app::Error::Internal(format!("verification info: {e}")))
+    }) {
+        Ok(body) => Ok(call.finish(Ok(body)).await),
+        Err(error) => Ok(call.finish_auth(Err(error)).await),
+    }
 }
 
 pub async fn email_verification_confirm(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<EmailVerificationConfirmHeaders>,
-    _body: JsonBody<types::VerifyEmailInput>,
+    body: JsonBody<types::VerifyEmailInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = start!(rqctx, client);
+    let input = input!(call, body);
+    let deps = deps!(call);
+    let result =
+        crate::app::email_verification::confirm(&deps, &mut call.session, &input.key).await;
+    Ok(call
+        .finish_auth(result.map(|()| AuthOutcome::Session))
+        .await)
 }
 
 pub async fn email_verification_resend(
@@ -48,7 +129,10 @@ pub async fn email_verification_resend(
     client: ClientParam<types::Client>,
     _headers: HeaderParams<EmailVerificationResendHeaders>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = start!(rqctx, client);
+    let deps = deps!(call);
+    let result = crate::app::email_verification::resend(&deps, &mut call.session).await;
+    Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)
 }
 
 pub async fn phone_verification_confirm(
@@ -72,7 +156,19 @@ pub async fn reauthenticate_password(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<ReauthenticatePasswordHeaders>,
-    _body: JsonBody<types::ReauthenticateInput>,
+    body: JsonBody<types::ReauthenticateInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = start!(rqctx, client);
+    // allauth checks the login before anything else: 401 for anonymous callers.
+    if !call.session.is_authenticated() {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    }
+    let input = input!(call, body);
+    let deps = deps!(call);
+    let result =
+        crate::app::login::reauthenticate_password(&deps, &mut call.session, input.password.0)
+            .await;
+    Ok(call
+        .finish_auth(result.map(|()| AuthOutcome::Session))
+        .await)
 }

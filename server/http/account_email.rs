@@ -1,53 +1,188 @@
-//! Handlers of the `Account: Email` operations.
+//! Handlers of the `Account: Email` operations. As in allauth, an anonymous
+//! caller gets the session's 401 (a POST: 409, there being no verification
+//! stage that allows changing the address), and every method but GET counts
+//! `manage_email` for the user before its input is looked at.
 
-#[allow(unused_imports)]
-use allauth_api::api::*;
-use allauth_api::runtime::*;
+use allauth_api::api::{
+    EmailAddHeaders, EmailListHeaders, EmailMarkPrimaryHeaders, EmailRemoveHeaders,
+    EmailVerificationRequestHeaders,
+};
+use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 use dropshot::RequestContext;
 
-use crate::http::{not_built, ServerContext};
+use crate::app::accounts::Deps;
+use crate::app::emails::{self, Managed};
+use crate::app::session::UserView;
+use crate::app::Error;
+use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
 
+/// The logged-in user, or what to answer instead.
+async fn admit(
+    call: &Call<'_>,
+    env: &Deps<'_>,
+    method: http::Method,
+) -> Result<UserView, Result<AuthOutcome, Error>> {
+    let Some(user) = call.session.user.clone() else {
+        return Err(if method == http::Method::POST {
+            Err(Error::Conflict)
+        } else {
+            Ok(AuthOutcome::Session)
+        });
+    };
+    if method != http::Method::GET {
+        emails::consume_manage_email(env, user.id)
+            .await
+            .map_err(Err)?;
+    }
+    Ok(user)
+}
+
+fn outcome(managed: Result<Managed, Error>) -> Result<AuthOutcome, Error> {
+    managed.map(|m| match m {
+        Managed::List(list) => AuthOutcome::Data(list),
+        Managed::ReauthenticationRequired => AuthOutcome::ReauthenticationRequired,
+    })
+}
+
+macro_rules! env_of {
+    ($call:expr, $ip:ident) => {{
+        let ctx = $call.ctx;
+        Deps {
+            config: &ctx.config,
+            db: &ctx.db,
+            passwords: &ctx.passwords,
+            rate_limiter: &ctx.rate_limiter,
+            mailer: &ctx.mailer,
+            now_ms: $call.now_ms,
+            ip: &$ip,
+        }
+    }};
+}
+
+/// `GET account/email`: the user's addresses.
 pub async fn email_list(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<EmailListHeaders>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let ip = call.ip.clone();
+    let env = env_of!(call, ip);
+    let user = match admit(&call, &env, http::Method::GET).await {
+        Ok(user) => user,
+        Err(answer) => return Ok(call.finish_auth(answer).await),
+    };
+    let result = emails::list(&env, &call.session, user.id).await;
+    Ok(call.finish_auth(result.map(AuthOutcome::Data)).await)
 }
 
+/// `PUT account/email`: mails a new verification for one address; 403 when
+/// nothing could be sent.
 pub async fn email_verification_request(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<EmailVerificationRequestHeaders>,
-    _body: JsonBody<types::EmailAddressInput>,
+    body: JsonBody<types::EmailAddressInput>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let ip = call.ip.clone();
+    let env = env_of!(call, ip);
+    let user = match admit(&call, &env, http::Method::PUT).await {
+        Ok(user) => user,
+        Err(answer) => return Ok(call.finish_auth(answer).await),
+    };
+    let input = match body.into_inner() {
+        Ok(input) => input,
+        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
+    };
+    let result = emails::request_verification(&env, &mut call.session, &user, &input.email).await;
+    let result = match result {
+        Ok(true) => Ok(AuthOutcome::Ok),
+        Ok(false) => Err(Error::Forbidden),
+        Err(error) => Err(error),
+    };
+    Ok(call.finish_auth(result).await)
 }
 
+/// `POST account/email`: adds an address and mails its verification.
 pub async fn email_add(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<EmailAddHeaders>,
-    _body: JsonBody<types::EmailAddressInput>,
+    body: JsonBody<types::EmailAddressInput>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let ip = call.ip.clone();
+    let env = env_of!(call, ip);
+    let user = match admit(&call, &env, http::Method::POST).await {
+        Ok(user) => user,
+        Err(answer) => return Ok(call.finish_auth(answer).await),
+    };
+    let input = match body.into_inner() {
+        Ok(input) => input,
+        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
+    };
+    let result = emails::add(&env, &mut call.session, &user, &input.email).await;
+    Ok(call.finish_auth(outcome(result)).await)
 }
 
+/// `DELETE account/email`: removes an address.
 pub async fn email_remove(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<EmailRemoveHeaders>,
-    _body: JsonBody<types::EmailAddressInput>,
+    body: JsonBody<types::EmailAddressInput>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let ip = call.ip.clone();
+    let env = env_of!(call, ip);
+    let user = match admit(&call, &env, http::Method::DELETE).await {
+        Ok(user) => user,
+        Err(answer) => return Ok(call.finish_auth(answer).await),
+    };
+    let input = match body.into_inner() {
+        Ok(input) => input,
+        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
+    };
+    let result = emails::remove(&env, &mut call.session, &user, &input.email).await;
+    Ok(call.finish_auth(outcome(result)).await)
 }
 
+/// `PATCH account/email`: makes a verified address primary.
 pub async fn email_mark_primary(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<EmailMarkPrimaryHeaders>,
-    _body: JsonBody<types::MarkPrimaryEmailInput>,
+    body: JsonBody<types::MarkPrimaryEmailInput>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let ip = call.ip.clone();
+    let env = env_of!(call, ip);
+    let user = match admit(&call, &env, http::Method::PATCH).await {
+        Ok(user) => user,
+        Err(answer) => return Ok(call.finish_auth(answer).await),
+    };
+    let input = match body.into_inner() {
+        Ok(input) => input,
+        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
+    };
+    let result =
+        emails::mark_primary(&env, &mut call.session, &user, &input.email, input.primary).await;
+    Ok(call.finish_auth(outcome(result)).await)
 }

@@ -1,18 +1,45 @@
 //! Handlers of the `Account: Password` operations.
 
-#[allow(unused_imports)]
-use allauth_api::api::*;
-use allauth_api::runtime::*;
+use allauth_api::api::PasswordChangeHeaders;
+use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 use dropshot::RequestContext;
 
-use crate::http::{not_built, ServerContext};
+use crate::app::accounts::Deps;
+use crate::app::password_change::{self, ChangeInput};
+use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
 
+/// `POST account/password/change`: 200 with the session (under a new key),
+/// 401 when not logged in or when `logout_on_password_change` ended it.
 pub async fn password_change(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<PasswordChangeHeaders>,
-    _body: JsonBody<types::ChangePasswordInput>,
+    body: JsonBody<types::ChangePasswordInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let input = body
+        .into_inner()
+        .map(|input| ChangeInput {
+            current_password: input.current_password.map(String::from),
+            new_password: input.new_password.into(),
+        })
+        .map_err(invalid_input);
+    let (ctx, ip) = (call.ctx, call.ip.clone());
+    let deps = Deps {
+        config: &ctx.config,
+        db: &ctx.db,
+        passwords: &ctx.passwords,
+        rate_limiter: &ctx.rate_limiter,
+        mailer: &ctx.mailer,
+        now_ms: call.now_ms,
+        ip: &ip,
+    };
+    let result = password_change::change(&deps, &mut call.session, input).await;
+    Ok(call
+        .finish_auth(result.map(|()| AuthOutcome::Session))
+        .await)
 }

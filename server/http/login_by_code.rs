@@ -1,35 +1,98 @@
 //! Handlers of the `Authentication: Login By Code` operations.
 
-#[allow(unused_imports)]
-use allauth_api::api::*;
-use allauth_api::runtime::*;
+use allauth_api::api::{LoginCodeConfirmHeaders, LoginCodeRequestHeaders, LoginCodeResendHeaders};
+use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 use dropshot::RequestContext;
 
-use crate::http::{not_built, ServerContext};
+use crate::app::accounts::Deps;
+use crate::app::login_by_code;
+use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
 
+/// `POST auth/code/request`: mails a code; 401 with `login_by_code` pending
+/// (known address or not), or 200 when already logged in.
 pub async fn login_code_request(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<LoginCodeRequestHeaders>,
-    _body: JsonBody<types::RequestLoginCodeInput>,
+    body: JsonBody<types::RequestLoginCodeInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let input = match body.into_inner() {
+        Ok(input) => input,
+        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
+    };
+    let (ctx, ip) = (call.ctx, call.ip.clone());
+    let env = Deps {
+        config: &ctx.config,
+        db: &ctx.db,
+        passwords: &ctx.passwords,
+        rate_limiter: &ctx.rate_limiter,
+        mailer: &ctx.mailer,
+        now_ms: call.now_ms,
+        ip: &ip,
+    };
+    let email = input.email.map(String::from);
+    let result = login_by_code::request(&env, &mut call.session, email).await;
+    Ok(call
+        .finish_auth(result.map(|()| AuthOutcome::Session))
+        .await)
 }
 
+/// `POST auth/code/confirm`: logs in with the mailed code.
 pub async fn login_code_confirm(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<LoginCodeConfirmHeaders>,
-    _body: JsonBody<types::ConfirmLoginCodeInput>,
+    body: JsonBody<types::ConfirmLoginCodeInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let code = body
+        .into_inner()
+        .map(|input| String::from(input.code))
+        .map_err(invalid_input);
+    let (ctx, ip) = (call.ctx, call.ip.clone());
+    let env = Deps {
+        config: &ctx.config,
+        db: &ctx.db,
+        passwords: &ctx.passwords,
+        rate_limiter: &ctx.rate_limiter,
+        mailer: &ctx.mailer,
+        now_ms: call.now_ms,
+        ip: &ip,
+    };
+    let result = login_by_code::confirm(&env, &mut call.session, code).await;
+    Ok(call
+        .finish_auth(result.map(|()| AuthOutcome::Session))
+        .await)
 }
 
+/// `POST auth/code/resend`: a new code for the pending login.
 pub async fn login_code_resend(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<LoginCodeResendHeaders>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let (ctx, ip) = (call.ctx, call.ip.clone());
+    let env = Deps {
+        config: &ctx.config,
+        db: &ctx.db,
+        passwords: &ctx.passwords,
+        rate_limiter: &ctx.rate_limiter,
+        mailer: &ctx.mailer,
+        now_ms: call.now_ms,
+        ip: &ip,
+    };
+    let result = login_by_code::resend(&env, &mut call.session).await;
+    Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)
 }

@@ -1,35 +1,113 @@
 //! Handlers of the `Authentication: Password Reset` operations.
 
-#[allow(unused_imports)]
-use allauth_api::api::*;
-use allauth_api::runtime::*;
+use allauth_api::api::{
+    PasswordResetConfirmHeaders, PasswordResetRequestHeaders, PasswordResetViewHeaders,
+};
+use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 use dropshot::RequestContext;
 
-use crate::http::{not_built, ServerContext};
+use crate::app::accounts::Deps;
+use crate::app::password_reset::{self, Requested, ResetInput};
+use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
 
+/// `POST auth/password/request`: mails a reset link (200) or a code (401
+/// with `password_reset_by_code` pending), the same for unknown addresses.
 pub async fn password_reset_request(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<PasswordResetRequestHeaders>,
-    _body: JsonBody<types::RequestPasswordResetInput>,
+    body: JsonBody<types::RequestPasswordResetInput>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let input = match body.into_inner() {
+        Ok(input) => input,
+        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
+    };
+    let (ctx, ip) = (call.ctx, call.ip.clone());
+    let deps = Deps {
+        config: &ctx.config,
+        db: &ctx.db,
+        passwords: &ctx.passwords,
+        rate_limiter: &ctx.rate_limiter,
+        mailer: &ctx.mailer,
+        now_ms: call.now_ms,
+        ip: &ip,
+    };
+    let result = password_reset::request(&deps, &mut call.session, &input.email).await;
+    let outcome = result.map(|requested| match requested {
+        Requested::Link => AuthOutcome::Ok,
+        Requested::Code => AuthOutcome::Session,
+    });
+    Ok(call.finish_auth(outcome).await)
 }
 
+/// `GET auth/password/reset`: whose password the key (or code) resets.
 pub async fn password_reset_view(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<PasswordResetViewHeaders>,
 ) -> Result<Reply<types::PasswordResetInfoResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    // A missing header is an empty key ("required"), as in allauth.
+    let key = rqctx
+        .request
+        .headers()
+        .get("x-password-reset-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (ctx, ip) = (call.ctx, call.ip.clone());
+    let deps = Deps {
+        config: &ctx.config,
+        db: &ctx.db,
+        passwords: &ctx.passwords,
+        rate_limiter: &ctx.rate_limiter,
+        mailer: &ctx.mailer,
+        now_ms: call.now_ms,
+        ip: &ip,
+    };
+    let result = password_reset::view(&deps, &mut call.session, &key).await;
+    Ok(call.finish_auth(result.map(AuthOutcome::Data)).await)
 }
 
+/// `POST auth/password/reset`: sets the new password; 200 logged in with
+/// `login_on_password_reset`, else 401.
 pub async fn password_reset_confirm(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::Client>,
     _headers: HeaderParams<PasswordResetConfirmHeaders>,
-    _body: JsonBody<types::ResetPasswordInput>,
+    body: JsonBody<types::ResetPasswordInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+    let mut call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let input = body
+        .into_inner()
+        .map(|input| ResetInput {
+            key: input.key,
+            password: input.password.into(),
+        })
+        .map_err(invalid_input);
+    let (ctx, ip) = (call.ctx, call.ip.clone());
+    let deps = Deps {
+        config: &ctx.config,
+        db: &ctx.db,
+        passwords: &ctx.passwords,
+        rate_limiter: &ctx.rate_limiter,
+        mailer: &ctx.mailer,
+        now_ms: call.now_ms,
+        ip: &ip,
+    };
+    let result = password_reset::confirm(&deps, &mut call.session, input).await;
+    Ok(call
+        .finish_auth(result.map(|()| AuthOutcome::Session))
+        .await)
 }

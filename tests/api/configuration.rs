@@ -30,8 +30,7 @@ async fn config_view_defaults_for_both_clients() {
                         "data": {
                             "account": {
                                 "login_methods": ["username"],
-                                // Signup is not built yet, so it is not advertised.
-                                "is_open_for_signup": false,
+                                "is_open_for_signup": true,
                                 "email_verification_by_code_enabled": false,
                                 "login_by_code_enabled": false,
                                 "password_reset_by_code_enabled": false,
@@ -78,8 +77,8 @@ async fn config_view_follows_login_methods_and_never_advertises_unbuilt_features
                 "username_email"
             );
             assert_eq!(
-                body["data"]["account"]["login_by_code_enabled"], false,
-                "login by code is not built"
+                body["data"]["account"]["login_by_code_enabled"], true,
+                "login by code is built"
             );
             assert!(body["data"].get("mfa").is_none(), "MFA is not built");
             assert!(

@@ -6,6 +6,11 @@ use allauth_api::OPERATIONS;
 use allauth_server::app::features::{is_implemented, IMPLEMENTED_OPERATIONS};
 
 const TEST_SOURCES: &[&str] = &[
+    include_str!("account.rs"),
+    include_str!("account_email.rs"),
+    include_str!("account_password.rs"),
+    include_str!("password_reset.rs"),
+    include_str!("login_by_code.rs"),
     include_str!("configuration.rs"),
     include_str!("cors.rs"),
     include_str!("current_session.rs"),

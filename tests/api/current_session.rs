@@ -31,7 +31,7 @@ async fn logged_in(server: &TestServer, client: sessions::Client) -> (String, i6
 }
 
 fn anonymous_flows() -> Value {
-    json!([{"id": "login"}])
+    json!([{"id": "login"}, {"id": "signup"}])
 }
 
 #[tokio::test]

@@ -6,6 +6,9 @@
 
 mod harness;
 
+mod account;
+mod account_email;
+mod account_password;
 mod agreement;
 mod codegen;
 mod configuration;
@@ -14,4 +17,6 @@ mod coverage;
 mod current_session;
 mod document;
 mod errors;
+mod login_by_code;
+mod password_reset;
 mod sessions;

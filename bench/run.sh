@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Benchmarks on loopback with wrk: GET config, GET auth/session (app token)
+# and POST auth/login, against a release build on SQLite (or PostgreSQL with
+# BENCH_DATABASE_URL). Bounded: each run lasts DURATION (default 10s).
+#   bash bench/run.sh            # results in $OUT (default /tmp/allauth-bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/allauth-server-target}"
+DURATION="${DURATION:-10s}"
+THREADS="${THREADS:-2}"
+CONNECTIONS="${CONNECTIONS:-32}"
+OUT="${OUT:-/tmp/allauth-bench}"
+PORT="${PORT:-8787}"
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --bin allauth-server --quiet
+BIN="$CARGO_TARGET_DIR/release/allauth-server"
+mkdir -p "$OUT"
+WORK="$(mktemp -d)"
+trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cat > "$WORK/bench.toml" <<TOML
+[server]
+bind = "127.0.0.1:$PORT"
+data_dir = "$WORK"
+log_level = "warn"
+[database]
+url = "${BENCH_DATABASE_URL:-sqlite://$WORK/bench.sqlite3}"
+[account]
+login_methods = ["email"]
+signup_fields = ["email*", "password1*"]
+email_verification = "none"
+rate_limits = false
+[email]
+backend = "file"
+file_path = "$WORK/mail"
+TOML
+"$BIN" serve --config "$WORK/bench.toml" > "$OUT/server.log" 2>&1 &
+SERVER=$!
+BASE="http://127.0.0.1:$PORT/_allauth/app/v1"
+for _ in $(seq 50); do curl -sf "$BASE/config" >/dev/null && break; sleep 0.2; done
+SIGNUP=$(curl -s -X POST "$BASE/auth/signup" -d '{"email":"bench@example.com","password":"correct horse battery"}')
+TOKEN=$(printf '%s' "$SIGNUP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["meta"]["session_token"])')
+export TOKEN
+run() {
+  local name=$1; shift
+  echo "== $name" | tee "$OUT/$name.txt"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | tee -a "$OUT/$name.txt"
+}
+run config "$BASE/config"
+run session -s bench/session.lua "$BASE/auth/session"
+run login -s bench/login.lua "$BASE/auth/login"
+{
+  echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+  for name in config session login; do
+    printf '%s: %s req/s, p50 %s, p99 %s\n' "$name" \
+      "$(awk '/Requests\/sec/{print $2}' "$OUT/$name.txt")" \
+      "$(awk '$1=="50%"{print $2}' "$OUT/$name.txt")" \
+      "$(awk '$1=="99%"{print $2}' "$OUT/$name.txt")"
+  done
+} | tee "$OUT/summary.txt"

@@ -1,0 +1,321 @@
+//! Login by password and reauthentication by password (allauth's
+//! `LoginInput`/`perform_password_login` and `ReauthenticateForm`).
+//!
+//! The `login_failed` slot is taken before the password is checked and
+//! given back only when it was right, so failures alone use up the limit
+//! and a good login in between does not reset it. Unknown users cost one
+//! dummy verification, so answers take as long either way.
+
+use serde_json::json;
+
+use crate::app::accounts::{self, Deps};
+use crate::app::email_verification::{self, StagedLogin};
+use crate::app::passwords::Verified;
+use crate::app::ratelimit::Consumed;
+use crate::app::session::{self, LiveSession};
+use crate::app::{Error, FieldError};
+use crate::config::{EmailVerification, LoginMethod};
+use crate::db::users::{self, User};
+
+/// The login form as posted.
+#[derive(Debug, Default)]
+pub struct LoginRequest {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub password: String,
+}
+
+fn too_many_attempts(param: Option<&str>) -> Error {
+    Error::Invalid(vec![FieldError::new(
+        "too_many_login_attempts",
+        param,
+        "Too many failed login attempts. Try again later.",
+    )])
+}
+
+/// The credential a login names, once validated.
+enum Credential {
+    Email(String),
+    Username(String),
+}
+
+impl Credential {
+    fn method(&self) -> &'static str {
+        match self {
+            Credential::Email(_) => "email",
+            Credential::Username(_) => "username",
+        }
+    }
+
+    fn value(&self) -> &str {
+        match self {
+            Credential::Email(v) | Credential::Username(v) => v,
+        }
+    }
+}
+
+/// allauth's `LoginInput` field checks: the fields of the configured login
+/// methods (the only one required when there is just one), then exactly
+/// one credential.
+fn validate(deps: &Deps<'_>, input: &LoginRequest) -> Result<(Credential, String), Error> {
+    let account = &deps.config.account;
+    let has_username = account.has_login_method(LoginMethod::Username);
+    let has_email = account.has_login_method(LoginMethod::Email);
+    let single = account.login_methods.len() == 1;
+    let mut errors = Vec::new();
+    let mut credentials = Vec::new();
+    if has_username {
+        let value = input.username.as_deref().map(str::trim);
+        match value {
+            Some(v) if !v.is_empty() => credentials.push(Credential::Username(v.to_string())),
+            _ if single => errors.push(accounts::required("username")),
+            Some(_) => credentials.push(Credential::Username(String::new())),
+            None => {}
+        }
+    }
+    if has_email {
+        match input.email.as_deref().map(str::trim) {
+            Some(v) if !v.is_empty() => {
+                match accounts::clean_email_field(deps.config, v, "email") {
+                    // allauth's `EmailField` lowercases.
+                    Ok(v) => credentials.push(Credential::Email(v.to_lowercase())),
+                    Err(e) => errors.push(e),
+                }
+            }
+            _ if single => errors.push(accounts::required("email")),
+            Some(_) => credentials.push(Credential::Email(String::new())),
+            None => {}
+        }
+    }
+    let password = input.password.trim().to_string();
+    if password.is_empty() {
+        errors.push(accounts::required("password"));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    if credentials.len() != 1 {
+        return Err(Error::Invalid(vec![FieldError::new(
+            "invalid_login",
+            None,
+            "The login is not valid.",
+        )]));
+    }
+    let credential = credentials.remove(0);
+    if credential.value().is_empty() {
+        // Present but blank: no account can match it.
+        return Ok((credential, password));
+    }
+    Ok((credential, password))
+}
+
+/// Checks `password` against each candidate; stores a fresh hash after a
+/// match on an old format. Unknown users cost a dummy verification.
+async fn check_password(
+    deps: &Deps<'_>,
+    candidates: Vec<User>,
+    password: &str,
+) -> Result<Option<User>, Error> {
+    let mut checked = false;
+    for user in candidates {
+        let Some(stored) = user.password_hash.clone() else {
+            continue;
+        };
+        checked = true;
+        if let Verified::Ok { needs_upgrade } = deps.passwords.verify(password, &stored).await? {
+            if needs_upgrade {
+                let hash = deps.passwords.hash(password).await?;
+                let id = user.id;
+                deps.db
+                    .run(move |conn| users::set_password_hash(conn, id, Some(&hash)))
+                    .await?;
+            }
+            return Ok(Some(user));
+        }
+    }
+    if !checked {
+        deps.passwords.verify_dummy(password).await?;
+    }
+    Ok(None)
+}
+
+/// allauth's `AuthenticationBackend`: by email (a username is also tried
+/// as an email when email login is on), then by username.
+async fn authenticate(
+    deps: &Deps<'_>,
+    credential: &Credential,
+    password: &str,
+) -> Result<Option<User>, Error> {
+    let value = credential.value().to_string();
+    if value.is_empty() {
+        deps.passwords.verify_dummy(password).await?;
+        return Ok(None);
+    }
+    let email_login = deps.config.account.has_login_method(LoginMethod::Email);
+    let by_email = matches!(credential, Credential::Email(_))
+        || (email_login && accounts::is_valid_email(&value));
+    let by_username = matches!(credential, Credential::Username(_));
+    let candidates = {
+        let value = value.clone();
+        deps.db
+            .run(move |conn| {
+                let mut found = Vec::new();
+                if by_email {
+                    let folded = crate::db::email_addresses::fold_email(&value);
+                    found.extend(accounts::users_with_email(conn, &folded, true)?);
+                }
+                if by_username {
+                    if let Some(user) = accounts::user_by_username(conn, &value)? {
+                        if !found.iter().any(|u: &User| u.id == user.id) {
+                            found.push(user);
+                        }
+                    }
+                }
+                Ok(found)
+            })
+            .await?
+    };
+    check_password(deps, candidates, password).await
+}
+
+/// `POST auth/login`.
+pub async fn login_password(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    input: LoginRequest,
+) -> Result<(), Error> {
+    deps.consume_or_429("login", None, None).await?;
+    let (credential, password) = validate(deps, &input)?;
+
+    let attempts_key = credential.value().to_lowercase();
+    let ticket = match deps
+        .consume("login_failed", None, Some(&attempts_key))
+        .await?
+    {
+        Consumed::Allowed(ticket) => ticket,
+        Consumed::Refused => return Err(too_many_attempts(None)),
+    };
+    let Some(user) = authenticate(deps, &credential, &password).await? else {
+        let code = match credential {
+            Credential::Email(_) => "email_password_mismatch",
+            Credential::Username(_) => "username_password_mismatch",
+        };
+        let what = credential.method().replace('_', " ");
+        return Err(Error::Invalid(vec![FieldError::new(
+            code,
+            Some("password"),
+            format!("The {what} and/or the password are not correct."),
+        )]));
+    };
+    deps.rate_limiter.release(ticket).await?;
+    let login_email = match &credential {
+        Credential::Email(e) => Some(e.clone()),
+        Credential::Username(_) => None,
+    };
+    if email_verification::is_verification_rate_limited(deps, user.id, login_email.as_deref())
+        .await?
+    {
+        return Err(too_many_attempts(None));
+    }
+    if session.is_authenticated() {
+        return Err(Error::Conflict);
+    }
+
+    let record = session::record(
+        "password",
+        deps.now_ms,
+        &[(credential.method(), json!(credential.value()))],
+    );
+    if !user.is_active {
+        // allauth answers the "inactive" stage: still anonymous.
+        return Ok(());
+    }
+    if deps.config.account.email_verification == EmailVerification::Mandatory
+        && !email_verification::has_verified_email(deps, user.id, login_email.as_deref()).await?
+    {
+        return email_verification::stage_login(
+            deps,
+            session,
+            StagedLogin {
+                user: Some(user),
+                email: login_email,
+                signup: false,
+                record: Some(record),
+            },
+        )
+        .await;
+    }
+    complete_login(deps, session, &user, Some(record)).await
+}
+
+/// Logs `user` in: `last_login`, a new session key, the record.
+pub async fn complete_login(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    user: &User,
+    record: Option<serde_json::Value>,
+) -> Result<(), Error> {
+    let (user, now) = (user.clone(), deps.now_ms);
+    let view = deps
+        .db
+        .run(move |conn| {
+            users::set_last_login(conn, user.id, now)?;
+            accounts::view_of(conn, &user)
+        })
+        .await?;
+    session.login(view, record);
+    Ok(())
+}
+
+/// `POST auth/reauthenticate` (the caller is logged in): the password
+/// again, recorded as `{"method": "password", "reauthenticated": true}`.
+pub async fn reauthenticate_password(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    password: String,
+) -> Result<(), Error> {
+    let Some(user_id) = session.user.as_ref().map(|u| u.id) else {
+        return Ok(());
+    };
+    deps.consume_or_429("reauthenticate", Some(user_id), None)
+        .await?;
+    if password.is_empty() {
+        return Err(Error::Invalid(vec![accounts::required("password")]));
+    }
+    let user = deps
+        .db
+        .run(move |conn| {
+            let user = users::by_id(conn, user_id)?;
+            let email = crate::db::email_addresses::primary_for_user(conn, user_id)?;
+            Ok(user.map(|u| (u, email.map(|e| e.email))))
+        })
+        .await?;
+    let Some((user, email)) = user else {
+        return Err(Error::Conflict);
+    };
+    let attempts_key = email
+        .or_else(|| user.username.clone())
+        .unwrap_or_default()
+        .to_lowercase();
+    let ticket = match deps
+        .consume("login_failed", None, Some(&attempts_key))
+        .await?
+    {
+        Consumed::Allowed(ticket) => ticket,
+        Consumed::Refused => return Err(too_many_attempts(Some("password"))),
+    };
+    if check_password(deps, vec![user], &password).await?.is_none() {
+        return Err(Error::Invalid(vec![FieldError::new(
+            "incorrect_password",
+            Some("password"),
+            "The password is not correct.",
+        )]));
+    }
+    deps.rate_limiter.release(ticket).await?;
+    session.add_record(session::record(
+        "password",
+        deps.now_ms,
+        &[("reauthenticated", json!(true))],
+    ));
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! Signup with a password (allauth's headless `SignupInput`,
+//! `BaseSignupForm.try_save` and `complete_signup`).
+//!
+//! Uniqueness of the address is decided inside the transaction that
+//! inserts the account, under a lock on the folded address
+//! (`email_addresses::lock_address`: SQLite's `BEGIN IMMEDIATE`, a
+//! PostgreSQL advisory lock), so concurrent signups with one address make
+//! one account. There is deliberately no unique index on unverified
+//! addresses: allauth lets several accounts hold one unverified address when
+//! `unique_email` is off, and under `prevent_enumeration = "strict"` without
+//! mandatory verification; only verified addresses are unique in the schema.
+
+use crate::app::accounts::{self, Deps, EmailAssessment};
+use crate::app::email_verification::{self, StagedLogin};
+use crate::app::login;
+use crate::app::password_validation;
+use crate::app::session::LiveSession;
+use crate::app::{Error, FieldError};
+use crate::config::{EmailVerification, SignupFieldName};
+use crate::db::email_addresses::{self, EmailAddress, NewEmailAddress};
+use crate::db::users::{self, NewUser, User};
+use crate::db::DbError;
+
+/// The signup form as posted.
+#[derive(Debug, Default)]
+pub struct SignupRequest {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// What validation leaves to save.
+struct Cleaned {
+    email: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    account_already_exists: bool,
+}
+
+/// The fields in allauth's order (signup fields first, `password` last);
+/// every failing field reported.
+async fn validate(deps: &Deps<'_>, input: SignupRequest) -> Result<Cleaned, Error> {
+    let account = &deps.config.account;
+    let mut errors: Vec<FieldError> = Vec::new();
+    let mut cleaned = Cleaned {
+        email: None,
+        username: None,
+        password: None,
+        account_already_exists: false,
+    };
+    for field in &account.signup_fields {
+        match field.name {
+            SignupFieldName::Email => {
+                let value = input.email.as_deref().map(str::trim).unwrap_or("");
+                if value.is_empty() {
+                    if field.required {
+                        errors.push(accounts::required("email"));
+                    }
+                    continue;
+                }
+                match accounts::clean_email_field(deps.config, value, "email") {
+                    Err(e) => errors.push(e),
+                    Ok(email) => {
+                        let email = email.to_lowercase();
+                        let (config, folded) = (deps.config.clone(), email.clone());
+                        let assessment = deps
+                            .db
+                            .run(move |conn| {
+                                accounts::assess_unique_email(conn, &config, &folded, None)
+                            })
+                            .await?;
+                        match assessment {
+                            EmailAssessment::Taken => errors.push(accounts::email_taken("email")),
+                            EmailAssessment::Hidden => cleaned.account_already_exists = true,
+                            EmailAssessment::Unique => {}
+                        }
+                        cleaned.email = Some(email);
+                    }
+                }
+            }
+            SignupFieldName::Username => {
+                let value = input.username.as_deref().map(str::trim).unwrap_or("");
+                if value.is_empty() {
+                    if field.required {
+                        errors.push(accounts::required("username"));
+                    }
+                    continue;
+                }
+                let field_errors = accounts::username_field_errors(deps.config, value);
+                if !field_errors.is_empty() {
+                    errors.extend(field_errors);
+                    continue;
+                }
+                let (config, name) = (deps.config.clone(), value.to_string());
+                let checked = deps
+                    .db
+                    .run(move |conn| accounts::clean_username(conn, &config, &name))
+                    .await?;
+                match checked {
+                    Ok(()) => cleaned.username = Some(value.to_string()),
+                    Err(e) => errors.push(e),
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(field) = account.signup_field(SignupFieldName::Password1) {
+        let value = input.password.as_deref().map(str::trim).unwrap_or("");
+        if value.is_empty() {
+            if field.required {
+                errors.push(accounts::required("password"));
+            }
+        } else {
+            let mut problems = Vec::new();
+            if let Err(found) = password_validation::validate_password(account, value, &[]) {
+                problems.extend(found);
+            }
+            if let Err(too_long) = deps.passwords.check_length(value) {
+                problems.push(too_long);
+            }
+            if problems.is_empty() {
+                cleaned.password = Some(value.to_string());
+            }
+            errors.extend(problems.into_iter().map(|mut e| {
+                e.param = Some("password".to_string());
+                e
+            }));
+        }
+    }
+    if errors.is_empty() {
+        Ok(cleaned)
+    } else {
+        Err(Error::Invalid(errors))
+    }
+}
+
+/// What the signup transaction did.
+enum Saved {
+    Created(User, Option<EmailAddress>),
+    /// Someone took the address meanwhile; hidden behind the mail.
+    AlreadyExists,
+    Invalid(FieldError),
+}
+
+/// Inserts the user and their address, deciding uniqueness under the lock.
+async fn save(
+    deps: &Deps<'_>,
+    cleaned: &Cleaned,
+    password_hash: Option<String>,
+) -> Result<Saved, Error> {
+    let config = deps.config.clone();
+    let (email, typed_username, now) =
+        (cleaned.email.clone(), cleaned.username.clone(), deps.now_ms);
+    let result = deps
+        .db
+        .transaction(move |conn| -> Result<Saved, DbError> {
+            if let Some(email) = &email {
+                email_addresses::lock_address(conn, email)?;
+                match accounts::assess_unique_email(conn, &config, email, None)? {
+                    EmailAssessment::Unique => {}
+                    EmailAssessment::Hidden => return Ok(Saved::AlreadyExists),
+                    EmailAssessment::Taken => {
+                        return Ok(Saved::Invalid(accounts::email_taken("email")))
+                    }
+                }
+            }
+            let username = match &typed_username {
+                Some(name) => Some(accounts::stored_username(&config, name)),
+                None => {
+                    let texts = [email.as_deref().unwrap_or(""), "user"];
+                    accounts::generate_username(conn, &config, &texts)?
+                }
+            };
+            let Some(username) = username else {
+                return Ok(Saved::Invalid(accounts::username_taken()));
+            };
+            let user = users::insert(conn, &NewUser::new(Some(&username), password_hash, now))?;
+            let address = match &email {
+                Some(email) => Some(email_addresses::insert(
+                    conn,
+                    &NewEmailAddress::new(user.id, email, false, true),
+                )?),
+                None => None,
+            };
+            Ok(Saved::Created(user, address))
+        })
+        .await;
+    match result {
+        Ok(saved) => Ok(saved),
+        // The username was taken between the check and the insert.
+        Err(e) if e.is_unique_violation() => Ok(Saved::Invalid(accounts::username_taken())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST auth/signup`.
+pub async fn signup_create(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    input: SignupRequest,
+) -> Result<(), Error> {
+    deps.consume_or_429("signup", None, None).await?;
+    let cleaned = validate(deps, input).await?;
+    if session.is_authenticated() {
+        return Err(Error::Conflict);
+    }
+    if !deps.config.account.signup_open {
+        return Err(Error::Forbidden);
+    }
+    // Enumeration prevention: the same answer as a new account's, and the
+    // owner gets an "account already exists" mail.
+    let pretend = |email: Option<String>| StagedLogin {
+        user: None,
+        email,
+        signup: true,
+        record: None,
+    };
+    if cleaned.account_already_exists {
+        let login = pretend(cleaned.email.clone());
+        return email_verification::stage_login(deps, session, login).await;
+    }
+    let password_hash = match &cleaned.password {
+        Some(p) => Some(deps.passwords.hash(p).await?),
+        None => None,
+    };
+    // A generated username may be taken by a concurrent signup: try again.
+    let mut saved = save(deps, &cleaned, password_hash.clone()).await?;
+    for _ in 0..2 {
+        let retry = matches!(&saved, Saved::Invalid(e) if e.code == "username_taken")
+            && cleaned.username.is_none();
+        if !retry {
+            break;
+        }
+        saved = save(deps, &cleaned, password_hash.clone()).await?;
+    }
+    let (user, address) = match saved {
+        Saved::Created(user, address) => (user, address),
+        Saved::AlreadyExists => {
+            let login = pretend(cleaned.email.clone());
+            return email_verification::stage_login(deps, session, login).await;
+        }
+        Saved::Invalid(error) => return Err(Error::Invalid(vec![error])),
+    };
+    complete_signup(deps, session, user, address).await
+}
+
+/// allauth's `complete_signup`: the login of the new user, through the
+/// verification stage when it applies. No authentication record: a signup
+/// is not an authentication (`methods` stays empty).
+async fn complete_signup(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    user: User,
+    address: Option<EmailAddress>,
+) -> Result<(), Error> {
+    match deps.config.account.email_verification {
+        EmailVerification::Mandatory => {
+            let login = StagedLogin {
+                user: Some(user),
+                email: None,
+                signup: true,
+                record: None,
+            };
+            match email_verification::stage_login(deps, session, login).await {
+                // allauth swallows this refusal for a new account: the
+                // account stays, the stage does not start.
+                Err(Error::TooManyRequests) => Ok(()),
+                other => other,
+            }
+        }
+        EmailVerification::Optional => {
+            if let Some(address) = address.filter(|a| !a.verified) {
+                email_verification::send_link(deps, &address).await?;
+            }
+            login::complete_login(deps, session, &user, None).await
+        }
+        EmailVerification::None => login::complete_login(deps, session, &user, None).await,
+    }
+}

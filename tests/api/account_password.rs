@@ -1,0 +1,310 @@
+//! `POST account/password/change` for both clients: the 401 for anonymous
+//! callers, the current password check, setting a first password, the
+//! session kept under a new key (or ended), other sessions ended, the
+//! notification mails and the per-user rate limit.
+
+use allauth_api::types;
+use allauth_server::db::sessions;
+use serde_json::{json, Value};
+
+use crate::harness::{on_each_backend, raw, TestServer};
+use crate::password_reset::{
+    mails, password_is, session_of, user, Agent, NEW_PASSWORD, OLD_PASSWORD,
+};
+
+fn client_kind(client: &str) -> sessions::Client {
+    if client == "app" {
+        sessions::Client::App
+    } else {
+        sessions::Client::Browser
+    }
+}
+
+async fn app_token_alive(server: &TestServer, token: &str) -> bool {
+    let response = raw()
+        .get(server.url("/_allauth/app/v1/auth/session"))
+        .header("X-Session-Token", token)
+        .send()
+        .await
+        .expect("request");
+    response.status() != 410
+}
+
+fn error_codes(body: &Value) -> Vec<(String, String)> {
+    body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| {
+            (
+                e["code"].as_str().unwrap_or_default().to_owned(),
+                e["param"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn anonymous_callers_get_the_401() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            for client in ["app", "browser"] {
+                let mut agent = Agent::new(client);
+                let (status, body) = agent
+                    .post(
+                        &server,
+                        "account/password/change",
+                        json!({"new_password": NEW_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(status, 401);
+                assert_eq!(body["meta"]["is_authenticated"], false);
+            }
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
+    on_each_backend(
+        |config| config.account.email_notifications = true,
+        |server| async move {
+            for client in ["app", "browser"] {
+                let email = format!("ivy-{client}@example.com");
+                let id = user(
+                    &server,
+                    &format!("ivy_{client}"),
+                    &email,
+                    true,
+                    Some(OLD_PASSWORD),
+                )
+                .await;
+                let token = session_of(&server, id, client_kind(client)).await;
+                let other = session_of(&server, id, sessions::Client::App).await;
+                let mut agent = Agent::with_session(client, &token);
+
+                let (status, body) = agent
+                    .post(
+                        &server,
+                        "account/password/change",
+                        json!({"new_password": NEW_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(status, 400);
+                assert_eq!(
+                    error_codes(&body),
+                    vec![("required".into(), "current_password".into())]
+                );
+                let (status, body) = agent
+                    .post(
+                        &server,
+                        "account/password/change",
+                        json!({"current_password": "wrong", "new_password": "abc"}),
+                    )
+                    .await;
+                assert_eq!(status, 400);
+                assert_eq!(
+                    error_codes(&body),
+                    vec![
+                        ("enter_current_password".into(), "current_password".into()),
+                        ("password_too_short".into(), "new_password".into())
+                    ]
+                );
+                assert_eq!(
+                    body["errors"][0]["message"],
+                    "Please type your current password."
+                );
+                let (status, body) = agent
+                    .post(
+                        &server,
+                        "account/password/change",
+                        json!({"current_password": OLD_PASSWORD, "new_password": ""}),
+                    )
+                    .await;
+                assert_eq!(status, 400);
+                assert_eq!(
+                    error_codes(&body),
+                    vec![("required".into(), "new_password".into())]
+                );
+
+                let (status, body) = agent
+                    .post(
+                        &server,
+                        "account/password/change",
+                        json!({"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["data"]["user"]["id"], id);
+                assert_eq!(body["meta"]["is_authenticated"], true);
+                assert_eq!(body["data"]["methods"][0]["method"], "password");
+                let new_token = agent.session.clone().expect("a session");
+                assert_ne!(new_token, token, "the key is cycled");
+                if client == "app" {
+                    assert_eq!(body["meta"]["session_token"], new_token.as_str());
+                    assert!(
+                        !app_token_alive(&server, &token).await,
+                        "the old key is dead"
+                    );
+                }
+                let (status, _) = agent.get(&server, "auth/session", &[]).await;
+                assert_eq!(status, 200, "the session stays logged in");
+                assert!(
+                    !app_token_alive(&server, &other).await,
+                    "other sessions end"
+                );
+                assert!(password_is(&server, id, NEW_PASSWORD).await);
+                assert!(mails(&server).await.iter().any(
+                    |(to, subject, _)| to == &email && subject.contains("password was changed")
+                ));
+            }
+
+            // Through the generated client.
+            let id = user(
+                &server,
+                "jack",
+                "jack@example.com",
+                true,
+                Some(OLD_PASSWORD),
+            )
+            .await;
+            let token = session_of(&server, id, sessions::Client::App).await;
+            let response = server
+                .client()
+                .password_change(
+                    types::Client::App,
+                    Some(&token),
+                    &types::ChangePasswordInput {
+                        current_password: Some(OLD_PASSWORD.to_owned().into()),
+                        new_password: NEW_PASSWORD.to_owned().into(),
+                    },
+                )
+                .await
+                .expect("200")
+                .into_inner();
+            let body = serde_json::to_value(response).expect("json");
+            assert_eq!(body["data"]["user"]["id"], id);
+            assert!(body["meta"]["session_token"].is_string());
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_without_a_password_sets_one() {
+    on_each_backend(
+        |config| config.account.email_notifications = true,
+        |server| async move {
+            for client in ["app", "browser"] {
+                let email = format!("kim-{client}@example.com");
+                let id = user(&server, &format!("kim_{client}"), &email, true, None).await;
+                let token = session_of(&server, id, client_kind(client)).await;
+                let mut agent = Agent::with_session(client, &token);
+                let (status, body) = agent
+                    .post(
+                        &server,
+                        "account/password/change",
+                        json!({"current_password": "guess", "new_password": NEW_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(status, 400);
+                assert_eq!(
+                    error_codes(&body),
+                    vec![("enter_current_password".into(), "current_password".into())]
+                );
+                let (status, body) = agent
+                    .post(
+                        &server,
+                        "account/password/change",
+                        json!({"new_password": NEW_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["data"]["user"]["has_usable_password"], true);
+                assert!(password_is(&server, id, NEW_PASSWORD).await);
+                assert!(mails(&server)
+                    .await
+                    .iter()
+                    .any(|(to, subject, _)| to == &email && subject.contains("password was set")));
+            }
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn logout_on_password_change_ends_the_session() {
+    on_each_backend(
+        |config| config.account.logout_on_password_change = true,
+        |server| async move {
+            for client in ["app", "browser"] {
+                let id = user(
+                    &server,
+                    &format!("lee_{client}"),
+                    &format!("lee-{client}@example.com"),
+                    true,
+                    Some(OLD_PASSWORD),
+                )
+                .await;
+                let token = session_of(&server, id, client_kind(client)).await;
+                let mut agent = Agent::with_session(client, &token);
+                let (status, body) = agent
+                    .post(
+                        &server,
+                        "account/password/change",
+                        json!({"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(status, 401, "{body}");
+                assert_eq!(body["meta"]["is_authenticated"], false);
+                if client == "app" {
+                    assert!(!app_token_alive(&server, &token).await);
+                } else {
+                    assert!(agent.session.is_none(), "the session cookie is cleared");
+                }
+                assert!(password_is(&server, id, NEW_PASSWORD).await);
+            }
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn changes_are_rate_limited_per_user() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            let id = user(&server, "max", "max@example.com", true, Some(OLD_PASSWORD)).await;
+            let token = session_of(&server, id, sessions::Client::App).await;
+            let mut agent = Agent::with_session("app", &token);
+            // change_password: 5/m per user, failed attempts included.
+            for _ in 0..5 {
+                let (status, _) = agent
+                    .post(
+                        &server,
+                        "account/password/change",
+                        json!({"current_password": "wrong", "new_password": NEW_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(status, 400);
+            }
+            let (status, body) = agent
+                .post(
+                    &server,
+                    "account/password/change",
+                    json!({"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD}),
+                )
+                .await;
+            assert_eq!((status, body), (429, json!({"status": 429})));
+            assert!(password_is(&server, id, OLD_PASSWORD).await);
+            server
+        },
+    )
+    .await;
+}

@@ -1,0 +1,822 @@
+//! `auth/password/request` and `auth/password/reset` for both clients: reset
+//! by link and by code, enumeration prevention, the unknown-account mail,
+//! single-use keys, attempts, rate limits and login on reset.
+
+use allauth_api::types;
+use allauth_server::app::codes;
+use allauth_server::app::passwords::Passwords;
+use allauth_server::config::{Config, PreventEnumeration};
+use allauth_server::db::{self, email_addresses, mail_outbox, sessions, users};
+use serde_json::{json, Value};
+
+use crate::harness::{on_each_backend, raw, TestServer};
+
+pub const CSRF: &str = "abcdefghijklmnopqrstuvwxyzABCDEF";
+pub const OLD_PASSWORD: &str = "old-secret-pass";
+pub const NEW_PASSWORD: &str = "brand-new-secret";
+
+/// A client of one kind that keeps its session (token or cookie) between calls.
+pub struct Agent {
+    pub client: &'static str,
+    pub session: Option<String>,
+}
+
+impl Agent {
+    pub fn new(client: &'static str) -> Agent {
+        Agent {
+            client,
+            session: None,
+        }
+    }
+
+    pub fn with_session(client: &'static str, token: &str) -> Agent {
+        Agent {
+            client,
+            session: Some(token.to_owned()),
+        }
+    }
+
+    /// Sends a request; returns (status, body) and keeps a new session.
+    pub async fn send(
+        &mut self,
+        server: &TestServer,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let url = server.url(&format!("/_allauth/{}/v1/{path}", self.client));
+        let mut request = raw().request(method, url);
+        if self.client == "app" {
+            if let Some(token) = &self.session {
+                request = request.header("X-Session-Token", token);
+            }
+        } else {
+            let mut cookie = format!("csrftoken={CSRF}");
+            if let Some(token) = &self.session {
+                cookie.push_str(&format!("; sessionid={token}"));
+            }
+            request = request.header("Cookie", cookie).header("X-CSRFToken", CSRF);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let session_cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("sessionid="))
+            .map(|rest| rest.split(';').next().unwrap_or_default().to_owned());
+        let body: Value = response.json().await.expect("json envelope");
+        assert_eq!(body["status"], status, "{body}");
+        if self.client == "app" {
+            if let Some(token) = body["meta"]["session_token"].as_str() {
+                self.session = Some(token.to_owned());
+            }
+        } else if let Some(cookie) = session_cookie {
+            self.session = (!cookie.is_empty()).then_some(cookie);
+        }
+        (status, body)
+    }
+
+    pub async fn post(&mut self, server: &TestServer, path: &str, body: Value) -> (u16, Value) {
+        self.send(server, reqwest::Method::POST, path, Some(body), &[])
+            .await
+    }
+
+    pub async fn get(
+        &mut self,
+        server: &TestServer,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        self.send(server, reqwest::Method::GET, path, None, headers)
+            .await
+    }
+}
+
+/// A user with a password (or none) and a primary address; returns the id.
+pub async fn user(
+    server: &TestServer,
+    username: &str,
+    email: &str,
+    verified: bool,
+    password: Option<&str>,
+) -> i64 {
+    let hash = match password {
+        Some(p) => Some(
+            Passwords::new(&server.server.context().config.account)
+                .hash(p)
+                .await
+                .expect("hash"),
+        ),
+        None => None,
+    };
+    let (username, email) = (username.to_owned(), email.to_owned());
+    server
+        .server
+        .context()
+        .db
+        .run(move |conn| {
+            let user = users::insert(
+                conn,
+                &users::NewUser::new(Some(&username), hash, db::now_millis()),
+            )?;
+            email_addresses::insert(
+                conn,
+                &email_addresses::NewEmailAddress::new(user.id, &email, verified, true),
+            )?;
+            Ok(user.id)
+        })
+        .await
+        .expect("user stored")
+}
+
+/// A stored logged-in session of `user_id` for `client`; returns its token.
+pub async fn session_of(server: &TestServer, user_id: i64, client: sessions::Client) -> String {
+    let token = codes::new_token();
+    let key_hash = codes::token_hash(&token);
+    server
+        .server
+        .context()
+        .db
+        .run(move |conn| {
+            let now = db::now_millis();
+            let mut session = sessions::NewSession::new(key_hash, client, now, now + 3_600_000);
+            session.user_id = Some(user_id);
+            session.data = json!({"methods": [{"method": "password", "at": 1.5}]}).to_string();
+            sessions::insert(conn, &session)?;
+            Ok(())
+        })
+        .await
+        .expect("session stored");
+    token
+}
+
+/// Every mail the server queued, oldest first: (to, subject, text).
+pub async fn mails(server: &TestServer) -> Vec<(String, String, String)> {
+    server
+        .server
+        .context()
+        .db
+        .run(|conn| {
+            let mut found = Vec::new();
+            let (mut id, mut misses) = (1, 0);
+            while misses < 20 {
+                match mail_outbox::by_id(conn, id)? {
+                    Some(m) => {
+                        misses = 0;
+                        found.push((m.to_addr, m.subject, m.body_text));
+                    }
+                    None => misses += 1,
+                }
+                id += 1;
+            }
+            Ok(found)
+        })
+        .await
+        .expect("outbox read")
+}
+
+pub async fn password_hash(server: &TestServer, user_id: i64) -> Option<String> {
+    server
+        .server
+        .context()
+        .db
+        .run(move |conn| users::by_id(conn, user_id))
+        .await
+        .expect("user read")
+        .and_then(|u| u.password_hash)
+}
+
+pub async fn password_is(server: &TestServer, user_id: i64, password: &str) -> bool {
+    let Some(hash) = password_hash(server, user_id).await else {
+        return false;
+    };
+    server
+        .server
+        .context()
+        .passwords
+        .verify(password, &hash)
+        .await
+        .expect("verify")
+        .is_ok()
+}
+
+/// The reset key in the last reset link mailed to `to`.
+async fn mailed_key(server: &TestServer, to: &str) -> String {
+    let mails = mails(server).await;
+    let (_, _, text) = mails
+        .iter()
+        .rev()
+        .find(|(addr, _, text)| addr == to && text.contains("/password/reset/key/"))
+        .expect("a reset link mail");
+    let url = text
+        .split_whitespace()
+        .find(|w| w.contains("/password/reset/key/"))
+        .expect("link");
+    let encoded = url
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .expect("key segment");
+    encoded.replace("%3A", ":")
+}
+
+/// The code in the last reset code mail to `to`.
+async fn mailed_code(server: &TestServer, to: &str) -> String {
+    let mails = mails(server).await;
+    let (_, _, text) = mails
+        .iter()
+        .rev()
+        .find(|(addr, subject, _)| addr == to && subject.contains("reset code"))
+        .expect("a reset code mail");
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.len() == 9 && l.as_bytes()[4] == b'-')
+        .expect("code line")
+        .to_owned()
+}
+
+fn notifications(config: &mut Config) {
+    config.account.email_notifications = true;
+}
+
+fn by_code(config: &mut Config) {
+    config.account.password_reset_by_code_enabled = true;
+}
+
+#[tokio::test]
+async fn reset_by_link_for_both_clients() {
+    on_each_backend(notifications, |server| async move {
+        for client in ["app", "browser"] {
+            let email = format!("alice-{client}@example.com");
+            let id = user(
+                &server,
+                &format!("alice_{client}"),
+                &email,
+                true,
+                Some(OLD_PASSWORD),
+            )
+            .await;
+            let other_session = session_of(&server, id, sessions::Client::App).await;
+
+            let mut agent = Agent::new(client);
+            let (status, body) = agent
+                .post(
+                    &server,
+                    "auth/password/request",
+                    json!({"email": email.to_uppercase()}),
+                )
+                .await;
+            assert_eq!((status, body), (200, json!({"status": 200})));
+            let key = mailed_key(&server, &email).await;
+
+            let (status, body) = agent
+                .get(
+                    &server,
+                    "auth/password/reset",
+                    &[("X-Password-Reset-Key", &key)],
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["data"]["user"]["id"], id);
+            assert_eq!(body["data"]["user"]["email"], email.as_str());
+            assert_eq!(body["data"]["user"]["has_usable_password"], true);
+
+            // Missing and bad keys.
+            let (status, body) = agent.get(&server, "auth/password/reset", &[]).await;
+            assert_eq!(status, 400);
+            assert_eq!(
+                body["errors"],
+                json!([{"code": "required", "param": "key", "message": "This field is required."}])
+            );
+            let tampered = format!("{key}x");
+            for bad in ["1-abc", tampered.as_str()] {
+                let (status, body) = agent
+                    .get(
+                        &server,
+                        "auth/password/reset",
+                        &[("X-Password-Reset-Key", bad)],
+                    )
+                    .await;
+                assert_eq!(status, 400);
+                assert_eq!(body["errors"][0]["code"], "invalid_password_reset");
+                assert_eq!(body["errors"][0]["param"], "key");
+            }
+
+            // Validation: the password against the key's user; a bad key alone.
+            let (status, body) = agent
+                .post(
+                    &server,
+                    "auth/password/reset",
+                    json!({"key": key, "password": "abc"}),
+                )
+                .await;
+            assert_eq!(status, 400);
+            assert_eq!(body["errors"][0]["code"], "password_too_short");
+            assert_eq!(body["errors"][0]["param"], "password");
+            let (status, body) = agent
+                .post(
+                    &server,
+                    "auth/password/reset",
+                    json!({"key": "nope", "password": "  "}),
+                )
+                .await;
+            assert_eq!(status, 400);
+            let codes: Vec<_> = body["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| (e["code"].clone(), e["param"].clone()))
+                .collect();
+            assert_eq!(
+                codes,
+                vec![
+                    (json!("invalid_password_reset"), json!("key")),
+                    (json!("required"), json!("password"))
+                ]
+            );
+            let (status, body) = agent.post(&server, "auth/password/reset", json!({})).await;
+            assert_eq!(status, 400);
+            assert_eq!(body["errors"].as_array().unwrap().len(), 2);
+
+            // The reset: 401 (no login on reset), the password set, sessions ended.
+            let (status, body) = agent
+                .post(
+                    &server,
+                    "auth/password/reset",
+                    json!({"key": key, "password": NEW_PASSWORD}),
+                )
+                .await;
+            assert_eq!(status, 401, "{body}");
+            assert_eq!(body["meta"]["is_authenticated"], false);
+            assert!(password_is(&server, id, NEW_PASSWORD).await);
+            let response = raw()
+                .get(server.url("/_allauth/app/v1/auth/session"))
+                .header("X-Session-Token", &other_session)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 410, "the user's other sessions end");
+
+            // The key was single use.
+            let (status, body) = agent
+                .post(
+                    &server,
+                    "auth/password/reset",
+                    json!({"key": key, "password": "another-secret-1"}),
+                )
+                .await;
+            assert_eq!(status, 400);
+            assert_eq!(body["errors"][0]["code"], "invalid_password_reset");
+            assert!(mails(&server)
+                .await
+                .iter()
+                .any(|(to, subject, _)| to == &email && subject.contains("password was reset")));
+        }
+
+        // Through the generated client (app).
+        let id = user(
+            &server,
+            "carol",
+            "carol@example.com",
+            true,
+            Some(OLD_PASSWORD),
+        )
+        .await;
+        let ok = server
+            .client()
+            .password_reset_request(
+                types::Client::App,
+                None,
+                &types::RequestPasswordResetInput {
+                    email: "carol@example.com".to_owned().into(),
+                },
+            )
+            .await
+            .expect("200");
+        assert_eq!(
+            serde_json::to_value(ok.into_inner()).unwrap(),
+            json!({"status": 200})
+        );
+        let key = mailed_key(&server, "carol@example.com").await;
+        let info = server
+            .client()
+            .password_reset_view(types::Client::App, &key, None)
+            .await
+            .expect("200")
+            .into_inner();
+        assert_eq!(
+            serde_json::to_value(&info).unwrap()["data"]["user"]["id"],
+            id
+        );
+        let error = server
+            .client()
+            .password_reset_confirm(
+                types::Client::App,
+                None,
+                &types::ResetPasswordInput {
+                    key: key.clone(),
+                    password: NEW_PASSWORD.to_owned().into(),
+                },
+            )
+            .await
+            .expect_err("401");
+        assert_eq!(error.status().map(|s| s.as_u16()), Some(401));
+        assert!(password_is(&server, id, NEW_PASSWORD).await);
+        server
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_addresses_get_the_same_answer() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            for client in ["app", "browser"] {
+                let mut agent = Agent::new(client);
+                let (status, body) = agent
+                    .post(
+                        &server,
+                        "auth/password/request",
+                        json!({"email": "nobody@example.com"}),
+                    )
+                    .await;
+                assert_eq!((status, body), (200, json!({"status": 200})));
+                for (input, code) in [
+                    (json!({}), "required"),
+                    (json!({"email": " "}), "required"),
+                    (json!({"email": "bad"}), "invalid"),
+                ] {
+                    let (status, body) = agent.post(&server, "auth/password/request", input).await;
+                    assert_eq!(status, 400);
+                    assert_eq!(body["errors"][0]["code"], code);
+                    assert_eq!(body["errors"][0]["param"], "email");
+                }
+            }
+            let mails = mails(&server).await;
+            assert_eq!(mails.len(), 2, "one unknown-account mail per request");
+            assert!(mails.iter().all(
+                |(to, subject, _)| to == "nobody@example.com" && subject.contains("No account")
+            ));
+            server
+        },
+    )
+    .await;
+
+    // Without the mail, and without enumeration prevention.
+    on_each_backend(
+        |config| {
+            config.account.email_unknown_accounts = false;
+            config.account.prevent_enumeration = PreventEnumeration::Disabled;
+        },
+        |server| async move {
+            let mut agent = Agent::new("app");
+            let (status, body) = agent
+                .post(
+                    &server,
+                    "auth/password/request",
+                    json!({"email": "nobody@example.com"}),
+                )
+                .await;
+            assert_eq!(status, 400);
+            assert_eq!(body["errors"][0]["code"], "unknown_email");
+            assert_eq!(body["errors"][0]["param"], "email");
+            assert!(mails(&server).await.is_empty());
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn requests_and_resets_are_rate_limited() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            user(
+                &server,
+                "dave",
+                "dave@example.com",
+                true,
+                Some(OLD_PASSWORD),
+            )
+            .await;
+            let mut agent = Agent::new("app");
+            // reset_password: 5/m per address.
+            for _ in 0..5 {
+                let (status, _) = agent
+                    .post(
+                        &server,
+                        "auth/password/request",
+                        json!({"email": "dave@example.com"}),
+                    )
+                    .await;
+                assert_eq!(status, 200);
+            }
+            let (status, body) = agent
+                .post(
+                    &server,
+                    "auth/password/request",
+                    json!({"email": "DAVE@example.com"}),
+                )
+                .await;
+            assert_eq!((status, body), (429, json!({"status": 429})));
+            let (status, _) = agent
+                .post(
+                    &server,
+                    "auth/password/request",
+                    json!({"email": "other@example.com"}),
+                )
+                .await;
+            assert_eq!(status, 200, "another address is counted apart");
+            // reset_password_from_key: 20/m per client address, GET not counted.
+            for _ in 0..3 {
+                let (status, _) = agent
+                    .get(
+                        &server,
+                        "auth/password/reset",
+                        &[("X-Password-Reset-Key", "x")],
+                    )
+                    .await;
+                assert_eq!(status, 400);
+            }
+            for _ in 0..20 {
+                let (status, _) = agent
+                    .post(
+                        &server,
+                        "auth/password/reset",
+                        json!({"key": "x", "password": NEW_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(status, 400);
+            }
+            let (status, body) = agent
+                .post(
+                    &server,
+                    "auth/password/reset",
+                    json!({"key": "x", "password": NEW_PASSWORD}),
+                )
+                .await;
+            assert_eq!((status, body), (429, json!({"status": 429})));
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn login_on_password_reset_logs_in_with_a_record() {
+    on_each_backend(
+        |config| config.account.login_on_password_reset = true,
+        |server| async move {
+            for client in ["app", "browser"] {
+                let email = format!("erin-{client}@example.com");
+                let id = user(
+                    &server,
+                    &format!("erin_{client}"),
+                    &email,
+                    true,
+                    Some(OLD_PASSWORD),
+                )
+                .await;
+                let mut agent = Agent::new(client);
+                agent
+                    .post(&server, "auth/password/request", json!({"email": email}))
+                    .await;
+                let key = mailed_key(&server, &email).await;
+                let (status, body) = agent
+                    .post(
+                        &server,
+                        "auth/password/reset",
+                        json!({"key": key, "password": NEW_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["data"]["user"]["id"], id);
+                assert_eq!(body["data"]["methods"][0]["method"], "password_reset");
+                assert!(body["data"]["methods"][0].get("email").is_none());
+                assert_eq!(body["meta"]["is_authenticated"], true);
+                if client == "app" {
+                    assert!(body["meta"]["session_token"].is_string());
+                }
+                let (status, body) = agent.get(&server, "auth/session", &[]).await;
+                assert_eq!(status, 200, "the new session works: {body}");
+            }
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn reset_by_code() {
+    on_each_backend(
+        |config| {
+            by_code(config);
+            config.account.login_on_password_reset = true;
+        },
+        |server| async move {
+            for client in ["app", "browser"] {
+                let email = format!("frank-{client}@example.com");
+                let id = user(&server, &format!("frank_{client}"), &email, false, Some(OLD_PASSWORD)).await;
+                let mut agent = Agent::new(client);
+
+                // Nothing pending yet: 409.
+                let (status, body) = agent.get(&server, "auth/password/reset", &[("X-Password-Reset-Key", "x")]).await;
+                assert_eq!((status, body), (409, json!({"status": 409})));
+
+                let (status, body) = agent.post(&server, "auth/password/request", json!({"email": email})).await;
+                assert_eq!(status, 401, "{body}");
+                let flows = body["data"]["flows"].as_array().unwrap();
+                assert_eq!(flows.last(), Some(&json!({"id": "password_reset_by_code", "is_pending": true})));
+                assert!(agent.session.is_some());
+                let code = mailed_code(&server, &email).await;
+
+                let (status, body) = agent.get(&server, "auth/password/reset", &[("X-Password-Reset-Key", "BBBB-BBBB")]).await;
+                assert_eq!(status, 400);
+                assert_eq!(body["errors"], json!([{"code": "incorrect_code", "param": "key", "message": "Incorrect code."}]));
+                let typed = code.to_lowercase().replace('-', " ");
+                let (status, body) = agent.get(&server, "auth/password/reset", &[("X-Password-Reset-Key", &typed)]).await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["data"]["user"]["id"], id);
+                // The code proved the address.
+                let verified = server.server.context().db.run(move |conn| email_addresses::for_user(conn, id)).await.unwrap();
+                assert!(verified[0].verified);
+
+                // Wrong code and short password: both errors.
+                let (status, body) = agent.post(&server, "auth/password/reset", json!({"key": "BBBB-BBBB", "password": "abc"})).await;
+                assert_eq!(status, 400);
+                let found: Vec<_> = body["errors"].as_array().unwrap().iter().map(|e| e["code"].clone()).collect();
+                assert_eq!(found, vec![json!("incorrect_code"), json!("password_too_short")]);
+
+                let (status, body) = agent.post(&server, "auth/password/reset", json!({"key": code, "password": NEW_PASSWORD})).await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["data"]["methods"][0]["method"], "password_reset");
+                assert_eq!(body["data"]["methods"][0]["email"], email.as_str());
+                assert!(password_is(&server, id, NEW_PASSWORD).await);
+
+                // The flow is over.
+                let (status, _) = agent.post(&server, "auth/password/reset", json!({"key": code, "password": NEW_PASSWORD})).await;
+                assert_eq!(status, 409);
+            }
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn reset_codes_run_out_of_attempts_and_time() {
+    on_each_backend(by_code, |server| async move {
+        user(
+            &server,
+            "gina",
+            "gina@example.com",
+            true,
+            Some(OLD_PASSWORD),
+        )
+        .await;
+        for email in ["gina@example.com", "nobody@example.com"] {
+            let mut agent = Agent::new("app");
+            let (status, body) = agent
+                .post(&server, "auth/password/request", json!({"email": email}))
+                .await;
+            assert_eq!(status, 401, "the same answer for {email}: {body}");
+            assert_eq!(
+                body["data"]["flows"].as_array().unwrap().last(),
+                Some(&json!({"id": "password_reset_by_code", "is_pending": true}))
+            );
+            // Three wrong codes (GET or POST alike) end the flow.
+            let (status, _) = agent
+                .get(
+                    &server,
+                    "auth/password/reset",
+                    &[("X-Password-Reset-Key", "BBBB-BBBB")],
+                )
+                .await;
+            assert_eq!(status, 400);
+            let (status, _) = agent
+                .post(
+                    &server,
+                    "auth/password/reset",
+                    json!({"key": "BBBB-BBBB", "password": NEW_PASSWORD}),
+                )
+                .await;
+            assert_eq!(status, 400);
+            let (status, body) = agent
+                .post(
+                    &server,
+                    "auth/password/reset",
+                    json!({"password": NEW_PASSWORD}),
+                )
+                .await;
+            assert_eq!(status, 400);
+            assert_eq!(body["errors"][0]["code"], "required");
+            let (status, body) = agent
+                .get(
+                    &server,
+                    "auth/password/reset",
+                    &[("X-Password-Reset-Key", "BBBB-BBBB")],
+                )
+                .await;
+            assert_eq!(status, 409, "{email}: {body}");
+            let (status, body) = agent.get(&server, "auth/session", &[]).await;
+            assert_eq!(status, 401);
+            assert_eq!(
+                body["data"]["flows"].as_array().unwrap().last(),
+                Some(&json!({"id": "password_reset_by_code", "is_pending": false}))
+            );
+        }
+        // A right code after the maximum is too late.
+        let mut agent = Agent::new("browser");
+        agent
+            .post(
+                &server,
+                "auth/password/request",
+                json!({"email": "gina@example.com"}),
+            )
+            .await;
+        let code = mailed_code(&server, "gina@example.com").await;
+        for _ in 0..3 {
+            agent
+                .get(
+                    &server,
+                    "auth/password/reset",
+                    &[("X-Password-Reset-Key", "BBBB-BBBB")],
+                )
+                .await;
+        }
+        let (status, _) = agent
+            .get(
+                &server,
+                "auth/password/reset",
+                &[("X-Password-Reset-Key", &code)],
+            )
+            .await;
+        assert_eq!(status, 409);
+        server
+    })
+    .await;
+
+    // A code outlives `password_reset_by_code_timeout` (180 s): 409.
+    on_each_backend(by_code, |server| async move {
+        user(
+            &server,
+            "hank",
+            "hank@example.com",
+            true,
+            Some(OLD_PASSWORD),
+        )
+        .await;
+        let mut agent = Agent::new("app");
+        agent
+            .post(
+                &server,
+                "auth/password/request",
+                json!({"email": "hank@example.com"}),
+            )
+            .await;
+        let code = mailed_code(&server, "hank@example.com").await;
+        let key_hash = codes::token_hash(agent.session.as_deref().expect("token"));
+        server
+            .server
+            .context()
+            .db
+            .run(move |conn| {
+                let row = sessions::by_key_hash(conn, &key_hash, db::now_millis())?
+                    .expect("the session row");
+                let mut data: Value = serde_json::from_str(&row.data).expect("session data");
+                let started = data["pending"]["started_at"].as_i64().expect("started_at");
+                data["pending"]["started_at"] = json!(started - 181_000);
+                sessions::update_data(conn, row.id, &data.to_string())?;
+                Ok(())
+            })
+            .await
+            .expect("moved back in time");
+        let (status, body) = agent.get(&server, "auth/session", &[]).await;
+        assert_eq!(status, 401);
+        assert_eq!(
+            body["data"]["flows"].as_array().unwrap().last(),
+            Some(&json!({"id": "password_reset_by_code", "is_pending": false}))
+        );
+        let (status, _) = agent
+            .get(
+                &server,
+                "auth/password/reset",
+                &[("X-Password-Reset-Key", &code)],
+            )
+            .await;
+        assert_eq!(status, 409);
+        server
+    })
+    .await;
+}
