@@ -30,6 +30,8 @@ pub enum StartError {
     Server(String),
     #[error("mail: {0}")]
     Mail(String),
+    #[error("JWT keys: {0}")]
+    Jwt(String),
     #[error("data directory {path}: {message}")]
     DataDir { path: String, message: String },
 }
@@ -85,6 +87,12 @@ async fn housekeeping(
             .await
         {
             tracing::warn!(%error, "removing expired sessions failed");
+        }
+        if let Err(error) = db
+            .run(move |conn| crate::db::refresh_tokens::delete_expired(conn, now))
+            .await
+        {
+            tracing::warn!(%error, "removing expired refresh tokens failed");
         }
         if let Err(error) = limiter.purge().await {
             tracing::warn!(%error, "purging rate-limit windows failed");
@@ -152,6 +160,9 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Logging(e.to_string()))?;
     let api = allauth_api::api::allauth_api_mod::api_description::<Api>()
         .map_err(|e| StartError::Api(e.to_string()))?;
+    let jwt = crate::app::jwt::JwtKeys::from_config(&config)
+        .map_err(StartError::Jwt)?
+        .map(Arc::new);
     let config = Arc::new(config);
     let passwords = crate::app::passwords::Passwords::new(&config.account);
     let rate_limiter = crate::app::ratelimit::RateLimiter::new(db.clone());
@@ -177,6 +188,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         passwords,
         rate_limiter,
         mailer,
+        jwt,
     };
     let dropshot_config = ConfigDropshot {
         bind_address: bind,

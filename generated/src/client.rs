@@ -22,8 +22,9 @@ one of:
 
 * `browser`: a single-page application on the same site. The session is
   kept in a cookie; unsafe methods must echo the `csrftoken` cookie in an
-  `X-CSRFToken` header (a missing token is refused with a non-JSON 403
-  before the operation runs). Login rotates the CSRF token.
+  `X-CSRFToken` header (a missing or wrong token is refused with a 403
+  envelope, code `csrf_failed`, before the operation runs; django-allauth
+  answers Django's HTML 403 page there). Login rotates the CSRF token.
 * `app`: native or non-browser clients. The session is identified by the
   `X-Session-Token` header, whose value the server hands out in
   `meta.session_token` whenever a session is created or replaced. When

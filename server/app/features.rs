@@ -28,6 +28,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "password_reset_view",
     "password_reset_confirm",
     "password_change",
+    "token_refresh",
 ];
 
 pub fn is_implemented(operation_id: &str) -> bool {

@@ -8,6 +8,7 @@ pub mod email_verification;
 pub mod emails;
 pub mod error;
 pub mod features;
+pub mod jwt;
 pub mod login;
 pub mod login_by_code;
 pub mod password_change;

@@ -1,11 +1,13 @@
 //! allauth's rate limits (`account.rate_limits`, `mfa.rate_limits`), counted atomically in the database so that every server instance shares them.
 //!
 //! Each configured `RateLimit` of an action (`amount` per `period_secs` per
-//! ip, user or key) is a counter of the current fixed window
-//! (`window_start = now - now % period`). [`RateLimiter::consume`] counts one
-//! hit on every counter of the action in one transaction; each hit is one
-//! atomic upsert (`db::rate_limits::hit`), so concurrent requests each see
-//! their own count and no more than `amount` get through a window.
+//! ip, user or key) is a counter over a window that starts at the key's
+//! first hit and lasts `period` (a cooldown such as `1/10s` therefore means
+//! ten seconds from the last allowed send, whatever the clock says).
+//! [`RateLimiter::consume`] counts one hit on every counter of the action in
+//! one transaction; each hit is one atomic upsert
+//! (`db::rate_limits::hit_anchored`), so concurrent requests each see their
+//! own count and no more than `amount` get through a window.
 //!
 //! * A call is **refused** when any counter goes past its `amount`. The
 //!   refused hit stays counted (on every counter of the action), so
@@ -21,9 +23,9 @@
 //!   are never limited.
 //!
 //! Differences from allauth (whose limiter keeps a list of timestamps per
-//! cache key, a sliding window, and is not atomic): the window is fixed, so
-//! a burst straddling a window boundary can reach twice `amount`; and
-//! refused attempts count.
+//! cache key, a sliding window, and is not atomic): a window is fixed once
+//! started, so a burst at its end and the start of the next can reach twice
+//! `amount`; and refused attempts count.
 //!
 //! Stored counter keys never hold the raw key: `ip:<period>:<address>`,
 //! `user:<period>:<id>`, `key:<period>:<sha256 hex of "action:key">`, the key
@@ -150,13 +152,13 @@ impl RateLimiter {
             .filter_map(|limit| {
                 let key = counter_key(action, limit, subject)?;
                 let period_ms = period_millis(limit);
-                let window_start = now_ms - now_ms.rem_euclid(period_ms);
+                // One row per key; its window starts at the first hit.
                 let hit = Hit {
                     action: action.to_owned(),
                     key,
-                    window_start,
+                    window_start: rate_limits::ANCHORED,
                 };
-                Some((hit, window_start.saturating_add(period_ms), limit.amount))
+                Some((hit, period_ms, limit.amount))
             })
             .collect();
         if planned.is_empty() {
@@ -167,14 +169,9 @@ impl RateLimiter {
             .transaction(move |conn| {
                 let mut allowed = true;
                 let mut hits = Vec::with_capacity(planned.len());
-                for (hit, expires_at, amount) in planned {
-                    let count = rate_limits::hit(
-                        conn,
-                        &hit.action,
-                        &hit.key,
-                        hit.window_start,
-                        expires_at,
-                    )?;
+                for (hit, period_ms, amount) in planned {
+                    let count =
+                        rate_limits::hit_anchored(conn, &hit.action, &hit.key, now_ms, period_ms)?;
                     if i64::from(count) > i64::from(amount) {
                         allowed = false;
                     }
@@ -626,8 +623,8 @@ mod tests {
                 .unwrap()
                 .is_allowed());
             assert_eq!(limiter.purge_at(T0).await.unwrap(), 0);
-            // The minute window ended; the hour one has not.
-            assert_eq!(limiter.purge_at(T0 + 60_000).await.unwrap(), 1);
+            // The minute window (from the first hit) ended; the hour one has not.
+            assert_eq!(limiter.purge_at(T0 + 60_001).await.unwrap(), 1);
             assert_eq!(
                 limiter
                     .consume_at(&config, "login", &a, T0 + 60_000)
@@ -635,7 +632,7 @@ mod tests {
                     .unwrap(),
                 Consumed::Refused
             );
-            assert_eq!(limiter.purge_at(T0 + 3_600_000).await.unwrap(), 1);
+            assert_eq!(limiter.purge_at(T0 + 3_600_001).await.unwrap(), 1);
             assert!(limiter.purge().await.is_ok());
         })
         .await;

@@ -115,3 +115,55 @@ pub fn purge(conn: &mut DbConnection, before: i64) -> Result<usize, DbError> {
             .execute(conn)?,
     )
 }
+
+#[derive(diesel::QueryableByName)]
+struct HitCount {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    count: i32,
+}
+
+/// The window start under which [`hit_anchored`] keeps its one row per key.
+pub const ANCHORED: i64 = 0;
+
+/// Counts one hit in a window that starts at the key's first hit (not at a
+/// multiple of the period) and returns the count including it. One atomic
+/// upsert: a window that has ended restarts at `now` with a count of 1.
+///
+/// Anchoring matters for cooldowns such as `1/10s`: with epoch-aligned
+/// windows a second request one second later could land in a new window.
+pub fn hit_anchored(
+    conn: &mut DbConnection,
+    action: &str,
+    key: &str,
+    now: i64,
+    period_ms: i64,
+) -> Result<i32, DbError> {
+    use diesel::sql_types::{BigInt, Text};
+    const SQL_PG: &str = "INSERT INTO rate_limit_hits (action, \"key\", window_start, count, expires_at) \
+        VALUES ($1, $2, 0, 1, $3 + $4) \
+        ON CONFLICT (action, \"key\", window_start) DO UPDATE SET \
+        count = CASE WHEN rate_limit_hits.expires_at <= $3 THEN 1 ELSE rate_limit_hits.count + 1 END, \
+        expires_at = CASE WHEN rate_limit_hits.expires_at <= $3 THEN $3 + $4 ELSE rate_limit_hits.expires_at END \
+        RETURNING count";
+    const SQL_SQLITE: &str = "INSERT INTO rate_limit_hits (action, \"key\", window_start, count, expires_at) \
+        VALUES (?1, ?2, 0, 1, ?3 + ?4) \
+        ON CONFLICT (action, \"key\", window_start) DO UPDATE SET \
+        count = CASE WHEN rate_limit_hits.expires_at <= ?3 THEN 1 ELSE rate_limit_hits.count + 1 END, \
+        expires_at = CASE WHEN rate_limit_hits.expires_at <= ?3 THEN ?3 + ?4 ELSE rate_limit_hits.expires_at END \
+        RETURNING count";
+    let row: HitCount = match conn {
+        DbConnection::Sqlite(conn) => diesel::sql_query(SQL_SQLITE)
+            .bind::<Text, _>(action)
+            .bind::<Text, _>(key)
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(period_ms)
+            .get_result(conn)?,
+        DbConnection::Postgresql(conn) => diesel::sql_query(SQL_PG)
+            .bind::<Text, _>(action)
+            .bind::<Text, _>(key)
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(period_ms)
+            .get_result(conn)?,
+    };
+    Ok(row.count)
+}

@@ -38,6 +38,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    refresh_tokens (jti) {
+        jti -> Text,
+        session_id -> Int8,
+        expires_at -> Int8,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Int8,
         key_hash -> Text,
@@ -65,12 +73,14 @@ diesel::table! {
 }
 
 diesel::joinable!(email_addresses -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     email_addresses,
     mail_outbox,
     rate_limit_hits,
+    refresh_tokens,
     sessions,
     users,
 );

@@ -251,28 +251,65 @@ pub fn load_with_user(
     conn: &mut DbConnection,
     key_hash: &str,
     now: i64,
-) -> Result<Option<(Session, Option<super::users::User>, Option<String>)>, DbError> {
+) -> Result<Option<SessionWithUser>, DbError> {
+    load_with_user_where(conn, SessionKey::Hash(key_hash), now)
+}
+
+/// As [`load_with_user`], but by the session's id (a JWT's `sid`): one read
+/// on the primary key.
+pub fn load_with_user_by_id(
+    conn: &mut DbConnection,
+    id: i64,
+    now: i64,
+) -> Result<Option<SessionWithUser>, DbError> {
+    load_with_user_where(conn, SessionKey::Id(id), now)
+}
+
+/// A session with its active user and that user's primary address.
+pub type SessionWithUser = (Session, Option<super::users::User>, Option<String>);
+
+enum SessionKey<'a> {
+    Hash(&'a str),
+    Id(i64),
+}
+
+fn load_with_user_where(
+    conn: &mut DbConnection,
+    key: SessionKey<'_>,
+    now: i64,
+) -> Result<Option<SessionWithUser>, DbError> {
     use super::schema::{email_addresses, users};
-    let row = sessions::table
-        .left_join(
-            users::table.on(sessions::user_id
-                .eq(users::id.nullable())
-                .and(users::is_active.eq(true))),
-        )
-        .left_join(
-            email_addresses::table.on(email_addresses::user_id
-                .nullable()
-                .eq(users::id.nullable())
-                .and(email_addresses::primary.eq(true))),
-        )
-        .filter(sessions::key_hash.eq(key_hash))
-        .filter(sessions::expires_at.gt(now))
-        .select((
-            Session::as_select(),
-            Option::<super::users::User>::as_select(),
-            email_addresses::email.nullable(),
-        ))
-        .first::<(Session, Option<super::users::User>, Option<String>)>(conn)
-        .optional()?;
+    macro_rules! joined {
+        () => {
+            sessions::table
+                .left_join(
+                    users::table.on(sessions::user_id
+                        .eq(users::id.nullable())
+                        .and(users::is_active.eq(true))),
+                )
+                .left_join(
+                    email_addresses::table.on(email_addresses::user_id
+                        .nullable()
+                        .eq(users::id.nullable())
+                        .and(email_addresses::primary.eq(true))),
+                )
+                .filter(sessions::expires_at.gt(now))
+                .select((
+                    Session::as_select(),
+                    Option::<super::users::User>::as_select(),
+                    email_addresses::email.nullable(),
+                ))
+        };
+    }
+    let row = match key {
+        SessionKey::Hash(key_hash) => joined!()
+            .filter(sessions::key_hash.eq(key_hash))
+            .first::<SessionWithUser>(conn)
+            .optional()?,
+        SessionKey::Id(id) => joined!()
+            .filter(sessions::id.eq(id))
+            .first::<SessionWithUser>(conn)
+            .optional()?,
+    };
     Ok(row)
 }

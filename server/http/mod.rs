@@ -54,6 +54,8 @@ pub struct ServerContext {
     pub rate_limiter: crate::app::ratelimit::RateLimiter,
     /// Wakes the background mail sender after a mail is queued.
     pub mailer: crate::email::sender::Mailer,
+    /// The JWT keys, with the `jwt` token strategy.
+    pub jwt: Option<Arc<crate::app::jwt::JwtKeys>>,
 }
 
 /// What an account operation answers, before the HTTP layer adds `meta`.
@@ -81,6 +83,9 @@ pub struct Call<'a> {
     pub session: LiveSession,
     headers: HeaderMap,
     csrf_secret: Option<String>,
+    /// Who was logged in when the call started: JWTs are handed out when
+    /// this changes to a user (allauth's `expose_access_token`).
+    pre_user_id: Option<i64>,
 }
 
 impl<'a> Call<'a> {
@@ -144,21 +149,17 @@ impl<'a> Call<'a> {
         }
         .filter(|t| !t.is_empty());
         let session = match token {
+            None if kind == ClientKind::App => match bearer_session(ctx, request, now_ms).await {
+                Ok(Bearer::Session(session)) => *session,
+                Ok(Bearer::Anonymous) => LiveSession::default(),
+                Ok(Bearer::Gone) => return Err(gone_reply::<A>(config, now_ms, headers)),
+                Err(error) => return Err(error_reply(error, headers)),
+            },
             None => LiveSession::default(),
             Some(token) => match load_session(&ctx.db, &token, now_ms).await {
                 Ok(Some(session)) => session,
                 Ok(None) if kind == ClientKind::App => {
-                    let flows = app_session::anonymous_flows(
-                        config,
-                        Built::CURRENT,
-                        &SessionData::default(),
-                        now_ms,
-                    );
-                    let body =
-                        json!({"data": {"flows": flows}, "meta": {"is_authenticated": null}});
-                    let mut answer = A::envelope(StatusCode::GONE, body);
-                    answer.headers_mut().extend(headers);
-                    return Err(answer);
+                    return Err(gone_reply::<A>(config, now_ms, headers));
                 }
                 // A stale browser cookie is simply no session.
                 Ok(None) => LiveSession::default(),
@@ -187,9 +188,11 @@ impl<'a> Call<'a> {
             }
         }
 
+        let pre_user_id = session.user.as_ref().map(|u| u.id);
         Ok(Call {
             ctx,
             config,
+            pre_user_id,
             client: kind,
             operation_id,
             now_ms,
@@ -264,10 +267,43 @@ impl<'a> Call<'a> {
             Ok(token) => token,
             Err(error) => return error_reply(error, self.headers),
         };
-        let (status, body) = self.auth_body(outcome, token);
+        let tokens = match self.new_jwts().await {
+            Ok(tokens) => tokens,
+            Err(error) => return error_reply(error, self.headers),
+        };
+        let (status, mut body) = self.auth_body(outcome, token);
+        if let Some(pair) = tokens {
+            body["meta"]["access_token"] = json!(pair.access_token);
+            body["meta"]["refresh_token"] = json!(pair.refresh_token);
+        }
         let mut answer = A::envelope(status, body);
         answer.headers_mut().extend(self.headers);
         answer
+    }
+
+    /// With the JWT strategy, an app client that just became authenticated
+    /// (as someone else than at the start of the call) gets an access and a
+    /// refresh token.
+    async fn new_jwts(&self) -> Result<Option<app::jwt::TokenPair>, app::Error> {
+        let (Some(keys), ClientKind::App) = (&self.ctx.jwt, self.client) else {
+            return Ok(None);
+        };
+        let (Some(user), Some(session_id)) = (&self.session.user, self.session.row_id) else {
+            return Ok(None);
+        };
+        if self.pre_user_id == Some(user.id) || self.session.is_ended() {
+            return Ok(None);
+        }
+        let pair = app::jwt::issue_pair(
+            keys,
+            self.config,
+            &self.ctx.db,
+            user.id,
+            session_id,
+            self.now_ms,
+        )
+        .await?;
+        Ok(Some(pair))
     }
 
     fn auth_body(&self, outcome: AuthOutcome, token: Option<String>) -> (StatusCode, Value) {
@@ -316,6 +352,73 @@ impl<'a> Call<'a> {
         }
         (status, body)
     }
+}
+
+/// The app's 410: the session named by the client is gone.
+fn gone_reply<A: Answer>(config: &Config, now_ms: i64, headers: HeaderMap) -> A {
+    let flows =
+        app_session::anonymous_flows(config, Built::CURRENT, &SessionData::default(), now_ms);
+    let body = json!({"data": {"flows": flows}, "meta": {"is_authenticated": null}});
+    let mut answer = A::envelope(StatusCode::GONE, body);
+    answer.headers_mut().extend(headers);
+    answer
+}
+
+/// What an `Authorization` header makes of an app call (JWT strategy).
+enum Bearer {
+    /// No header, another scheme, or a token that does not verify: the call
+    /// is anonymous, as in allauth (which then ignores the header).
+    Anonymous,
+    /// The session the access token names.
+    Session(Box<LiveSession>),
+    /// The token is valid but its session has ended: allauth's 410
+    /// (stateless validation; stateful validation refuses the token instead).
+    Gone,
+}
+
+/// `Authorization: <scheme> <access token>` (scheme case-insensitive): the
+/// session named by the token's `sid`, in one indexed read.
+async fn bearer_session(
+    ctx: &ServerContext,
+    request: &HeaderMap,
+    now_ms: i64,
+) -> Result<Bearer, app::Error> {
+    let Some(keys) = &ctx.jwt else {
+        return Ok(Bearer::Anonymous);
+    };
+    let scheme = ctx.config.headless.jwt_authorization_header_scheme.as_str();
+    let credential = request
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(s, _)| s.eq_ignore_ascii_case(scheme))
+        .map(|(_, token)| token.trim());
+    let Some(claims) = credential.and_then(|t| keys.verify(t, app::jwt::TokenUse::Access)) else {
+        return Ok(Bearer::Anonymous);
+    };
+    let Some(session_id) = claims.session_id() else {
+        return Ok(Bearer::Anonymous);
+    };
+    let row = ctx
+        .db
+        .run(move |conn| session_rows::load_with_user_by_id(conn, session_id, now_ms))
+        .await?;
+    let found = row.filter(|(_, user, _)| {
+        user.as_ref()
+            .is_some_and(|u| u.id.to_string() == claims.sub)
+    });
+    Ok(match found {
+        Some((session, user, email)) => {
+            let user = user.map(|u| UserView::from_row(&u, email));
+            Bearer::Session(Box::new(LiveSession::loaded(
+                session.id,
+                user,
+                SessionData::parse(&session.data),
+            )))
+        }
+        None if ctx.config.headless.jwt_stateful_validation_enabled => Bearer::Anonymous,
+        None => Bearer::Gone,
+    })
 }
 
 /// The per-request session check: one indexed read.

@@ -17,6 +17,7 @@ const TEST_SOURCES: &[&str] = &[
     include_str!("document.rs"),
     include_str!("errors.rs"),
     include_str!("sessions.rs"),
+    include_str!("tokens.rs"),
 ];
 
 #[test]

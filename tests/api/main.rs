@@ -20,3 +20,4 @@ mod errors;
 mod login_by_code;
 mod password_reset;
 mod sessions;
+mod tokens;

@@ -1,0 +1,415 @@
+//! allauth's JWT token strategy: access and refresh tokens for app clients.
+//!
+//! Claims as allauth writes them: `iat`, `exp`, `sid`, `jti`, `token_use`
+//! (`"access"` or `"refresh"`) and `sub` (the user id as a string). `sid`
+//! names the session by its row id — an identifier, never its token, so a
+//! leaked JWT cannot be replayed as an `X-Session-Token`. RS256 tokens carry
+//! the key's RFC 7638 thumbprint as `kid`; HS256 ones sign with the
+//! configured key or `server.secret_key`. Verification accepts the
+//! configured algorithm only (no `none`, no RS256/HS256 confusion) and no
+//! clock leeway. Refresh tokens are tracked per session in the
+//! `refresh_tokens` table; using one is a conditional DELETE.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::app;
+use crate::config::{Config, JwtAlgorithm, TokenStrategy};
+use crate::db::{self, refresh_tokens, sessions as session_rows, Db};
+
+/// What a token is for (`token_use`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenUse {
+    Access,
+    Refresh,
+}
+
+impl TokenUse {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenUse::Access => "access",
+            TokenUse::Refresh => "refresh",
+        }
+    }
+}
+
+/// The claims this server writes and requires, in allauth's order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub iat: i64,
+    pub exp: i64,
+    pub sid: String,
+    pub jti: String,
+    pub token_use: String,
+    pub sub: String,
+}
+
+impl Claims {
+    /// The session row named by `sid`.
+    pub fn session_id(&self) -> Option<i64> {
+        self.sid.parse().ok()
+    }
+}
+
+/// The public half of an RS256 key, as a JWK.
+#[derive(Clone, Debug)]
+struct PublicJwk {
+    kid: String,
+    n: String,
+    e: String,
+}
+
+/// The signing and verifying keys, built once at start-up.
+pub struct JwtKeys {
+    algorithm: Algorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    jwk: Option<PublicJwk>,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("algorithm", &self.algorithm)
+            .field("kid", &self.jwk.as_ref().map(|j| j.kid.as_str()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// The keys of the configured JWT strategy; `None` with the session strategy.
+    pub fn from_config(config: &Config) -> Result<Option<JwtKeys>, String> {
+        let headless = &config.headless;
+        if headless.token_strategy != TokenStrategy::Jwt {
+            return Ok(None);
+        }
+        let material = headless
+            .jwt_private_key_material()
+            .map_err(|e| e.to_string())?;
+        match headless.jwt_algorithm {
+            JwtAlgorithm::HS256 => {
+                let secret = match &material {
+                    Some(key) => key.expose().as_bytes().to_vec(),
+                    None => config
+                        .server
+                        .secret_key
+                        .as_ref()
+                        .map(|k| k.expose().as_bytes().to_vec())
+                        .ok_or("HS256 needs a key or server.secret_key")?,
+                };
+                Ok(Some(JwtKeys {
+                    algorithm: Algorithm::HS256,
+                    encoding: EncodingKey::from_secret(&secret),
+                    decoding: DecodingKey::from_secret(&secret),
+                    jwk: None,
+                }))
+            }
+            JwtAlgorithm::RS256 => {
+                let pem = material.ok_or("RS256 needs headless.jwt_private_key(_file)")?;
+                let encoding = EncodingKey::from_rsa_pem(pem.expose().as_bytes())
+                    .map_err(|e| format!("headless JWT key: {e}"))?;
+                let (n, e) = rsa_public_components(pem.expose())
+                    .ok_or("headless JWT key: not an RSA private key in PEM")?;
+                let (n, e) = (URL_SAFE_NO_PAD.encode(n), URL_SAFE_NO_PAD.encode(e));
+                let decoding = DecodingKey::from_rsa_components(&n, &e)
+                    .map_err(|e| format!("headless JWT key: {e}"))?;
+                let kid = jwk_thumbprint(&n, &e);
+                Ok(Some(JwtKeys {
+                    algorithm: Algorithm::RS256,
+                    encoding,
+                    decoding,
+                    jwk: Some(PublicJwk { kid, n, e }),
+                }))
+            }
+        }
+    }
+
+    /// A signed token for `sub` in session `sid`, valid `expires_in` seconds
+    /// from `now_s`.
+    pub fn issue(
+        &self,
+        token_use: TokenUse,
+        sub: &str,
+        sid: &str,
+        now_s: i64,
+        expires_in: u64,
+    ) -> Result<(String, Claims), app::Error> {
+        let claims = Claims {
+            iat: now_s,
+            exp: now_s.saturating_add(i64::try_from(expires_in).unwrap_or(i64::MAX / 2)),
+            sid: sid.to_string(),
+            jti: uuid4(),
+            token_use: token_use.as_str().to_string(),
+            sub: sub.to_string(),
+        };
+        let mut header = Header::new(self.algorithm);
+        header.kid = self.jwk.as_ref().map(|j| j.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|e| app::Error::Internal(format!("signing a JWT: {e}")))?;
+        Ok((token, claims))
+    }
+
+    /// The claims of a valid token of the given use: signed by our key with
+    /// the configured algorithm, not expired (no leeway).
+    pub fn verify(&self, token: &str, token_use: TokenUse) -> Option<Claims> {
+        let mut validation = Validation::new(self.algorithm);
+        validation.leeway = 0;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
+        (data.claims.token_use == token_use.as_str()).then_some(data.claims)
+    }
+
+    /// The JWK Set of the public key (RS256 only).
+    pub fn jwks(&self) -> Option<Value> {
+        self.jwk.as_ref().map(|jwk| {
+            json!({"keys": [{
+                "kty": "RSA",
+                "kid": jwk.kid,
+                "use": "sig",
+                "alg": "RS256",
+                "n": jwk.n,
+                "e": jwk.e,
+            }]})
+        })
+    }
+}
+
+/// The tokens handed out when an app client becomes authenticated.
+#[derive(Debug)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// A fresh access/refresh pair for `user_id` in session `session_id`; the
+/// refresh token is recorded with the session.
+pub async fn issue_pair(
+    keys: &JwtKeys,
+    config: &Config,
+    db: &Db,
+    user_id: i64,
+    session_id: i64,
+    now_ms: i64,
+) -> Result<TokenPair, app::Error> {
+    let (sub, sid, now_s) = (user_id.to_string(), session_id.to_string(), now_ms / 1000);
+    let headless = &config.headless;
+    let (access_token, _) = keys.issue(
+        TokenUse::Access,
+        &sub,
+        &sid,
+        now_s,
+        headless.jwt_access_token_expires_in,
+    )?;
+    let (refresh_token, claims) = keys.issue(
+        TokenUse::Refresh,
+        &sub,
+        &sid,
+        now_s,
+        headless.jwt_refresh_token_expires_in,
+    )?;
+    let row = refresh_tokens::NewRefreshToken {
+        jti: claims.jti,
+        session_id,
+        expires_at: claims.exp.saturating_mul(1000),
+    };
+    db.run(move |conn| refresh_tokens::insert(conn, &row))
+        .await?;
+    Ok(TokenPair {
+        access_token,
+        refresh_token,
+    })
+}
+
+/// `tokens/refresh`: a new access token (and, rotating, a new refresh
+/// token) for a live refresh token of a live session. Anything else is
+/// allauth's bare 400.
+pub async fn refresh(
+    keys: Option<&JwtKeys>,
+    config: &Config,
+    db: &Db,
+    token: &str,
+    now_ms: i64,
+) -> Result<(String, Option<String>), app::Error> {
+    // Django's CharField strips the value; an empty one is "required".
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(app::Error::Invalid(vec![app::accounts::required(
+            "refresh_token",
+        )]));
+    }
+    let refused = || app::Error::Invalid(Vec::new());
+    let keys = keys.ok_or_else(refused)?;
+    let claims = keys.verify(token, TokenUse::Refresh).ok_or_else(refused)?;
+    let session_id = claims.session_id().ok_or_else(refused)?;
+    let loaded = db
+        .run(move |conn| session_rows::load_with_user_by_id(conn, session_id, now_ms))
+        .await?;
+    let owner_matches =
+        matches!(&loaded, Some((_, Some(user), _)) if user.id.to_string() == claims.sub);
+    if !owner_matches {
+        return Err(refused());
+    }
+    let headless = &config.headless;
+    let rotate = headless.jwt_rotate_refresh_token;
+    let jti = claims.jti.clone();
+    let (access_token, _) = keys.issue(
+        TokenUse::Access,
+        &claims.sub,
+        &claims.sid,
+        now_ms / 1000,
+        headless.jwt_access_token_expires_in,
+    )?;
+    let next = if rotate {
+        let (next, next_claims) = keys.issue(
+            TokenUse::Refresh,
+            &claims.sub,
+            &claims.sid,
+            now_ms / 1000,
+            headless.jwt_refresh_token_expires_in,
+        )?;
+        Some((next, next_claims))
+    } else {
+        None
+    };
+    let row = next.as_ref().map(|(_, c)| refresh_tokens::NewRefreshToken {
+        jti: c.jti.clone(),
+        session_id,
+        expires_at: c.exp.saturating_mul(1000),
+    });
+    let accepted = db
+        .transaction(move |conn| match row {
+            Some(row) => {
+                if !refresh_tokens::consume(conn, &jti, session_id, now_ms)? {
+                    return Ok(false);
+                }
+                refresh_tokens::insert(conn, &row)?;
+                Ok(true)
+            }
+            None => refresh_tokens::is_live(conn, &jti, session_id, now_ms),
+        })
+        .await?;
+    if !accepted {
+        return Err(refused());
+    }
+    Ok((access_token, next.map(|(t, _)| t)))
+}
+
+/// Deletes expired refresh tokens (housekeeping).
+pub fn delete_expired(conn: &mut db::DbConnection, now_ms: i64) -> Result<usize, db::DbError> {
+    refresh_tokens::delete_expired(conn, now_ms)
+}
+
+/// A random (version 4) UUID, as allauth's `jti`.
+fn uuid4() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// RFC 7638 thumbprint of an RSA public key (base64url members `n`, `e`).
+fn jwk_thumbprint(n: &str, e: &str) -> String {
+    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// The modulus and public exponent (big-endian, no leading zeros) of an RSA
+/// private key in PEM, PKCS#1 (`RSA PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`).
+fn rsa_public_components(pem: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+        .collect();
+    let der = STANDARD.decode(body).ok()?;
+    let pkcs1 = if pem.contains("BEGIN RSA PRIVATE KEY") {
+        der
+    } else {
+        // PrivateKeyInfo ::= SEQUENCE { version, algorithm, privateKey OCTET STRING }
+        let (tag, seq, _) = der_item(&der)?;
+        if tag != 0x30 {
+            return None;
+        }
+        let (_, _, rest) = der_item(seq)?; // version
+        let (_, _, rest) = der_item(rest)?; // AlgorithmIdentifier
+        let (tag, key, _) = der_item(rest)?;
+        if tag != 0x04 {
+            return None;
+        }
+        key.to_vec()
+    };
+    // RSAPrivateKey ::= SEQUENCE { version, modulus, publicExponent, ... }
+    let (tag, seq, _) = der_item(&pkcs1)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (_, _, rest) = der_item(seq)?;
+    let (tag_n, n, rest) = der_item(rest)?;
+    let (tag_e, e, _) = der_item(rest)?;
+    if tag_n != 0x02 || tag_e != 0x02 {
+        return None;
+    }
+    let strip = |v: &[u8]| {
+        let start = v.iter().position(|&b| b != 0).unwrap_or(v.len());
+        v[start..].to_vec()
+    };
+    Some((strip(n), strip(e)))
+}
+
+/// One DER item: (tag, contents, the bytes after it).
+fn der_item(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let len = rest[..count]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, &rest[count..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_reader_refuses_truncated_input() {
+        assert!(der_item(&[0x30, 0x05, 0x01]).is_none());
+        assert!(der_item(&[0x30]).is_none());
+        assert_eq!(
+            der_item(&[0x02, 0x01, 0x05, 0xff]),
+            Some((0x02, &[0x05][..], &[0xff][..]))
+        );
+    }
+
+    #[test]
+    fn uuid4_has_the_version_and_variant_bits() {
+        let id = uuid4();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!("89ab".contains(&id[19..20]));
+    }
+}
