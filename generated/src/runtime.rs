@@ -542,13 +542,25 @@ pub fn decode_object<T: DeserializeOwned + JsonSchema + 'static>(
     let Value::Object(map) = &value else {
         return Err(BodyError::NotAnObject);
     };
-    let missing: Vec<ErrorItem> = required_fields::<T>()
+    let fields = schema_fields::<T>();
+    let missing: Vec<ErrorItem> = fields
+        .required
         .iter()
         .filter(|field| map.get(field.as_str()).is_none_or(Value::is_null))
         .map(|field| ErrorItem::new("required", Some(field), "This field is required."))
         .collect();
     if !missing.is_empty() {
         return Err(BodyError::Fields(missing));
+    }
+    // The document types these fields without `nullable`: an explicit null
+    // is refused rather than read as absent.
+    let nulls: Vec<ErrorItem> = map
+        .iter()
+        .filter(|(name, value)| value.is_null() && fields.properties.contains(name.as_str()))
+        .map(|(name, _)| ErrorItem::new("invalid", Some(name), "This field may not be null."))
+        .collect();
+    if !nulls.is_empty() {
+        return Err(BodyError::Fields(nulls));
     }
     serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
         let path = error.path().to_string();
@@ -565,9 +577,16 @@ pub fn decode_object<T: DeserializeOwned + JsonSchema + 'static>(
     })
 }
 
-/// The `required` list of `T`'s schema, computed once per type.
-fn required_fields<T: JsonSchema + 'static>() -> Vec<String> {
-    static CACHE: OnceLock<Mutex<HashMap<TypeId, Vec<String>>>> = OnceLock::new();
+/// The property names and `required` list of `T`'s schema.
+#[derive(Clone, Debug, Default)]
+struct SchemaFields {
+    required: Vec<String>,
+    properties: BTreeSet<String>,
+}
+
+/// [`SchemaFields`] of `T`, computed once per type.
+fn schema_fields<T: JsonSchema + 'static>() -> SchemaFields {
+    static CACHE: OnceLock<Mutex<HashMap<TypeId, SchemaFields>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     if let Ok(guard) = cache.lock() {
         if let Some(fields) = guard.get(&TypeId::of::<T>()) {
@@ -575,18 +594,19 @@ fn required_fields<T: JsonSchema + 'static>() -> Vec<String> {
         }
     }
     let schema = schemars::gen::SchemaGenerator::default().into_root_schema_for::<T>();
-    let fields: Vec<String> = schema
+    let fields = schema
         .schema
         .object
         .as_ref()
-        .map(|object| {
-            object
+        .map(|object| SchemaFields {
+            required: object
                 .required
                 .iter()
                 .cloned()
                 .collect::<BTreeSet<_>>()
                 .into_iter()
-                .collect()
+                .collect(),
+            properties: object.properties.keys().cloned().collect(),
         })
         .unwrap_or_default();
     if let Ok(mut guard) = cache.lock() {
