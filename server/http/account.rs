@@ -6,25 +6,9 @@ use allauth_api::runtime::*;
 use allauth_api::types;
 use dropshot::RequestContext;
 
-use crate::app::accounts::Deps;
 use crate::app::login::LoginRequest;
 use crate::app::signup::SignupRequest;
 use crate::http::{invalid_input, not_built, AuthOutcome, Call, ServerContext};
-
-/// What the account flows get from the call.
-macro_rules! deps {
-    ($call:expr) => {
-        Deps {
-            config: $call.config,
-            db: &$call.ctx.db,
-            passwords: &$call.ctx.passwords,
-            rate_limiter: &$call.ctx.rate_limiter,
-            mailer: &$call.ctx.mailer,
-            now_ms: $call.now_ms,
-            ip: &$call.ip,
-        }
-    };
-}
 
 /// Starts the call, or answers at once (404, CSRF, 410).
 macro_rules! start {
@@ -59,7 +43,7 @@ pub async fn login_password(
         username: input.username.map(|u| u.0),
         password: input.password.0,
     };
-    let deps = deps!(call);
+    let deps = call.ctx.deps(call.now_ms, &call.ip);
     let result = crate::app::login::login_password(&deps, &mut call.session, request).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
@@ -79,7 +63,7 @@ pub async fn signup_create(
         username: input.username.map(|u| u.0),
         password: input.password.map(|p| p.0),
     };
-    let deps = deps!(call);
+    let deps = call.ctx.deps(call.now_ms, &call.ip);
     let result = crate::app::signup::signup_create(&deps, &mut call.session, request).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
@@ -96,7 +80,7 @@ pub async fn email_verification_view(
         Ok(h) => h.x_email_verification_key,
         Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
     };
-    let deps = deps!(call);
+    let deps = call.ctx.deps(call.now_ms, &call.ip);
     let result = crate::app::email_verification::view(&deps, &mut call.session, &key).await;
     // The answer carries `meta.is_authenticating`: the typed body.
     match result.and_then(|v| {
@@ -116,7 +100,7 @@ pub async fn email_verification_confirm(
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
     let mut call = start!(rqctx, client);
     let input = input!(call, body);
-    let deps = deps!(call);
+    let deps = call.ctx.deps(call.now_ms, &call.ip);
     let result =
         crate::app::email_verification::confirm(&deps, &mut call.session, &input.key).await;
     Ok(call
@@ -130,7 +114,7 @@ pub async fn email_verification_resend(
     _headers: HeaderParams<EmailVerificationResendHeaders>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
     let mut call = start!(rqctx, client);
-    let deps = deps!(call);
+    let deps = call.ctx.deps(call.now_ms, &call.ip);
     let result = crate::app::email_verification::resend(&deps, &mut call.session).await;
     Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)
 }
@@ -164,7 +148,7 @@ pub async fn reauthenticate_password(
         return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
     }
     let input = input!(call, body);
-    let deps = deps!(call);
+    let deps = call.ctx.deps(call.now_ms, &call.ip);
     let result =
         crate::app::login::reauthenticate_password(&deps, &mut call.session, input.password.0)
             .await;

@@ -45,21 +45,6 @@ fn outcome(managed: Result<Managed, Error>) -> Result<AuthOutcome, Error> {
     })
 }
 
-macro_rules! env_of {
-    ($call:expr, $ip:ident) => {{
-        let ctx = $call.ctx;
-        Deps {
-            config: &ctx.config,
-            db: &ctx.db,
-            passwords: &ctx.passwords,
-            rate_limiter: &ctx.rate_limiter,
-            mailer: &ctx.mailer,
-            now_ms: $call.now_ms,
-            ip: &$ip,
-        }
-    }};
-}
-
 /// `GET account/email`: the user's addresses.
 pub async fn email_list(
     rqctx: RequestContext<ServerContext>,
@@ -71,7 +56,7 @@ pub async fn email_list(
         Err(reply) => return Ok(reply),
     };
     let ip = call.ip.clone();
-    let env = env_of!(call, ip);
+    let env = call.ctx.deps(call.now_ms, &ip);
     let user = match admit(&call, &env, http::Method::GET).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
@@ -93,7 +78,7 @@ pub async fn email_verification_request(
         Err(reply) => return Ok(reply),
     };
     let ip = call.ip.clone();
-    let env = env_of!(call, ip);
+    let env = call.ctx.deps(call.now_ms, &ip);
     let user = match admit(&call, &env, http::Method::PUT).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
@@ -123,7 +108,7 @@ pub async fn email_add(
         Err(reply) => return Ok(reply),
     };
     let ip = call.ip.clone();
-    let env = env_of!(call, ip);
+    let env = call.ctx.deps(call.now_ms, &ip);
     let user = match admit(&call, &env, http::Method::POST).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
@@ -148,7 +133,7 @@ pub async fn email_remove(
         Err(reply) => return Ok(reply),
     };
     let ip = call.ip.clone();
-    let env = env_of!(call, ip);
+    let env = call.ctx.deps(call.now_ms, &ip);
     let user = match admit(&call, &env, http::Method::DELETE).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
@@ -173,7 +158,7 @@ pub async fn email_mark_primary(
         Err(reply) => return Ok(reply),
     };
     let ip = call.ip.clone();
-    let env = env_of!(call, ip);
+    let env = call.ctx.deps(call.now_ms, &ip);
     let user = match admit(&call, &env, http::Method::PATCH).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),

@@ -5,7 +5,6 @@ use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply}
 use allauth_api::types;
 use dropshot::RequestContext;
 
-use crate::app::accounts::Deps;
 use crate::app::password_change::{self, ChangeInput};
 use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
 
@@ -29,15 +28,7 @@ pub async fn password_change(
         })
         .map_err(invalid_input);
     let (ctx, ip) = (call.ctx, call.ip.clone());
-    let deps = Deps {
-        config: &ctx.config,
-        db: &ctx.db,
-        passwords: &ctx.passwords,
-        rate_limiter: &ctx.rate_limiter,
-        mailer: &ctx.mailer,
-        now_ms: call.now_ms,
-        ip: &ip,
-    };
+    let deps = ctx.deps(call.now_ms, &ip);
     let result = password_change::change(&deps, &mut call.session, input).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))

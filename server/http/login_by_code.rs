@@ -5,7 +5,6 @@ use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply}
 use allauth_api::types;
 use dropshot::RequestContext;
 
-use crate::app::accounts::Deps;
 use crate::app::login_by_code;
 use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
 
@@ -26,15 +25,7 @@ pub async fn login_code_request(
         Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
     };
     let (ctx, ip) = (call.ctx, call.ip.clone());
-    let env = Deps {
-        config: &ctx.config,
-        db: &ctx.db,
-        passwords: &ctx.passwords,
-        rate_limiter: &ctx.rate_limiter,
-        mailer: &ctx.mailer,
-        now_ms: call.now_ms,
-        ip: &ip,
-    };
+    let env = ctx.deps(call.now_ms, &ip);
     let email = input.email.map(String::from);
     let result = login_by_code::request(&env, &mut call.session, email).await;
     Ok(call
@@ -58,15 +49,7 @@ pub async fn login_code_confirm(
         .map(|input| String::from(input.code))
         .map_err(invalid_input);
     let (ctx, ip) = (call.ctx, call.ip.clone());
-    let env = Deps {
-        config: &ctx.config,
-        db: &ctx.db,
-        passwords: &ctx.passwords,
-        rate_limiter: &ctx.rate_limiter,
-        mailer: &ctx.mailer,
-        now_ms: call.now_ms,
-        ip: &ip,
-    };
+    let env = ctx.deps(call.now_ms, &ip);
     let result = login_by_code::confirm(&env, &mut call.session, code).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
@@ -84,15 +67,7 @@ pub async fn login_code_resend(
         Err(reply) => return Ok(reply),
     };
     let (ctx, ip) = (call.ctx, call.ip.clone());
-    let env = Deps {
-        config: &ctx.config,
-        db: &ctx.db,
-        passwords: &ctx.passwords,
-        rate_limiter: &ctx.rate_limiter,
-        mailer: &ctx.mailer,
-        now_ms: call.now_ms,
-        ip: &ip,
-    };
+    let env = ctx.deps(call.now_ms, &ip);
     let result = login_by_code::resend(&env, &mut call.session).await;
     Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)
 }

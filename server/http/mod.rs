@@ -58,6 +58,21 @@ pub struct ServerContext {
     pub jwt: Option<Arc<crate::app::jwt::JwtKeys>>,
 }
 
+impl ServerContext {
+    /// What the account flows need from the server for one request.
+    pub fn deps<'a>(&'a self, now_ms: i64, ip: &'a str) -> crate::app::accounts::Deps<'a> {
+        crate::app::accounts::Deps {
+            config: &self.config,
+            db: &self.db,
+            passwords: &self.passwords,
+            rate_limiter: &self.rate_limiter,
+            mailer: &self.mailer,
+            now_ms,
+            ip,
+        }
+    }
+}
+
 /// What an account operation answers, before the HTTP layer adds `meta`.
 #[derive(Debug)]
 pub enum AuthOutcome {

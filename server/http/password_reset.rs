@@ -7,7 +7,6 @@ use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply}
 use allauth_api::types;
 use dropshot::RequestContext;
 
-use crate::app::accounts::Deps;
 use crate::app::password_reset::{self, Requested, ResetInput};
 use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
 
@@ -28,15 +27,7 @@ pub async fn password_reset_request(
         Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
     };
     let (ctx, ip) = (call.ctx, call.ip.clone());
-    let deps = Deps {
-        config: &ctx.config,
-        db: &ctx.db,
-        passwords: &ctx.passwords,
-        rate_limiter: &ctx.rate_limiter,
-        mailer: &ctx.mailer,
-        now_ms: call.now_ms,
-        ip: &ip,
-    };
+    let deps = ctx.deps(call.now_ms, &ip);
     let result = password_reset::request(&deps, &mut call.session, &input.email).await;
     let outcome = result.map(|requested| match requested {
         Requested::Link => AuthOutcome::Ok,
@@ -64,15 +55,7 @@ pub async fn password_reset_view(
         .unwrap_or_default()
         .to_owned();
     let (ctx, ip) = (call.ctx, call.ip.clone());
-    let deps = Deps {
-        config: &ctx.config,
-        db: &ctx.db,
-        passwords: &ctx.passwords,
-        rate_limiter: &ctx.rate_limiter,
-        mailer: &ctx.mailer,
-        now_ms: call.now_ms,
-        ip: &ip,
-    };
+    let deps = ctx.deps(call.now_ms, &ip);
     let result = password_reset::view(&deps, &mut call.session, &key).await;
     Ok(call.finish_auth(result.map(AuthOutcome::Data)).await)
 }
@@ -97,15 +80,7 @@ pub async fn password_reset_confirm(
         })
         .map_err(invalid_input);
     let (ctx, ip) = (call.ctx, call.ip.clone());
-    let deps = Deps {
-        config: &ctx.config,
-        db: &ctx.db,
-        passwords: &ctx.passwords,
-        rate_limiter: &ctx.rate_limiter,
-        mailer: &ctx.mailer,
-        now_ms: call.now_ms,
-        ip: &ip,
-    };
+    let deps = ctx.deps(call.now_ms, &ip);
     let result = password_reset::confirm(&deps, &mut call.session, input).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
