@@ -58,6 +58,9 @@ always equals the HTTP status code.
   stable and meant for programs, `message` is for humans, `param` names
   the offending input field when there is one.
 * `403`: the action is not allowed (for example, signup is closed).
+* `404`: nothing is served here: an unknown or disabled client, or an
+  operation the configuration does not enable (code `not_found`), or one
+  this server does not implement yet (code `not_implemented`).
 * `409`: the request does not fit the current state of the session (for
   example, confirming a code when no code flow is pending).
 * `410`: (`app` only) the session token is unknown or expired; discard it.
