@@ -18,7 +18,7 @@ pub struct OperationInfo {
     pub tag: &'static str,
 }
 /// Every operation of the document, in document order.
-pub const OPERATIONS: [OperationInfo; 56usize] = [
+pub const OPERATIONS: [OperationInfo; 57usize] = [
     OperationInfo {
         operation_id: "config_view",
         method: "GET",
@@ -335,6 +335,12 @@ pub const OPERATIONS: [OperationInfo; 56usize] = [
         operation_id: "token_refresh",
         method: "POST",
         path: "/_allauth/{client}/v1/tokens/refresh",
+        tag: "Tokens",
+    },
+    OperationInfo {
+        operation_id: "token_jwks",
+        method: "GET",
+        path: "/_allauth/{client}/v1/tokens/jwks",
         tag: "Tokens",
     },
     OperationInfo {
@@ -2001,6 +2007,24 @@ pub trait AllauthApi {
         client: ClientParam<types::AppClient>,
         body: JsonBody<types::RefreshTokenInput>,
     ) -> Result<Reply<types::RefreshTokenResponse>, ApiError>;
+    /// Public keys for verifying access tokens
+    ///
+    /// Not in django-allauth. App only, with the JWT token strategy and
+    /// `HEADLESS_JWT_ALGORITHM = "RS256"` (otherwise this path is not
+    /// served). A JSON Web Key Set (RFC 7517) with the public key whose
+    /// private half signs the access tokens; each token's `kid` header names
+    /// its key. Resource servers fetch it (and cache it) to verify access
+    /// tokens without calling this server per request. This answer is a
+    /// plain key set, not the usual envelope.
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/tokens/jwks",
+    operation_id = "token_jwks",
+    tags = ["Tokens"],
+    }]
+    async fn token_jwks(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::AppClient>,
+    ) -> Result<Reply<types::JwksResponse>, ApiError>;
     /// Change or set the password
     ///
     /// Changes the signed-in user's password. `current_password` is
@@ -2449,6 +2473,16 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!("CORS preflight for `", "/_allauth/{client}/v1/tokens/jwks", "`.")]
+    #[endpoint{method = OPTIONS,
+    path = "/_allauth/{client}/v1/tokens/jwks",
+    operation_id = "preflight_tokens_jwks",
+    unpublished = true,
+    }]
+    async fn preflight_tokens_jwks(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::AppClient>,
+    ) -> Result<Response<Body>, ApiError>;
     #[doc = concat!(
         "CORS preflight for `", "/_allauth/{client}/v1/tokens/refresh", "`."
     )]
@@ -2612,9 +2646,13 @@ macro_rules! preflight_endpoints {
         preflight_config(rqctx : ::dropshot::RequestContext < Self::Context >, _client :
         $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
         < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
-        (rqctx). await } async fn preflight_tokens_refresh(rqctx :
+        (rqctx). await } async fn preflight_tokens_jwks(rqctx :
         ::dropshot::RequestContext < Self::Context >, _client :
         $crate::runtime::ClientParam < $crate::types::AppClient >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx). await } async fn
+        preflight_tokens_refresh(rqctx : ::dropshot::RequestContext < Self::Context >,
+        _client : $crate::runtime::ClientParam < $crate::types::AppClient >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
         $crate::runtime::ApiError > { $handler (rqctx). await }
     };

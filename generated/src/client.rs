@@ -4203,6 +4203,58 @@ Arguments:
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
+    /**Public keys for verifying access tokens
+
+Not in django-allauth. App only, with the JWT token strategy and
+`HEADLESS_JWT_ALGORITHM = "RS256"` (otherwise this path is not
+served). A JSON Web Key Set (RFC 7517) with the public key whose
+private half signs the access tokens; each token's `kid` header names
+its key. Resource servers fetch it (and cache it) to verify access
+tokens without calling this server per request. This answer is a
+plain key set, not the usual envelope.
+
+
+Sends a `GET` request to `/_allauth/{client}/v1/tokens/jwks`
+
+Arguments:
+- `client`: The kind of client; this operation exists for `app` only.
+*/
+    pub async fn token_jwks<'a>(
+        &'a self,
+        client: types::AppClient,
+    ) -> Result<ResponseValue<types::JwksResponse>, Error<()>> {
+        let url = format!(
+            "{}/_allauth/{}/v1/tokens/jwks", self.baseurl, encode_path(& client
+            .to_string()),
+        );
+        let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+        header_map
+            .append(
+                ::reqwest::header::HeaderName::from_static("api-version"),
+                ::reqwest::header::HeaderValue::from_static(Self::api_version()),
+            );
+        #[allow(unused_mut)]
+        let mut request = self
+            .client
+            .get(url)
+            .header(
+                ::reqwest::header::ACCEPT,
+                ::reqwest::header::HeaderValue::from_static("application/json"),
+            )
+            .headers(header_map)
+            .build()?;
+        let info = OperationInfo {
+            operation_id: "token_jwks",
+        };
+        self.pre(&mut request, &info).await?;
+        let result = self.exec(request, &info).await;
+        self.post(&result, &info).await?;
+        let response = result?;
+        match response.status().as_u16() {
+            200u16 => ResponseValue::from_response(response).await,
+            _ => Err(Error::UnexpectedResponse(response)),
+        }
+    }
     /**Change or set the password
 
 Changes the signed-in user's password. `current_password` is

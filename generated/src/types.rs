@@ -1262,6 +1262,42 @@ impl ::std::convert::TryFrom<::std::string::String> for FlowId {
 pub struct ForbiddenResponse {
     pub status: StatusForbidden,
 }
+///An RSA public key (RFC 7517, RFC 7518 section 6.3.1).
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
+)]
+pub struct Jwk {
+    ///Algorithm, `RS256`.
+    pub alg: ::std::string::String,
+    ///Public exponent, base64url without padding.
+    pub e: ::std::string::String,
+    ///Key id (RFC 7638 thumbprint), as in the tokens' `kid` header.
+    pub kid: ::std::string::String,
+    ///Key type, `RSA`.
+    pub kty: ::std::string::String,
+    ///Modulus, base64url without padding.
+    pub n: ::std::string::String,
+    ///Public key use, `sig`.
+    #[serde(rename = "use")]
+    pub use_: ::std::string::String,
+}
+///A JSON Web Key Set (RFC 7517).
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    PartialEq,
+    schemars::JsonSchema
+)]
+pub struct JwksResponse {
+    pub keys: ::std::vec::Vec<Jwk>,
+}
 /**A password and exactly one identifier, among those allowed by
 `ACCOUNT_LOGIN_METHODS`. With a single login method, its field is
 mandatory.

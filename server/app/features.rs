@@ -29,6 +29,7 @@ pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
     "password_reset_confirm",
     "password_change",
     "token_refresh",
+    "token_jwks",
 ];
 
 pub fn is_implemented(operation_id: &str) -> bool {

@@ -56,6 +56,11 @@ pub fn is_routed(operation_id: &str, client: ClientKind, config: &Config) -> boo
         }
         "user_session_list" | "user_session_delete" => config.usersessions.enabled,
         "token_refresh" => client == ClientKind::App,
+        "token_jwks" => {
+            client == ClientKind::App
+                && uses_jwt(config)
+                && config.headless.jwt_algorithm == crate::config::JwtAlgorithm::RS256
+        }
         _ => true,
     }
 }

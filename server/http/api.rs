@@ -495,6 +495,13 @@ impl AllauthApi for Api {
         sessions::user_session_delete(rqctx, client, headers, body).await
     }
 
+    async fn token_jwks(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::AppClient>,
+    ) -> Result<Reply<types::JwksResponse>, ApiError> {
+        tokens::token_jwks(rqctx, client).await
+    }
+
     async fn openapi_document(
         rqctx: RequestContext<Self::Context>,
         document: SpecDocumentParam,

@@ -42,3 +42,22 @@ pub async fn token_refresh(
     });
     Ok(call.finish_auth(result).await)
 }
+
+/// `GET tokens/jwks` (app, JWT with RS256): the public key set resource
+/// servers verify access tokens with. Routed only in that configuration.
+pub async fn token_jwks(
+    rqctx: RequestContext<ServerContext>,
+    client: ClientParam<types::AppClient>,
+) -> Result<Reply<types::JwksResponse>, ApiError> {
+    let call = match Call::start(&rqctx, &client).await {
+        Ok(call) => call,
+        Err(reply) => return Ok(reply),
+    };
+    let keys = call.ctx.jwt.as_ref().and_then(|keys| keys.jwks());
+    let result = match keys {
+        Some(set) => serde_json::from_value(set)
+            .map_err(|e| crate::app::Error::Internal(format!("JWKS does not fit its schema: {e}"))),
+        None => Err(crate::app::Error::NotFound),
+    };
+    Ok(call.finish(result).await)
+}

@@ -269,6 +269,10 @@ fn every_operation_has_a_unique_operation_id_and_declared_tag() {
             );
         }
     }
-    assert_eq!(ids.len(), 56, "allauth's headless API has 56 operations");
-    assert_eq!(allauth_api::OPERATIONS.len(), 56);
+    assert_eq!(
+        ids.len(),
+        57,
+        "allauth's 56 operations and our JWKS document"
+    );
+    assert_eq!(allauth_api::OPERATIONS.len(), 57);
 }

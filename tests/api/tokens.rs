@@ -443,3 +443,70 @@ async fn rs256_tokens_verify_with_the_public_key() {
     })
     .await;
 }
+
+/// The published key set verifies an issued access token: the key is built
+/// from the JWKS `n`/`e` alone, as a resource server would.
+#[tokio::test]
+async fn jwks_publishes_the_verifying_key() {
+    on_each_backend(jwt_rs256, |server| async move {
+        make_user(&server, "alice").await;
+        let meta = login(&server, "alice").await;
+        let access = meta["access_token"].as_str().expect("access");
+        let set = server
+            .client()
+            .token_jwks(types::AppClient::App)
+            .await
+            .expect("200")
+            .into_inner();
+        assert_eq!(set.keys.len(), 1);
+        let jwk = &set.keys[0];
+        assert_eq!(
+            (jwk.kty.as_str(), jwk.use_.as_str(), jwk.alg.as_str()),
+            ("RSA", "sig", "RS256")
+        );
+        let header = jsonwebtoken::decode_header(access).expect("header");
+        assert_eq!(
+            header.kid.as_deref(),
+            Some(jwk.kid.as_str()),
+            "the token names the published key"
+        );
+        let key = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).expect("key from n/e");
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_aud = false;
+        let data = jsonwebtoken::decode::<Value>(access, &key, &validation)
+            .expect("verifies with the JWKS key");
+        assert_eq!(data.claims["token_use"], "access");
+        // The answer is a plain key set, not an envelope.
+        let raw_set: Value = raw()
+            .get(server.url("/_allauth/app/v1/tokens/jwks"))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        assert!(raw_set.get("status").is_none(), "{raw_set}");
+        // Not served to browsers.
+        let response = raw()
+            .get(server.url("/_allauth/browser/v1/tokens/jwks"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 404);
+        server
+    })
+    .await;
+    // Not served with HS256 nor with session tokens.
+    for configure in [jwt_hs256 as fn(&mut Config), |_: &mut Config| {}] {
+        on_each_backend(configure, |server| async move {
+            let response = raw()
+                .get(server.url("/_allauth/app/v1/tokens/jwks"))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 404);
+            server
+        })
+        .await;
+    }
+}
