@@ -130,13 +130,6 @@ fn set_cookies(response: &reqwest::Response) -> Vec<String> {
         .collect()
 }
 
-fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
-    cookies
-        .iter()
-        .find_map(|c| c.strip_prefix(&format!("{name}=")))
-        .map(|rest| rest.split(';').next().unwrap_or_default().to_string())
-}
-
 #[tokio::test]
 async fn browser_gets_a_csrf_cookie_and_unsafe_requests_need_it() {
     on_each_backend(
@@ -147,7 +140,7 @@ async fn browser_gets_a_csrf_cookie_and_unsafe_requests_need_it() {
                 .send()
                 .await
                 .expect("request");
-            let csrf = cookie_value(&set_cookies(&response), "csrftoken")
+            let csrf = crate::harness::response_cookie(&response, "csrftoken")
                 .expect("csrftoken cookie set on GET");
             assert_eq!(csrf.len(), 32);
 
@@ -181,7 +174,7 @@ async fn browser_gets_a_csrf_cookie_and_unsafe_requests_need_it() {
                 .expect("request");
             assert_eq!(response.status(), 401);
             assert_eq!(
-                cookie_value(&set_cookies(&response), "csrftoken").as_deref(),
+                crate::harness::response_cookie(&response, "csrftoken").as_deref(),
                 Some(csrf.as_str())
             );
             // A foreign Origin is refused even with the right token.

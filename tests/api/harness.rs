@@ -119,3 +119,15 @@ pub fn everything(config: &mut Config) {
     config.database = database;
     config.email = email;
 }
+
+/// The value a response's `Set-Cookie` gives cookie `name`, if it sets it.
+pub fn response_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(prefix.as_str()))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_string())
+}

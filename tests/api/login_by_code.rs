@@ -58,13 +58,7 @@ impl Agent {
         }
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
-        let session_cookie = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.strip_prefix("sessionid="))
-            .map(|rest| rest.split(';').next().unwrap_or_default().to_string());
+        let session_cookie = crate::harness::response_cookie(&response, "sessionid");
         let body: Value = response.json().await.expect("json body");
         assert_eq!(body["status"], status, "envelope status: {body}");
         if self.client == "app" {
