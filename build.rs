@@ -382,7 +382,7 @@ fn client_view(spec: &OpenAPI) -> OpenAPI {
         ];
         for op in ops.into_iter().flatten() {
             for (code, response) in op.responses.responses.iter_mut() {
-                let success = matches!(code, StatusCode::Code(c) if (200..300).contains(&*c));
+                let success = matches!(code, StatusCode::Code(c) if (200..300).contains(c));
                 if !success {
                     *response =
                         ReferenceOr::Item(untyped_json_response(response_description(response)));

@@ -2066,6 +2066,14 @@ impl Default for SessionCookieConfig {
 }
 
 impl SessionCookieConfig {
+    /// When a session saved at `now_ms` expires (unix epoch milliseconds).
+    pub fn expires_at(&self, now_ms: i64) -> i64 {
+        let age_ms = i64::try_from(self.cookie_age)
+            .unwrap_or(i64::MAX / 2000)
+            .saturating_mul(1000);
+        now_ms.saturating_add(age_ms)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         cookie_name("session.cookie_name", &self.cookie_name)?;
         positive("session.cookie_age", self.cookie_age)?;

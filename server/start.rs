@@ -61,14 +61,10 @@ impl Background {
 /// How often expired sessions and old rate-limit windows are removed.
 const HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 
-fn stopped(
-    mut rx: tokio::sync::watch::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        while !*rx.borrow() {
-            if rx.changed().await.is_err() {
-                return;
-            }
+async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
         }
     }
 }

@@ -7,18 +7,18 @@
 //! * `client` – a progenitor client (generated; feature `client`).
 
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
+#[allow(clippy::all, clippy::pedantic, clippy::restriction, unused_imports, dead_code, missing_docs)]
 pub mod types;
 
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
+#[allow(clippy::all, clippy::pedantic, clippy::restriction, unused_imports, dead_code, missing_docs)]
 pub mod api;
 
 pub mod runtime;
 
 #[cfg(feature = "client")]
 #[rustfmt::skip]
-#[allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
+#[allow(clippy::all, clippy::pedantic, clippy::restriction, unused_imports, dead_code, missing_docs)]
 pub mod client;
 
 pub use api::{AllauthApi, OperationInfo, OPERATIONS};

@@ -83,7 +83,7 @@ pub async fn is_verification_rate_limited(
         .db
         .run(move |conn| email_addresses::for_user_by_email_lower(conn, user_id, &folded))
         .await?;
-    if !row.is_some_and(|r| !r.verified) {
+    if row.is_none_or(|r| r.verified) {
         return Ok(false);
     }
     match deps

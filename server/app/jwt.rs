@@ -2,8 +2,11 @@
 //!
 //! Claims as allauth writes them: `iat`, `exp`, `sid`, `jti`, `token_use`
 //! (`"access"` or `"refresh"`) and `sub` (the user id as a string). `sid`
-//! names the session by its row id — an identifier, never its token, so a
-//! leaked JWT cannot be replayed as an `X-Session-Token`. RS256 tokens carry
+//! is `<row id>.<tag>`, the tag a one-way digest of the hash of the
+//! session's current key: never the key itself, so a leaked JWT cannot be
+//! replayed as an `X-Session-Token`, and bound to that key, so cycling it (a
+//! password change) ends the tokens issued before, as in allauth, whose
+//! `sid` is the encrypted key. RS256 tokens carry
 //! the key's RFC 7638 thumbprint as `kid`; HS256 ones sign with the
 //! configured key or `server.secret_key`. Verification accepts the
 //! configured algorithm only (no `none`, no RS256/HS256 confusion) and no
@@ -18,6 +21,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::app;
+use crate::app::secrets::constant_time_eq;
 use crate::config::{Config, JwtAlgorithm, TokenStrategy};
 use crate::db::{self, refresh_tokens, sessions as session_rows, Db};
 
@@ -51,8 +55,31 @@ pub struct Claims {
 impl Claims {
     /// The session row named by `sid`.
     pub fn session_id(&self) -> Option<i64> {
-        self.sid.parse().ok()
+        self.sid.split_once('.')?.0.parse().ok()
     }
+
+    /// Whether `sid` was issued under the session key whose hash is
+    /// `key_hash` (constant time).
+    pub fn names_key(&self, key_hash: &str) -> bool {
+        self.sid
+            .split_once('.')
+            .is_some_and(|(_, tag)| constant_time_eq(tag.as_bytes(), key_tag(key_hash).as_bytes()))
+    }
+}
+
+/// The `sid` of tokens for session row `session_id` while its key hashes to
+/// `key_hash`.
+pub fn sid_for(session_id: i64, key_hash: &str) -> String {
+    format!("{session_id}.{}", key_tag(key_hash))
+}
+
+/// 128 bits of a domain-separated SHA-256 of the key hash, base64url.
+fn key_tag(key_hash: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"allauth-server jwt sid\0")
+        .chain_update(key_hash.as_bytes())
+        .finalize();
+    URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
 /// The public half of an RS256 key, as a JWK.
@@ -186,17 +213,22 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-/// A fresh access/refresh pair for `user_id` in session `session_id`; the
-/// refresh token is recorded with the session.
+/// A fresh access/refresh pair for `user_id` in session `session_id` (whose
+/// key hashes to `key_hash`); the refresh token is recorded with the session.
 pub async fn issue_pair(
     keys: &JwtKeys,
     config: &Config,
     db: &Db,
     user_id: i64,
     session_id: i64,
+    key_hash: &str,
     now_ms: i64,
 ) -> Result<TokenPair, app::Error> {
-    let (sub, sid, now_s) = (user_id.to_string(), session_id.to_string(), now_ms / 1000);
+    let (sub, sid, now_s) = (
+        user_id.to_string(),
+        sid_for(session_id, key_hash),
+        now_ms / 1000,
+    );
     let headless = &config.headless;
     let (access_token, _) = keys.issue(
         TokenUse::Access,
@@ -226,8 +258,10 @@ pub async fn issue_pair(
 }
 
 /// `tokens/refresh`: a new access token (and, rotating, a new refresh
-/// token) for a live refresh token of a live session. Anything else is
-/// allauth's bare 400.
+/// token) for a live refresh token of a live session still under the key
+/// the token names. Anything else is allauth's bare 400. Like allauth's
+/// session save, a refresh moves the session's expiry `session.cookie_age`
+/// on.
 pub async fn refresh(
     keys: Option<&JwtKeys>,
     config: &Config,
@@ -249,8 +283,8 @@ pub async fn refresh(
     let loaded = db
         .run(move |conn| session_rows::load_with_user_by_id(conn, session_id, now_ms))
         .await?;
-    let owner_matches =
-        matches!(&loaded, Some((_, Some(user), _)) if user.id.to_string() == claims.sub);
+    let owner_matches = matches!(&loaded, Some((session, Some(user), _))
+        if user.id.to_string() == claims.sub && claims.names_key(&session.key_hash));
     if !owner_matches {
         return Err(refused());
     }
@@ -281,16 +315,23 @@ pub async fn refresh(
         session_id,
         expires_at: c.exp.saturating_mul(1000),
     });
+    let expires_at = config.session.expires_at(now_ms);
     let accepted = db
-        .transaction(move |conn| match row {
-            Some(row) => {
-                if !refresh_tokens::consume(conn, &jti, session_id, now_ms)? {
-                    return Ok(false);
+        .transaction(move |conn| {
+            let live = match row {
+                Some(row) => {
+                    let used = refresh_tokens::consume(conn, &jti, session_id, now_ms)?;
+                    if used {
+                        refresh_tokens::insert(conn, &row)?;
+                    }
+                    used
                 }
-                refresh_tokens::insert(conn, &row)?;
-                Ok(true)
+                None => refresh_tokens::is_live(conn, &jti, session_id, now_ms)?,
+            };
+            if live {
+                session_rows::extend(conn, session_id, expires_at)?;
             }
-            None => refresh_tokens::is_live(conn, &jti, session_id, now_ms),
+            Ok(live)
         })
         .await?;
     if !accepted {

@@ -239,6 +239,8 @@ pub fn recently_authenticated(config: &Config, data: &SessionData, now_ms: i64) 
 pub struct LiveSession {
     /// The stored row, if there is one.
     pub row_id: Option<i64>,
+    /// The SHA-256 (hex) of the row's current key; JWTs are bound to it.
+    pub key_hash: Option<String>,
     pub user: Option<UserView>,
     pub data: SessionData,
     /// A token to hand to the client: the session was created or rotated.
@@ -250,9 +252,15 @@ pub struct LiveSession {
 }
 
 impl LiveSession {
-    pub fn loaded(row_id: i64, user: Option<UserView>, data: SessionData) -> Self {
+    pub fn loaded(
+        row_id: i64,
+        key_hash: String,
+        user: Option<UserView>,
+        data: SessionData,
+    ) -> Self {
         LiveSession {
             row_id: Some(row_id),
+            key_hash: Some(key_hash),
             user,
             data,
             ..Default::default()

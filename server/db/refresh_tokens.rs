@@ -59,6 +59,15 @@ pub fn is_live(
     Ok(n > 0)
 }
 
+/// Ends every refresh token of session `session_id` (its key was cycled:
+/// tokens naming the old key must not outlive it). Returns how many.
+pub fn delete_for_session(conn: &mut DbConnection, session_id: i64) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::session_id.eq(session_id)))
+            .execute(conn)?,
+    )
+}
+
 /// Deletes the refresh tokens that expired at or before `now`.
 pub fn delete_expired(conn: &mut DbConnection, now: i64) -> Result<usize, DbError> {
     Ok(

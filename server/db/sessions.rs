@@ -188,6 +188,14 @@ pub fn touch(
     Ok(n > 0)
 }
 
+/// Moves the session's expiry to `expires_at` (unix epoch milliseconds).
+pub fn extend(conn: &mut DbConnection, id: i64, expires_at: i64) -> Result<bool, DbError> {
+    let n = diesel::update(sessions::table.find(id))
+        .set(sessions::expires_at.eq(expires_at))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
 /// Replaces the session's JSON data.
 pub fn update_data(conn: &mut DbConnection, id: i64, data: &str) -> Result<bool, DbError> {
     let n = diesel::update(sessions::table.find(id))

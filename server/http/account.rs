@@ -8,27 +8,7 @@ use dropshot::RequestContext;
 
 use crate::app::login::LoginRequest;
 use crate::app::signup::SignupRequest;
-use crate::http::{invalid_input, not_built, AuthOutcome, Call, ServerContext};
-
-/// Starts the call, or answers at once (404, CSRF, 410).
-macro_rules! start {
-    ($rqctx:expr, $client:expr) => {
-        match Call::start(&$rqctx, &$client).await {
-            Ok(call) => call,
-            Err(reply) => return Ok(reply),
-        }
-    };
-}
-
-/// The body, or the 400 answer.
-macro_rules! input {
-    ($call:ident, $body:expr) => {
-        match $body.into_inner() {
-            Ok(input) => input,
-            Err(errors) => return Ok($call.finish_auth(Err(invalid_input(errors))).await),
-        }
-    };
-}
+use crate::http::{not_built, AuthOutcome, ServerContext};
 
 pub async fn login_password(
     rqctx: RequestContext<ServerContext>,
@@ -36,8 +16,8 @@ pub async fn login_password(
     _headers: HeaderParams<LoginPasswordHeaders>,
     body: JsonBody<types::LoginInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start!(rqctx, client);
-    let input = input!(call, body);
+    let mut call = start_call!(rqctx, client);
+    let input = read_input!(call, body);
     let request = LoginRequest {
         email: input.email.map(|e| e.0),
         username: input.username.map(|u| u.0),
@@ -56,8 +36,8 @@ pub async fn signup_create(
     _headers: HeaderParams<SignupCreateHeaders>,
     body: JsonBody<types::SignupInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start!(rqctx, client);
-    let input = input!(call, body);
+    let mut call = start_call!(rqctx, client);
+    let input = read_input!(call, body);
     let request = SignupRequest {
         email: input.email.map(|e| e.0),
         username: input.username.map(|u| u.0),
@@ -75,11 +55,8 @@ pub async fn email_verification_view(
     client: ClientParam<types::Client>,
     headers: HeaderParams<EmailVerificationViewHeaders>,
 ) -> Result<Reply<types::EmailVerificationInfoResponse>, ApiError> {
-    let mut call = start!(rqctx, client);
-    let key = match headers.into_inner() {
-        Ok(h) => h.x_email_verification_key,
-        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
-    };
+    let mut call = start_call!(rqctx, client);
+    let key = read_input!(call, headers).x_email_verification_key;
     let deps = call.ctx.deps(call.now_ms, &call.ip);
     let result = crate::app::email_verification::view(&deps, &mut call.session, &key).await;
     // The answer carries `meta.is_authenticating`: the typed body.
@@ -98,8 +75,8 @@ pub async fn email_verification_confirm(
     _headers: HeaderParams<EmailVerificationConfirmHeaders>,
     body: JsonBody<types::VerifyEmailInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start!(rqctx, client);
-    let input = input!(call, body);
+    let mut call = start_call!(rqctx, client);
+    let input = read_input!(call, body);
     let deps = call.ctx.deps(call.now_ms, &call.ip);
     let result =
         crate::app::email_verification::confirm(&deps, &mut call.session, &input.key).await;
@@ -113,7 +90,7 @@ pub async fn email_verification_resend(
     client: ClientParam<types::Client>,
     _headers: HeaderParams<EmailVerificationResendHeaders>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    let mut call = start!(rqctx, client);
+    let mut call = start_call!(rqctx, client);
     let deps = call.ctx.deps(call.now_ms, &call.ip);
     let result = crate::app::email_verification::resend(&deps, &mut call.session).await;
     Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)
@@ -142,12 +119,12 @@ pub async fn reauthenticate_password(
     _headers: HeaderParams<ReauthenticatePasswordHeaders>,
     body: JsonBody<types::ReauthenticateInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start!(rqctx, client);
+    let mut call = start_call!(rqctx, client);
     // allauth checks the login before anything else: 401 for anonymous callers.
     if !call.session.is_authenticated() {
         return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
     }
-    let input = input!(call, body);
+    let input = read_input!(call, body);
     let deps = call.ctx.deps(call.now_ms, &call.ip);
     let result =
         crate::app::login::reauthenticate_password(&deps, &mut call.session, input.password.0)

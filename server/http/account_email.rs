@@ -15,7 +15,7 @@ use crate::app::accounts::Deps;
 use crate::app::emails::{self, Managed};
 use crate::app::session::UserView;
 use crate::app::Error;
-use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
+use crate::http::{AuthOutcome, Call, ServerContext};
 
 /// The logged-in user, or what to answer instead.
 async fn admit(
@@ -51,10 +51,7 @@ pub async fn email_list(
     client: ClientParam<types::Client>,
     _headers: HeaderParams<EmailListHeaders>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    let call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let call = start_call!(rqctx, client);
     let ip = call.ip.clone();
     let env = call.ctx.deps(call.now_ms, &ip);
     let user = match admit(&call, &env, http::Method::GET).await {
@@ -73,20 +70,14 @@ pub async fn email_verification_request(
     _headers: HeaderParams<EmailVerificationRequestHeaders>,
     body: JsonBody<types::EmailAddressInput>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let mut call = start_call!(rqctx, client);
     let ip = call.ip.clone();
     let env = call.ctx.deps(call.now_ms, &ip);
     let user = match admit(&call, &env, http::Method::PUT).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
     };
-    let input = match body.into_inner() {
-        Ok(input) => input,
-        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
-    };
+    let input = read_input!(call, body);
     let result = emails::request_verification(&env, &mut call.session, &user, &input.email).await;
     let result = match result {
         Ok(true) => Ok(AuthOutcome::Ok),
@@ -103,20 +94,14 @@ pub async fn email_add(
     _headers: HeaderParams<EmailAddHeaders>,
     body: JsonBody<types::EmailAddressInput>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let mut call = start_call!(rqctx, client);
     let ip = call.ip.clone();
     let env = call.ctx.deps(call.now_ms, &ip);
     let user = match admit(&call, &env, http::Method::POST).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
     };
-    let input = match body.into_inner() {
-        Ok(input) => input,
-        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
-    };
+    let input = read_input!(call, body);
     let result = emails::add(&env, &mut call.session, &user, &input.email).await;
     Ok(call.finish_auth(outcome(result)).await)
 }
@@ -128,20 +113,14 @@ pub async fn email_remove(
     _headers: HeaderParams<EmailRemoveHeaders>,
     body: JsonBody<types::EmailAddressInput>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let mut call = start_call!(rqctx, client);
     let ip = call.ip.clone();
     let env = call.ctx.deps(call.now_ms, &ip);
     let user = match admit(&call, &env, http::Method::DELETE).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
     };
-    let input = match body.into_inner() {
-        Ok(input) => input,
-        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
-    };
+    let input = read_input!(call, body);
     let result = emails::remove(&env, &mut call.session, &user, &input.email).await;
     Ok(call.finish_auth(outcome(result)).await)
 }
@@ -153,20 +132,14 @@ pub async fn email_mark_primary(
     _headers: HeaderParams<EmailMarkPrimaryHeaders>,
     body: JsonBody<types::MarkPrimaryEmailInput>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let mut call = start_call!(rqctx, client);
     let ip = call.ip.clone();
     let env = call.ctx.deps(call.now_ms, &ip);
     let user = match admit(&call, &env, http::Method::PATCH).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
     };
-    let input = match body.into_inner() {
-        Ok(input) => input,
-        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
-    };
+    let input = read_input!(call, body);
     let result =
         emails::mark_primary(&env, &mut call.session, &user, &input.email, input.primary).await;
     Ok(call.finish_auth(outcome(result)).await)

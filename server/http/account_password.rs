@@ -6,7 +6,7 @@ use allauth_api::types;
 use dropshot::RequestContext;
 
 use crate::app::password_change::{self, ChangeInput};
-use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
+use crate::http::{invalid_input, AuthOutcome, ServerContext};
 
 /// `POST account/password/change`: 200 with the session (under a new key),
 /// 401 when not logged in or when `logout_on_password_change` ended it.
@@ -16,10 +16,7 @@ pub async fn password_change(
     _headers: HeaderParams<PasswordChangeHeaders>,
     body: JsonBody<types::ChangePasswordInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let mut call = start_call!(rqctx, client);
     let input = body
         .into_inner()
         .map(|input| ChangeInput {

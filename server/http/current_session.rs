@@ -5,7 +5,7 @@ use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, Reply};
 use allauth_api::types;
 use dropshot::RequestContext;
 
-use crate::http::{AuthOutcome, Call, ServerContext};
+use crate::http::{AuthOutcome, ServerContext};
 
 /// `GET auth/session`: 200 with the user, or 401 with what may come next.
 pub async fn session_view(
@@ -13,10 +13,7 @@ pub async fn session_view(
     client: ClientParam<types::Client>,
     _headers: HeaderParams<SessionViewHeaders>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let call = start_call!(rqctx, client);
     Ok(call.finish_auth(Ok(AuthOutcome::Session)).await)
 }
 
@@ -26,10 +23,7 @@ pub async fn session_logout(
     client: ClientParam<types::Client>,
     _headers: HeaderParams<SessionLogoutHeaders>,
 ) -> Result<Reply<types::AuthenticationResponse, 401u16>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let mut call = start_call!(rqctx, client);
     call.session.logout();
     Ok(call.finish_auth(Ok(AuthOutcome::Session)).await)
 }

@@ -6,7 +6,7 @@ use allauth_api::types;
 use dropshot::RequestContext;
 
 use crate::app::login_by_code;
-use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
+use crate::http::{invalid_input, AuthOutcome, ServerContext};
 
 /// `POST auth/code/request`: mails a code; 401 with `login_by_code` pending
 /// (known address or not), or 200 when already logged in.
@@ -16,14 +16,8 @@ pub async fn login_code_request(
     _headers: HeaderParams<LoginCodeRequestHeaders>,
     body: JsonBody<types::RequestLoginCodeInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
-    let input = match body.into_inner() {
-        Ok(input) => input,
-        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
-    };
+    let mut call = start_call!(rqctx, client);
+    let input = read_input!(call, body);
     let (ctx, ip) = (call.ctx, call.ip.clone());
     let env = ctx.deps(call.now_ms, &ip);
     let email = input.email.map(String::from);
@@ -40,10 +34,7 @@ pub async fn login_code_confirm(
     _headers: HeaderParams<LoginCodeConfirmHeaders>,
     body: JsonBody<types::ConfirmLoginCodeInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let mut call = start_call!(rqctx, client);
     let code = body
         .into_inner()
         .map(|input| String::from(input.code))
@@ -62,10 +53,7 @@ pub async fn login_code_resend(
     client: ClientParam<types::Client>,
     _headers: HeaderParams<LoginCodeResendHeaders>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let mut call = start_call!(rqctx, client);
     let (ctx, ip) = (call.ctx, call.ip.clone());
     let env = ctx.deps(call.now_ms, &ip);
     let result = login_by_code::resend(&env, &mut call.session).await;

@@ -4,6 +4,31 @@
 //! saves the session and sets cookies and headers; [`error_reply`] is the
 //! only conversion of `app::Error` into the allauth envelope.
 
+/// Starts the call (`Call::start`), or returns from the handler with the
+/// answer that ends it at once: 404, the CSRF 403 or the app's 410.
+macro_rules! start_call {
+    ($rqctx:expr, $client:expr) => {
+        match $crate::http::Call::start(&$rqctx, &$client).await {
+            Ok(call) => call,
+            Err(reply) => return Ok(reply),
+        }
+    };
+}
+
+/// The extracted input, or returns from the handler with its 400 envelope.
+macro_rules! read_input {
+    ($call:ident, $input:expr) => {
+        match $input.into_inner() {
+            Ok(input) => input,
+            Err(errors) => {
+                return Ok($call
+                    .finish_auth(Err($crate::http::invalid_input(errors)))
+                    .await)
+            }
+        }
+    };
+}
+
 pub mod api;
 pub mod cookies;
 pub mod cors;
@@ -39,7 +64,7 @@ use crate::app::features::Built;
 use crate::app::session::{self as app_session, LiveSession, SessionData, UserView};
 use crate::app::{self, codes, features, routes};
 use crate::config::Config;
-use crate::db::{self, sessions as session_rows, Db};
+use crate::db::{self, refresh_tokens, sessions as session_rows, Db};
 use crate::spec::ServedSpec;
 
 /// Shared state of the running server.
@@ -303,7 +328,11 @@ impl<'a> Call<'a> {
         let (Some(keys), ClientKind::App) = (&self.ctx.jwt, self.client) else {
             return Ok(None);
         };
-        let (Some(user), Some(session_id)) = (&self.session.user, self.session.row_id) else {
+        let (Some(user), Some(session_id), Some(key_hash)) = (
+            &self.session.user,
+            self.session.row_id,
+            &self.session.key_hash,
+        ) else {
             return Ok(None);
         };
         if self.pre_user_id == Some(user.id) || self.session.is_ended() {
@@ -315,6 +344,7 @@ impl<'a> Call<'a> {
             &self.ctx.db,
             user.id,
             session_id,
+            key_hash,
             self.now_ms,
         )
         .await?;
@@ -418,15 +448,20 @@ async fn bearer_session(
         .db
         .run(move |conn| session_rows::load_with_user_by_id(conn, session_id, now_ms))
         .await?;
-    let found = row.filter(|(_, user, _)| {
-        user.as_ref()
-            .is_some_and(|u| u.id.to_string() == claims.sub)
+    // The session must still have the key the token was issued under (a
+    // password change cycles it) and the token's user.
+    let found = row.filter(|(session, user, _)| {
+        claims.names_key(&session.key_hash)
+            && user
+                .as_ref()
+                .is_some_and(|u| u.id.to_string() == claims.sub)
     });
     Ok(match found {
         Some((session, user, email)) => {
             let user = user.map(|u| UserView::from_row(&u, email));
             Bearer::Session(Box::new(LiveSession::loaded(
                 session.id,
+                session.key_hash,
                 user,
                 SessionData::parse(&session.data),
             )))
@@ -449,7 +484,8 @@ async fn load_session(
     Ok(row.map(|(session, user, email)| {
         let user = user.map(|u| UserView::from_row(&u, email));
         // A session whose user is gone or inactive is anonymous.
-        LiveSession::loaded(session.id, user, SessionData::parse(&session.data))
+        let data = SessionData::parse(&session.data);
+        LiveSession::loaded(session.id, session.key_hash, user, data)
     }))
 }
 
@@ -461,10 +497,7 @@ async fn save_session(call: &mut Call<'_>) -> Result<Option<String>, app::Error>
         return Ok(None);
     }
     let now = call.now_ms;
-    let age_ms = i64::try_from(call.config.session.cookie_age)
-        .unwrap_or(i64::MAX / 2000)
-        .saturating_mul(1000);
-    let expires_at = now.saturating_add(age_ms);
+    let expires_at = call.config.session.expires_at(now);
     let row_id = session.row_id;
     if !session.worth_keeping() {
         if let Some(id) = row_id {
@@ -482,8 +515,9 @@ async fn save_session(call: &mut Call<'_>) -> Result<Option<String>, app::Error>
     match (row_id, token.clone()) {
         (None, token) => {
             let token = token.unwrap_or_else(codes::new_token);
+            let key_hash = codes::token_hash(&token);
             let mut new = session_rows::NewSession::new(
-                codes::token_hash(&token),
+                key_hash.clone(),
                 session_client(call.client),
                 now,
                 expires_at,
@@ -498,21 +532,35 @@ async fn save_session(call: &mut Call<'_>) -> Result<Option<String>, app::Error>
                 .run(move |conn| session_rows::insert(conn, &new))
                 .await?;
             call.session.row_id = Some(row.id);
+            call.session.key_hash = Some(key_hash);
             Ok(Some(token))
         }
         (Some(id), token) => {
+            let key_hash = token.as_deref().map(codes::token_hash);
+            let cycled = key_hash.is_some();
             let changes = session_rows::SessionUpdate {
-                key_hash: token.as_deref().map(codes::token_hash),
+                key_hash: key_hash.clone(),
                 user_id: Some(user_id),
                 data: Some(data),
                 expires_at: Some(expires_at),
                 last_seen_at: Some(now),
                 ..Default::default()
             };
+            // A new key ends the JWTs issued under the old one: their `sid`
+            // no longer matches, and their refresh tokens go with it.
             call.ctx
                 .db
-                .run(move |conn| session_rows::update(conn, id, &changes))
+                .transaction(move |conn| {
+                    session_rows::update(conn, id, &changes)?;
+                    if cycled {
+                        refresh_tokens::delete_for_session(conn, id)?;
+                    }
+                    Ok(())
+                })
                 .await?;
+            if key_hash.is_some() {
+                call.session.key_hash = key_hash;
+            }
             Ok(token)
         }
     }
@@ -529,7 +577,7 @@ fn session_client(kind: ClientKind) -> session_rows::Client {
 /// proxies — the entry that many places from the end of the proxy header.
 fn client_ip(rqctx: &RequestContext<ServerContext>, config: &Config) -> IpAddr {
     let peer = rqctx.request.remote_addr().ip();
-    let count = config.server.trusted_proxy_count as usize;
+    let count = config.server.trusted_proxy_count;
     if count == 0 {
         return peer;
     }

@@ -8,7 +8,7 @@ use allauth_api::types;
 use dropshot::RequestContext;
 
 use crate::app::password_reset::{self, Requested, ResetInput};
-use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
+use crate::http::{invalid_input, AuthOutcome, ServerContext};
 
 /// `POST auth/password/request`: mails a reset link (200) or a code (401
 /// with `password_reset_by_code` pending), the same for unknown addresses.
@@ -18,14 +18,8 @@ pub async fn password_reset_request(
     _headers: HeaderParams<PasswordResetRequestHeaders>,
     body: JsonBody<types::RequestPasswordResetInput>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
-    let input = match body.into_inner() {
-        Ok(input) => input,
-        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
-    };
+    let mut call = start_call!(rqctx, client);
+    let input = read_input!(call, body);
     let (ctx, ip) = (call.ctx, call.ip.clone());
     let deps = ctx.deps(call.now_ms, &ip);
     let result = password_reset::request(&deps, &mut call.session, &input.email).await;
@@ -42,10 +36,7 @@ pub async fn password_reset_view(
     client: ClientParam<types::Client>,
     _headers: HeaderParams<PasswordResetViewHeaders>,
 ) -> Result<Reply<types::PasswordResetInfoResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let mut call = start_call!(rqctx, client);
     // A missing header is an empty key ("required"), as in allauth.
     let key = rqctx
         .request
@@ -68,10 +59,7 @@ pub async fn password_reset_confirm(
     _headers: HeaderParams<PasswordResetConfirmHeaders>,
     body: JsonBody<types::ResetPasswordInput>,
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let mut call = start_call!(rqctx, client);
     let input = body
         .into_inner()
         .map(|input| ResetInput {

@@ -6,7 +6,7 @@ use allauth_api::types;
 use dropshot::RequestContext;
 
 use crate::app::usersessions;
-use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
+use crate::http::{AuthOutcome, ServerContext};
 
 /// `GET auth/sessions`: the user's sessions; 401 when not logged in.
 pub async fn user_session_list(
@@ -14,10 +14,7 @@ pub async fn user_session_list(
     client: ClientParam<types::Client>,
     _headers: HeaderParams<UserSessionListHeaders>,
 ) -> Result<Reply<types::SessionsResponse>, ApiError> {
-    let call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let call = start_call!(rqctx, client);
     let Some(user) = call.session.user.clone() else {
         return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
     };
@@ -41,17 +38,11 @@ pub async fn user_session_delete(
     _headers: HeaderParams<UserSessionDeleteHeaders>,
     body: JsonBody<types::EndSessionsInput>,
 ) -> Result<Reply<types::SessionsResponse>, ApiError> {
-    let mut call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let mut call = start_call!(rqctx, client);
     let Some(user) = call.session.user.clone() else {
         return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
     };
-    let input = match body.into_inner() {
-        Ok(input) => input,
-        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
-    };
+    let input = read_input!(call, body);
     let current = call.session.row_id;
     match usersessions::end(&call.ctx.db, user.id, input.sessions, current, call.now_ms).await {
         Err(error) => Ok(call.finish_auth(Err(error)).await),

@@ -7,7 +7,7 @@ use allauth_api::types;
 use dropshot::RequestContext;
 use serde_json::json;
 
-use crate::http::{invalid_input, AuthOutcome, Call, ServerContext};
+use crate::http::{AuthOutcome, ServerContext};
 
 /// `POST tokens/refresh` (app): a new access token, and with rotation a new
 /// refresh token; an unusable refresh token is allauth's bare 400.
@@ -16,14 +16,8 @@ pub async fn token_refresh(
     client: ClientParam<types::AppClient>,
     body: JsonBody<types::RefreshTokenInput>,
 ) -> Result<Reply<types::RefreshTokenResponse>, ApiError> {
-    let call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
-    let input = match body.into_inner() {
-        Ok(input) => input,
-        Err(errors) => return Ok(call.finish_auth(Err(invalid_input(errors))).await),
-    };
+    let call = start_call!(rqctx, client);
+    let input = read_input!(call, body);
     let ctx = call.ctx;
     let result = crate::app::jwt::refresh(
         ctx.jwt.as_deref(),
@@ -49,10 +43,7 @@ pub async fn token_jwks(
     rqctx: RequestContext<ServerContext>,
     client: ClientParam<types::AppClient>,
 ) -> Result<Reply<types::JwksResponse>, ApiError> {
-    let call = match Call::start(&rqctx, &client).await {
-        Ok(call) => call,
-        Err(reply) => return Ok(reply),
-    };
+    let call = start_call!(rqctx, client);
     let keys = call.ctx.jwt.as_ref().and_then(|keys| keys.jwks());
     let result = match keys {
         Some(set) => serde_json::from_value(set)

@@ -4,7 +4,7 @@
 
 use allauth_api::types;
 use allauth_server::config::{Config, JwtAlgorithm, Secret, TokenStrategy};
-use allauth_server::db::{email_addresses, users};
+use allauth_server::db::{email_addresses, sessions, users};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 
@@ -199,6 +199,18 @@ async fn refusals() {
         no_use["token_use"] = json!(null);
         let mut numeric_sub = claims.clone();
         numeric_sub["sub"] = json!(1);
+        // The sid names the session under its current key: the row id alone,
+        // or with another key's tag, names nothing.
+        let row_id = claims["sid"]
+            .as_str()
+            .expect("sid")
+            .split('.')
+            .next()
+            .expect("id");
+        let mut bare_sid = claims.clone();
+        bare_sid["sid"] = json!(row_id);
+        let mut other_key_sid = claims.clone();
+        other_key_sid["sid"] = json!(format!("{row_id}.AAAAAAAAAAAAAAAAAAAAAA"));
         let payload = access.split('.').nth(1).expect("payload");
         let alg_none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
         // HS256 signed with the public modulus (RS256/HS256 confusion) and
@@ -225,6 +237,7 @@ async fn refusals() {
             ),
             ("no token_use", forge(&no_use, Algorithm::RS256, &rsa)),
             ("numeric sub", forge(&numeric_sub, Algorithm::RS256, &rsa)),
+            ("sid without key", forge(&bare_sid, Algorithm::RS256, &rsa)),
             ("alg none", alg_none),
             ("hs256 confusion", confused),
             ("bad signature", bad_signature),
@@ -242,6 +255,16 @@ async fn refusals() {
             let (status, body) = refresh(&server, &token).await;
             assert_eq!((status, &body), (400, &json!({"status": 400})), "{what}");
         }
+        // A well-formed sid of a key the session no longer has is a session
+        // that is gone: 410 (stateless validation, as allauth), and no refresh.
+        let other_key = forge(&other_key_sid, Algorithm::RS256, &rsa);
+        let (status, body) = get_session(&server, &format!("Bearer {other_key}")).await;
+        assert_eq!(status, 410, "{body}");
+        let mut other_key_refresh = claims_of(&refresh_token);
+        other_key_refresh["sid"] = other_key_sid["sid"].clone();
+        let (status, body) =
+            refresh(&server, &forge(&other_key_refresh, Algorithm::RS256, &rsa)).await;
+        assert_eq!((status, body), (400, json!({"status": 400})));
         // An access token is not a refresh token; an expired refresh token neither.
         let (status, body) = refresh(&server, &access).await;
         assert_eq!((status, body), (400, json!({"status": 400})));
@@ -366,6 +389,104 @@ async fn refresh_without_rotation_and_stateful_validation() {
         assert_eq!(
             refresh(&server, &token).await,
             (400, json!({"status": 400}))
+        );
+        server
+    })
+    .await;
+}
+
+/// A password change cycles the session key (Django's
+/// `update_session_auth_hash`); the JWTs issued under the old key die with
+/// it, as in allauth: the access token is a 410 (stateless) or anonymous
+/// (stateful), the refresh tokens are refused. The client gets the new
+/// session token in `meta`, and no new JWTs (same user).
+#[tokio::test]
+async fn password_change_ends_the_tokens() {
+    for stateful in [false, true] {
+        let configure = move |config: &mut Config| {
+            jwt_rs256(config);
+            config.headless.jwt_stateful_validation_enabled = stateful;
+        };
+        on_each_backend(configure, |server| async move {
+            make_user(&server, "alice").await;
+            let meta = login(&server, "alice").await;
+            let access = meta["access_token"].as_str().expect("access").to_string();
+            let refresh_token = meta["refresh_token"].as_str().expect("refresh").to_string();
+            let bearer = format!("Bearer {access}");
+            let response = raw()
+                .post(server.url("/_allauth/app/v1/account/password/change"))
+                .header("Authorization", &bearer)
+                .json(
+                    &json!({"current_password": PASSWORD, "new_password": "an0ther-s3cret-phrase"}),
+                )
+                .send()
+                .await
+                .expect("request");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(status, 200, "{body}");
+            let new_session_token = body["meta"]["session_token"]
+                .as_str()
+                .expect("the cycled key is handed out")
+                .to_string();
+            assert!(body["meta"].get("access_token").is_none(), "{body}");
+
+            let (status, body) = get_session(&server, &bearer).await;
+            if stateful {
+                assert_anonymous_401(status, &body);
+            } else {
+                assert_eq!(status, 410, "{body}");
+            }
+            assert_eq!(
+                refresh(&server, &refresh_token).await,
+                (400, json!({"status": 400}))
+            );
+            // The session itself lives on under its new key.
+            let response = raw()
+                .get(server.url("/_allauth/app/v1/auth/session"))
+                .header("X-Session-Token", &new_session_token)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 200);
+            server
+        })
+        .await;
+    }
+}
+
+/// A refresh keeps the session alive: its expiry moves `cookie_age` on, as
+/// allauth's session save on refresh does.
+#[tokio::test]
+async fn refresh_extends_the_session() {
+    on_each_backend(jwt_hs256, |server| async move {
+        make_user(&server, "alice").await;
+        let meta = login(&server, "alice").await;
+        let token = meta["refresh_token"].as_str().expect("refresh").to_string();
+        let session_id: i64 = claims_of(&token)["sid"]
+            .as_str()
+            .and_then(|sid| sid.split('.').next())
+            .and_then(|id| id.parse().ok())
+            .expect("row id in sid");
+        let db = server.server.context().db.clone();
+        let soon = allauth_server::db::now_millis() + 60_000;
+        db.run(move |conn| sessions::extend(conn, session_id, soon))
+            .await
+            .expect("expiry moved");
+        let (status, body) = refresh(&server, &token).await;
+        assert_eq!(status, 200, "{body}");
+        let age_ms =
+            i64::try_from(server.server.context().config.session.cookie_age).expect("age") * 1000;
+        let row = db
+            .run(move |conn| sessions::by_id(conn, session_id))
+            .await
+            .expect("read")
+            .expect("the session is there");
+        let now = allauth_server::db::now_millis();
+        assert!(
+            row.expires_at > now + age_ms - 60_000,
+            "expiry {} not moved on (now {now}, age {age_ms})",
+            row.expires_at
         );
         server
     })
