@@ -17,6 +17,11 @@
    signed out, ended, or reauthentication required), a new user and session
    are made for the next request.
 
+   With ALLAUTH_ST_JWT=1 as well (a server on the JWT token strategy),
+   `app` requests carry the login's access token as `Authorization: Bearer`
+   instead of the session token; an answer of 401 or 410 to a request that
+   carried it makes a new user and token pair for the next one.
+
 3. Unknown clients (see filter_failure below).
 """
 
@@ -39,6 +44,8 @@ SESSION_COOKIE = "sessionid"
 SESSION_HEADER = "X-Session-Token"
 
 SIGNED_IN = os.environ.get("ALLAUTH_ST_SIGNED_IN") == "1"
+JWT = os.environ.get("ALLAUTH_ST_JWT") == "1"
+AUTHORIZATION = "Authorization"
 BASE = os.environ.get("ALLAUTH_ST_BASE", "").rstrip("/")
 VALID_CLIENTS = {"app", "browser"}
 
@@ -106,7 +113,10 @@ class Sessions:
                 status, body, _ = self._post("app", "auth/login", {"username": username, "password": password})
                 if status != 200:
                     raise RuntimeError(f"app login for the signed-in pass answered {status}: {body}")
-                self.app_token = body["meta"]["session_token"]
+                meta = body.get("meta", {})
+                self.app_token = meta.get("access_token") if JWT else meta.get("session_token")
+                if not self.app_token:
+                    raise RuntimeError(f"app login for the signed-in pass handed out no token: {body}")
             if client == "browser" and self.browser_cookie is None:
                 username, password = self._new_user()
                 status, body, cookies = self._post("browser", "auth/login", {"username": username, "password": password})
@@ -140,7 +150,9 @@ class ClientCredentials:
             case.cookies = {**(case.cookies or {}), CSRF_COOKIE: data}
         if SIGNED_IN and client is not None:
             credential = SESSIONS.get(client)
-            if client == "app":
+            if client == "app" and JWT:
+                case.headers = {**(case.headers or {}), AUTHORIZATION: f"Bearer {credential}"}
+            elif client == "app":
                 case.headers = {**(case.headers or {}), SESSION_HEADER: credential}
             else:
                 case.cookies = {**(case.cookies or {}), SESSION_COOKIE: credential}
@@ -153,7 +165,13 @@ if SIGNED_IN:
         client = (case.path_parameters or {}).get("client")
         if client not in VALID_CLIENTS:
             return
-        credential = (case.headers or {}).get(SESSION_HEADER) if client == "app" else (case.cookies or {}).get(SESSION_COOKIE)
+        if client == "app" and JWT:
+            bearer = (case.headers or {}).get(AUTHORIZATION) or ""
+            credential = bearer.removeprefix("Bearer ") or None
+        elif client == "app":
+            credential = (case.headers or {}).get(SESSION_HEADER)
+        else:
+            credential = (case.cookies or {}).get(SESSION_COOKIE)
         if credential is None:
             return
         if response.status_code in (401, 410):
