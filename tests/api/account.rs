@@ -14,7 +14,7 @@ use allauth_server::config::{
 use allauth_server::db::{email_addresses, users};
 use serde_json::{json, Value};
 
-use crate::harness::{on_each_backend, raw, TestServer};
+use crate::harness::{code_in, on_each_backend, raw, user, TestServer};
 
 const PASSWORD: &str = "c0rrect-h0rse-battery";
 
@@ -257,20 +257,6 @@ async fn mails_to(server: &TestServer, to: &str, at_least: usize) -> Vec<String>
     panic!("fewer than {at_least} mails to {to}");
 }
 
-/// The `XXXX-XXXX` code in a mail.
-fn code_in(mail: &str) -> String {
-    mail.split_whitespace()
-        .find(|w| {
-            w.len() == 9
-                && w.as_bytes()[4] == b'-'
-                && w.chars()
-                    .filter(|c| *c != '-')
-                    .all(|c| c.is_ascii_uppercase())
-        })
-        .expect("a code in the mail")
-        .to_string()
-}
-
 /// The key of the verification link in a mail (percent-decoded).
 fn key_in(mail: &str) -> String {
     let start =
@@ -305,30 +291,6 @@ async fn user_count(server: &TestServer) -> i64 {
     })
     .await
     .expect("count")
-}
-
-/// A user with a verified (or not) primary address and a password.
-async fn make_user(server: &TestServer, username: &str, email: &str, verified: bool) -> i64 {
-    let hash = server
-        .server
-        .context()
-        .passwords
-        .hash(PASSWORD)
-        .await
-        .expect("hash");
-    let db = server.server.context().db.clone();
-    let (username, email) = (username.to_string(), email.to_string());
-    db.run(move |conn| {
-        let now = allauth_server::db::now_millis();
-        let user = users::insert(conn, &users::NewUser::new(Some(&username), Some(hash), now))?;
-        email_addresses::insert(
-            conn,
-            &email_addresses::NewEmailAddress::new(user.id, &email, verified, true),
-        )?;
-        Ok(user.id)
-    })
-    .await
-    .expect("user stored")
 }
 
 // ---------------------------------------------------------------------------
@@ -597,7 +559,7 @@ async fn errors_and_enumeration_prevention_by_code() {
 
         // A verified account; a signup with its address pretends success.
         let email = "owner@example.com";
-        make_user(&server, "owner", email, true).await;
+        user(&server, "owner", email, true, Some(PASSWORD)).await;
         for kind in KINDS {
             let mut agent = Agent::new(&server, kind);
             let users_before = user_count(&server).await;
@@ -655,7 +617,14 @@ async fn login_with_unverified_address_stops_at_verify_email() {
     on_each_backend(by_code, |server| async move {
         for kind in KINDS {
             let email = format!("late-{kind:?}@example.com").to_lowercase();
-            make_user(&server, &format!("late{kind:?}"), &email, false).await;
+            user(
+                &server,
+                &format!("late{kind:?}"),
+                &email,
+                false,
+                Some(PASSWORD),
+            )
+            .await;
             let mut agent = Agent::new(&server, kind);
             let login = agent
                 .post("auth/login", json!({"email": email, "password": PASSWORD}))
@@ -849,7 +818,7 @@ async fn signup_fields_and_rules() {
             config.finalize();
         },
         |server| async move {
-            make_user(&server, "ann", "someone@example.com", true).await;
+            user(&server, "ann", "someone@example.com", true, Some(PASSWORD)).await;
             let mut agent = Agent::new(&server, Kind::App);
             // Optional verification: logged in at once, a link mailed; the
             // username comes from the address, made unique.
@@ -920,7 +889,14 @@ async fn login_limits_inactive_and_hash_upgrade() {
     on_each_backend(
         |config| rate_limits(config, "{ login = \"3/m/ip\" }"),
         |server| async move {
-            let id = make_user(&server, "sleepy", "sleepy@example.com", true).await;
+            let id = user(
+                &server,
+                "sleepy",
+                "sleepy@example.com",
+                true,
+                Some(PASSWORD),
+            )
+            .await;
             let db = server.server.context().db.clone();
             db.run(move |conn| users::set_active(conn, id, false))
                 .await
@@ -947,7 +923,14 @@ async fn login_limits_inactive_and_hash_upgrade() {
 
             // A Django PBKDF2 hash of PASSWORD (salt "saltsaltsalt", 1000 iterations).
             let django = django_hash(PASSWORD);
-            let id = make_user(&server, "legacy", "legacy@example.com", true).await;
+            let id = user(
+                &server,
+                "legacy",
+                "legacy@example.com",
+                true,
+                Some(PASSWORD),
+            )
+            .await;
             db.run(move |conn| users::set_password_hash(conn, id, Some(&django)))
                 .await
                 .expect("stored");

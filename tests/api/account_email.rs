@@ -5,19 +5,16 @@
 
 use allauth_api::types;
 use allauth_server::config::{Config, PreventEnumeration};
-use allauth_server::db::{self, email_addresses, users};
+use allauth_server::db::{email_addresses, users};
 use serde_json::{json, Value};
 
-use crate::harness::{on_each_backend, TestServer};
-use crate::login_by_code::{code_in, kind, mails, session_for, user_with_email, Agent};
-
-fn now_secs() -> f64 {
-    db::now_millis() as f64 / 1000.0
-}
+use crate::harness::{
+    code_in, kind, mails, now_secs, on_each_backend, session_for, user, Agent, TestServer,
+};
 
 /// A logged-in agent of `client` for a new user with a verified primary address.
 async fn logged_in(server: &TestServer, client: &'static str, name: &str) -> (Agent, i64) {
-    let user_id = user_with_email(server, name, &format!("{name}@example.com"), true).await;
+    let user_id = user(server, name, &format!("{name}@example.com"), true, None).await;
     let token = session_for(server, client, user_id, now_secs()).await;
     (Agent::with_token(server, client, &token), user_id)
 }
@@ -166,11 +163,12 @@ async fn adding_an_address_mails_a_link() {
                 );
 
                 // Taken by another account: added all the same (enumeration prevention).
-                user_with_email(
+                user(
                     &server,
                     &format!("other{n}"),
                     &format!("taken{n}@example.com"),
                     true,
+                    None,
                 )
                 .await;
                 let (status, body) = add(&mut agent, &format!("taken{n}@example.com")).await;
@@ -217,7 +215,7 @@ async fn taken_addresses_limits_and_change_email() {
             c.account.max_email_addresses = Some(2);
         },
         |server| async move {
-            user_with_email(&server, "owner", "taken@example.com", true).await;
+            user(&server, "owner", "taken@example.com", true, None).await;
             let (mut agent, _) = logged_in(&server, "app", "bea").await;
             let (status, body) = add(&mut agent, "taken@example.com").await;
             assert_eq!(
@@ -608,7 +606,7 @@ async fn reauthentication_and_rate_limit() {
             for client in ["app", "browser"] {
                 let name = format!("hal-{client}");
                 let user_id =
-                    user_with_email(&server, &name, &format!("{name}@example.com"), true).await;
+                    user(&server, &name, &format!("{name}@example.com"), true, None).await;
                 let db = server.server.context().db.clone();
                 db.run(move |conn| {
                     users::set_password_hash(conn, user_id, Some("argon2-placeholder")).map(drop)

@@ -4,21 +4,10 @@
 //! notification mails and the per-user rate limit.
 
 use allauth_api::types;
-use allauth_server::db::sessions;
 use serde_json::{json, Value};
 
-use crate::harness::{on_each_backend, raw, TestServer};
-use crate::password_reset::{
-    mails, password_is, session_of, user, Agent, NEW_PASSWORD, OLD_PASSWORD,
-};
-
-fn client_kind(client: &str) -> sessions::Client {
-    if client == "app" {
-        sessions::Client::App
-    } else {
-        sessions::Client::Browser
-    }
-}
+use crate::harness::{mails, on_each_backend, raw, session_for, user, Agent, TestServer};
+use crate::password_reset::{password_is, NEW_PASSWORD, OLD_PASSWORD};
 
 async fn app_token_alive(server: &TestServer, token: &str) -> bool {
     let response = raw()
@@ -50,10 +39,9 @@ async fn anonymous_callers_get_the_401() {
         |_| {},
         |server| async move {
             for client in ["app", "browser"] {
-                let mut agent = Agent::new(client);
+                let mut agent = Agent::new(&server, client);
                 let (status, body) = agent
                     .post(
-                        &server,
                         "account/password/change",
                         json!({"new_password": NEW_PASSWORD}),
                     )
@@ -82,13 +70,12 @@ async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
                     Some(OLD_PASSWORD),
                 )
                 .await;
-                let token = session_of(&server, id, client_kind(client)).await;
-                let other = session_of(&server, id, sessions::Client::App).await;
-                let mut agent = Agent::with_session(client, &token);
+                let token = session_for(&server, client, id, 1.5).await;
+                let other = session_for(&server, "app", id, 1.5).await;
+                let mut agent = Agent::with_token(&server, client, &token);
 
                 let (status, body) = agent
                     .post(
-                        &server,
                         "account/password/change",
                         json!({"new_password": NEW_PASSWORD}),
                     )
@@ -100,7 +87,6 @@ async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
                 );
                 let (status, body) = agent
                     .post(
-                        &server,
                         "account/password/change",
                         json!({"current_password": "wrong", "new_password": "abc"}),
                     )
@@ -119,7 +105,6 @@ async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
                 );
                 let (status, body) = agent
                     .post(
-                        &server,
                         "account/password/change",
                         json!({"current_password": OLD_PASSWORD, "new_password": ""}),
                     )
@@ -132,7 +117,6 @@ async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
 
                 let (status, body) = agent
                     .post(
-                        &server,
                         "account/password/change",
                         json!({"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD}),
                     )
@@ -141,7 +125,7 @@ async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
                 assert_eq!(body["data"]["user"]["id"], id);
                 assert_eq!(body["meta"]["is_authenticated"], true);
                 assert_eq!(body["data"]["methods"][0]["method"], "password");
-                let new_token = agent.session.clone().expect("a session");
+                let new_token = agent.token.clone().expect("a session");
                 assert_ne!(new_token, token, "the key is cycled");
                 if client == "app" {
                     assert_eq!(body["meta"]["session_token"], new_token.as_str());
@@ -150,7 +134,7 @@ async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
                         "the old key is dead"
                     );
                 }
-                let (status, _) = agent.get(&server, "auth/session", &[]).await;
+                let (status, _) = agent.get("auth/session", &[]).await;
                 assert_eq!(status, 200, "the session stays logged in");
                 assert!(
                     !app_token_alive(&server, &other).await,
@@ -171,7 +155,7 @@ async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
                 Some(OLD_PASSWORD),
             )
             .await;
-            let token = session_of(&server, id, sessions::Client::App).await;
+            let token = session_for(&server, "app", id, 1.5).await;
             let response = server
                 .client()
                 .password_change(
@@ -202,11 +186,10 @@ async fn a_user_without_a_password_sets_one() {
             for client in ["app", "browser"] {
                 let email = format!("kim-{client}@example.com");
                 let id = user(&server, &format!("kim_{client}"), &email, true, None).await;
-                let token = session_of(&server, id, client_kind(client)).await;
-                let mut agent = Agent::with_session(client, &token);
+                let token = session_for(&server, client, id, 1.5).await;
+                let mut agent = Agent::with_token(&server, client, &token);
                 let (status, body) = agent
                     .post(
-                        &server,
                         "account/password/change",
                         json!({"current_password": "guess", "new_password": NEW_PASSWORD}),
                     )
@@ -218,7 +201,6 @@ async fn a_user_without_a_password_sets_one() {
                 );
                 let (status, body) = agent
                     .post(
-                        &server,
                         "account/password/change",
                         json!({"new_password": NEW_PASSWORD}),
                     )
@@ -251,11 +233,10 @@ async fn logout_on_password_change_ends_the_session() {
                     Some(OLD_PASSWORD),
                 )
                 .await;
-                let token = session_of(&server, id, client_kind(client)).await;
-                let mut agent = Agent::with_session(client, &token);
+                let token = session_for(&server, client, id, 1.5).await;
+                let mut agent = Agent::with_token(&server, client, &token);
                 let (status, body) = agent
                     .post(
-                        &server,
                         "account/password/change",
                         json!({"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD}),
                     )
@@ -265,7 +246,7 @@ async fn logout_on_password_change_ends_the_session() {
                 if client == "app" {
                     assert!(!app_token_alive(&server, &token).await);
                 } else {
-                    assert!(agent.session.is_none(), "the session cookie is cleared");
+                    assert!(agent.token.is_none(), "the session cookie is cleared");
                 }
                 assert!(password_is(&server, id, NEW_PASSWORD).await);
             }
@@ -281,13 +262,12 @@ async fn changes_are_rate_limited_per_user() {
         |_| {},
         |server| async move {
             let id = user(&server, "max", "max@example.com", true, Some(OLD_PASSWORD)).await;
-            let token = session_of(&server, id, sessions::Client::App).await;
-            let mut agent = Agent::with_session("app", &token);
+            let token = session_for(&server, "app", id, 1.5).await;
+            let mut agent = Agent::with_token(&server, "app", &token);
             // change_password: 5/m per user, failed attempts included.
             for _ in 0..5 {
                 let (status, _) = agent
                     .post(
-                        &server,
                         "account/password/change",
                         json!({"current_password": "wrong", "new_password": NEW_PASSWORD}),
                     )
@@ -296,7 +276,6 @@ async fn changes_are_rate_limited_per_user() {
             }
             let (status, body) = agent
                 .post(
-                    &server,
                     "account/password/change",
                     json!({"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD}),
                 )

@@ -6,163 +6,10 @@
 use allauth_api::types;
 use allauth_server::app::codes;
 use allauth_server::config::Config;
-use allauth_server::db::{self, email_addresses, mail_outbox, sessions, users};
+use allauth_server::db::{self, email_addresses, sessions};
 use serde_json::{json, Value};
 
-use crate::harness::{on_each_backend, raw, TestServer};
-
-const CSRF: &str = "abcdefghijklmnopqrstuvwxyzABCDEF";
-
-/// One client's conversation with the server over raw HTTP: the app keeps
-/// its session token, the browser its session cookie (with a CSRF pair).
-pub struct Agent {
-    base: String,
-    pub client: &'static str,
-    pub token: Option<String>,
-}
-
-impl Agent {
-    pub fn new(server: &TestServer, client: &'static str) -> Agent {
-        Agent {
-            base: server.base.clone(),
-            client,
-            token: None,
-        }
-    }
-
-    pub fn with_token(server: &TestServer, client: &'static str, token: &str) -> Agent {
-        Agent {
-            token: Some(token.to_string()),
-            ..Agent::new(server, client)
-        }
-    }
-
-    /// Sends a request to `/_allauth/<client>/v1/<path>`; the status and the body.
-    pub async fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let url = format!("{}/_allauth/{}/v1/{path}", self.base, self.client);
-        let mut request = raw().request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if self.client == "app" {
-            if let Some(token) = &self.token {
-                request = request.header("X-Session-Token", token);
-            }
-        } else {
-            let mut cookie = format!("csrftoken={CSRF}");
-            if let Some(token) = &self.token {
-                cookie.push_str(&format!("; sessionid={token}"));
-            }
-            request = request.header("Cookie", cookie).header("X-CSRFToken", CSRF);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let session_cookie = crate::harness::response_cookie(&response, "sessionid");
-        let body: Value = response.json().await.expect("json body");
-        assert_eq!(body["status"], status, "envelope status: {body}");
-        if self.client == "app" {
-            if let Some(token) = body["meta"]["session_token"].as_str() {
-                self.token = Some(token.to_string());
-            }
-        } else if let Some(cookie) = session_cookie {
-            self.token = Some(cookie).filter(|c| !c.is_empty() && c != "\"\"");
-        }
-        (status, body)
-    }
-}
-
-pub fn kind(client: &str) -> types::Client {
-    if client == "app" {
-        types::Client::App
-    } else {
-        types::Client::Browser
-    }
-}
-
-/// A user with one address (primary), returning its id.
-pub async fn user_with_email(
-    server: &TestServer,
-    username: &str,
-    email: &str,
-    verified: bool,
-) -> i64 {
-    let db = server.server.context().db.clone();
-    let (username, email) = (username.to_string(), email.to_string());
-    db.run(move |conn| {
-        let user = users::insert(
-            conn,
-            &users::NewUser::new(Some(&username), None, db::now_millis()),
-        )?;
-        email_addresses::insert(
-            conn,
-            &email_addresses::NewEmailAddress::new(user.id, &email, verified, true),
-        )?;
-        Ok(user.id)
-    })
-    .await
-    .expect("user stored")
-}
-
-/// A logged-in session for `user_id` (a password login `at` seconds), its token.
-pub async fn session_for(server: &TestServer, client: &str, user_id: i64, at: f64) -> String {
-    let token = codes::new_token();
-    let key_hash = codes::token_hash(&token);
-    let client = if client == "app" {
-        sessions::Client::App
-    } else {
-        sessions::Client::Browser
-    };
-    let db = server.server.context().db.clone();
-    db.run(move |conn| {
-        let now = db::now_millis();
-        let mut session = sessions::NewSession::new(key_hash, client, now, now + 3_600_000);
-        session.user_id = Some(user_id);
-        session.data =
-            json!({"methods": [{"method": "password", "at": at, "username": "u"}]}).to_string();
-        sessions::insert(conn, &session)?;
-        Ok(())
-    })
-    .await
-    .expect("session stored");
-    token
-}
-
-/// Every queued mail: (to, subject, text).
-pub async fn mails(server: &TestServer) -> Vec<(String, String, String)> {
-    let db = server.server.context().db.clone();
-    db.run(|conn| {
-        let mut out = Vec::new();
-        let mut id = 1;
-        let mut misses = 0;
-        while misses < 3 {
-            match mail_outbox::by_id(conn, id)? {
-                Some(m) => {
-                    out.push((m.to_addr, m.subject, m.body_text));
-                    misses = 0;
-                }
-                None => misses += 1,
-            }
-            id += 1;
-        }
-        Ok(out)
-    })
-    .await
-    .expect("outbox")
-}
-
-/// The code in a mail body (`XXXX-XXXX` on its own line).
-pub fn code_in(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .find(|l| {
-            l.len() == 9
-                && l.as_bytes()[4] == b'-'
-                && l.chars().all(|c| c == '-' || c.is_ascii_uppercase())
-        })
-        .expect("a code in the mail")
-        .to_string()
-}
+use crate::harness::{code_in, mails, now_secs, on_each_backend, session_for, user, Agent};
 
 fn enabled(config: &mut Config) {
     config.account.login_by_code_enabled = true;
@@ -202,7 +49,7 @@ async fn a_mailed_code_logs_in_and_verifies_the_address() {
     on_each_backend(enabled, |server| async move {
         for (n, client) in ["app", "browser"].into_iter().enumerate() {
             let email = format!("alice{n}@example.com");
-            let user_id = user_with_email(&server, &format!("alice{n}"), &email, false).await;
+            let user_id = user(&server, &format!("alice{n}"), &email, false, None).await;
             let mut agent = Agent::new(&server, client);
             let (status, body) = request(&mut agent, &format!("  Alice{n}@EXAMPLE.com ")).await;
             assert_eq!(status, 401, "{body}");
@@ -269,7 +116,7 @@ async fn a_mailed_code_logs_in_and_verifies_the_address() {
 #[tokio::test]
 async fn unknown_addresses_get_the_same_answer_and_never_log_in() {
     on_each_backend(enabled, |server| async move {
-        user_with_email(&server, "bob", "bob@example.com", true).await;
+        user(&server, "bob", "bob@example.com", true, None).await;
         let mut known = Agent::new(&server, "app");
         let (_, known_body) = request(&mut known, "bob@example.com").await;
         for client in ["app", "browser"] {
@@ -403,7 +250,7 @@ async fn bad_input_and_enumeration_off() {
 #[tokio::test]
 async fn a_missing_code_counts_and_the_code_expires() {
     on_each_backend(enabled, |server| async move {
-        user_with_email(&server, "carol", "carol@example.com", true).await;
+        user(&server, "carol", "carol@example.com", true, None).await;
         let mut agent = Agent::new(&server, "app");
         request(&mut agent, "carol@example.com").await;
         let (status, body) = agent
@@ -465,7 +312,7 @@ async fn resend_within_its_quota() {
             c.account.login_by_code_max_resend_count = 1;
         },
         |server| async move {
-            user_with_email(&server, "dave", "dave@example.com", true).await;
+            user(&server, "dave", "dave@example.com", true, None).await;
             for client in ["app", "browser"] {
                 let mut agent = Agent::new(&server, client);
                 request(&mut agent, "dave@example.com").await;
@@ -500,7 +347,7 @@ async fn resend_within_its_quota() {
     .await;
     // allauth's default: no resends.
     on_each_backend(enabled, |server| async move {
-        user_with_email(&server, "dave", "dave@example.com", true).await;
+        user(&server, "dave", "dave@example.com", true, None).await;
         let mut agent = Agent::new(&server, "app");
         request(&mut agent, "dave@example.com").await;
         let (status, _) = agent.call("POST", "auth/code/resend", None).await;
@@ -513,7 +360,7 @@ async fn resend_within_its_quota() {
 #[tokio::test]
 async fn rate_limited_per_address_and_logged_in_answers_200() {
     on_each_backend(enabled, |server| async move {
-        let user_id = user_with_email(&server, "erin", "erin@example.com", true).await;
+        let user_id = user(&server, "erin", "erin@example.com", true, None).await;
         let mut agent = Agent::new(&server, "app");
         for _ in 0..3 {
             let (status, _) = request(&mut agent, "erin@example.com").await;
@@ -538,8 +385,7 @@ async fn rate_limited_per_address_and_logged_in_answers_200() {
 
         // Logged in: the session's 200; a code cannot be confirmed then.
         for client in ["app", "browser"] {
-            let token =
-                session_for(&server, client, user_id, db::now_millis() as f64 / 1000.0).await;
+            let token = session_for(&server, client, user_id, now_secs()).await;
             let mut agent = Agent::with_token(&server, client, &token);
             let (status, body) = request(&mut agent, "someone@example.com").await;
             assert_eq!(status, 200, "{body}");

@@ -4,179 +4,14 @@
 
 use allauth_api::types;
 use allauth_server::app::codes;
-use allauth_server::app::passwords::Passwords;
 use allauth_server::config::{Config, PreventEnumeration};
-use allauth_server::db::{self, email_addresses, mail_outbox, sessions, users};
+use allauth_server::db::{self, email_addresses, sessions, users};
 use serde_json::{json, Value};
 
-use crate::harness::{on_each_backend, raw, TestServer};
+use crate::harness::{code_in, mails, on_each_backend, raw, session_for, user, Agent, TestServer};
 
-pub const CSRF: &str = "abcdefghijklmnopqrstuvwxyzABCDEF";
 pub const OLD_PASSWORD: &str = "old-secret-pass";
 pub const NEW_PASSWORD: &str = "brand-new-secret";
-
-/// A client of one kind that keeps its session (token or cookie) between calls.
-pub struct Agent {
-    pub client: &'static str,
-    pub session: Option<String>,
-}
-
-impl Agent {
-    pub fn new(client: &'static str) -> Agent {
-        Agent {
-            client,
-            session: None,
-        }
-    }
-
-    pub fn with_session(client: &'static str, token: &str) -> Agent {
-        Agent {
-            client,
-            session: Some(token.to_owned()),
-        }
-    }
-
-    /// Sends a request; returns (status, body) and keeps a new session.
-    pub async fn send(
-        &mut self,
-        server: &TestServer,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
-        let url = server.url(&format!("/_allauth/{}/v1/{path}", self.client));
-        let mut request = raw().request(method, url);
-        if self.client == "app" {
-            if let Some(token) = &self.session {
-                request = request.header("X-Session-Token", token);
-            }
-        } else {
-            let mut cookie = format!("csrftoken={CSRF}");
-            if let Some(token) = &self.session {
-                cookie.push_str(&format!("; sessionid={token}"));
-            }
-            request = request.header("Cookie", cookie).header("X-CSRFToken", CSRF);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        if let Some(body) = body {
-            request = request.body(body.to_string());
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let session_cookie = crate::harness::response_cookie(&response, "sessionid");
-        let body: Value = response.json().await.expect("json envelope");
-        assert_eq!(body["status"], status, "{body}");
-        if self.client == "app" {
-            if let Some(token) = body["meta"]["session_token"].as_str() {
-                self.session = Some(token.to_owned());
-            }
-        } else if let Some(cookie) = session_cookie {
-            self.session = (!cookie.is_empty()).then_some(cookie);
-        }
-        (status, body)
-    }
-
-    pub async fn post(&mut self, server: &TestServer, path: &str, body: Value) -> (u16, Value) {
-        self.send(server, reqwest::Method::POST, path, Some(body), &[])
-            .await
-    }
-
-    pub async fn get(
-        &mut self,
-        server: &TestServer,
-        path: &str,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
-        self.send(server, reqwest::Method::GET, path, None, headers)
-            .await
-    }
-}
-
-/// A user with a password (or none) and a primary address; returns the id.
-pub async fn user(
-    server: &TestServer,
-    username: &str,
-    email: &str,
-    verified: bool,
-    password: Option<&str>,
-) -> i64 {
-    let hash = match password {
-        Some(p) => Some(
-            Passwords::new(&server.server.context().config.account)
-                .hash(p)
-                .await
-                .expect("hash"),
-        ),
-        None => None,
-    };
-    let (username, email) = (username.to_owned(), email.to_owned());
-    server
-        .server
-        .context()
-        .db
-        .run(move |conn| {
-            let user = users::insert(
-                conn,
-                &users::NewUser::new(Some(&username), hash, db::now_millis()),
-            )?;
-            email_addresses::insert(
-                conn,
-                &email_addresses::NewEmailAddress::new(user.id, &email, verified, true),
-            )?;
-            Ok(user.id)
-        })
-        .await
-        .expect("user stored")
-}
-
-/// A stored logged-in session of `user_id` for `client`; returns its token.
-pub async fn session_of(server: &TestServer, user_id: i64, client: sessions::Client) -> String {
-    let token = codes::new_token();
-    let key_hash = codes::token_hash(&token);
-    server
-        .server
-        .context()
-        .db
-        .run(move |conn| {
-            let now = db::now_millis();
-            let mut session = sessions::NewSession::new(key_hash, client, now, now + 3_600_000);
-            session.user_id = Some(user_id);
-            session.data = json!({"methods": [{"method": "password", "at": 1.5}]}).to_string();
-            sessions::insert(conn, &session)?;
-            Ok(())
-        })
-        .await
-        .expect("session stored");
-    token
-}
-
-/// Every mail the server queued, oldest first: (to, subject, text).
-pub async fn mails(server: &TestServer) -> Vec<(String, String, String)> {
-    server
-        .server
-        .context()
-        .db
-        .run(|conn| {
-            let mut found = Vec::new();
-            let (mut id, mut misses) = (1, 0);
-            while misses < 20 {
-                match mail_outbox::by_id(conn, id)? {
-                    Some(m) => {
-                        misses = 0;
-                        found.push((m.to_addr, m.subject, m.body_text));
-                    }
-                    None => misses += 1,
-                }
-                id += 1;
-            }
-            Ok(found)
-        })
-        .await
-        .expect("outbox read")
-}
 
 pub async fn password_hash(server: &TestServer, user_id: i64) -> Option<String> {
     server
@@ -231,11 +66,7 @@ async fn mailed_code(server: &TestServer, to: &str) -> String {
         .rev()
         .find(|(addr, subject, _)| addr == to && subject.contains("reset code"))
         .expect("a reset code mail");
-    text.lines()
-        .map(str::trim)
-        .find(|l| l.len() == 9 && l.as_bytes()[4] == b'-')
-        .expect("code line")
-        .to_owned()
+    code_in(text)
 }
 
 fn notifications(config: &mut Config) {
@@ -259,12 +90,11 @@ async fn reset_by_link_for_both_clients() {
                 Some(OLD_PASSWORD),
             )
             .await;
-            let other_session = session_of(&server, id, sessions::Client::App).await;
+            let other_session = session_for(&server, "app", id, 1.5).await;
 
-            let mut agent = Agent::new(client);
+            let mut agent = Agent::new(&server, client);
             let (status, body) = agent
                 .post(
-                    &server,
                     "auth/password/request",
                     json!({"email": email.to_uppercase()}),
                 )
@@ -273,11 +103,7 @@ async fn reset_by_link_for_both_clients() {
             let key = mailed_key(&server, &email).await;
 
             let (status, body) = agent
-                .get(
-                    &server,
-                    "auth/password/reset",
-                    &[("X-Password-Reset-Key", &key)],
-                )
+                .get("auth/password/reset", &[("X-Password-Reset-Key", &key)])
                 .await;
             assert_eq!(status, 200, "{body}");
             assert_eq!(body["data"]["user"]["id"], id);
@@ -285,7 +111,7 @@ async fn reset_by_link_for_both_clients() {
             assert_eq!(body["data"]["user"]["has_usable_password"], true);
 
             // Missing and bad keys.
-            let (status, body) = agent.get(&server, "auth/password/reset", &[]).await;
+            let (status, body) = agent.get("auth/password/reset", &[]).await;
             assert_eq!(status, 400);
             assert_eq!(
                 body["errors"],
@@ -294,11 +120,7 @@ async fn reset_by_link_for_both_clients() {
             let tampered = format!("{key}x");
             for bad in ["1-abc", tampered.as_str()] {
                 let (status, body) = agent
-                    .get(
-                        &server,
-                        "auth/password/reset",
-                        &[("X-Password-Reset-Key", bad)],
-                    )
+                    .get("auth/password/reset", &[("X-Password-Reset-Key", bad)])
                     .await;
                 assert_eq!(status, 400);
                 assert_eq!(body["errors"][0]["code"], "invalid_password_reset");
@@ -308,7 +130,6 @@ async fn reset_by_link_for_both_clients() {
             // Validation: the password against the key's user; a bad key alone.
             let (status, body) = agent
                 .post(
-                    &server,
                     "auth/password/reset",
                     json!({"key": key, "password": "abc"}),
                 )
@@ -318,7 +139,6 @@ async fn reset_by_link_for_both_clients() {
             assert_eq!(body["errors"][0]["param"], "password");
             let (status, body) = agent
                 .post(
-                    &server,
                     "auth/password/reset",
                     json!({"key": "nope", "password": "  "}),
                 )
@@ -337,14 +157,13 @@ async fn reset_by_link_for_both_clients() {
                     (json!("required"), json!("password"))
                 ]
             );
-            let (status, body) = agent.post(&server, "auth/password/reset", json!({})).await;
+            let (status, body) = agent.post("auth/password/reset", json!({})).await;
             assert_eq!(status, 400);
             assert_eq!(body["errors"].as_array().unwrap().len(), 2);
 
             // The reset: 401 (no login on reset), the password set, sessions ended.
             let (status, body) = agent
                 .post(
-                    &server,
                     "auth/password/reset",
                     json!({"key": key, "password": NEW_PASSWORD}),
                 )
@@ -363,7 +182,6 @@ async fn reset_by_link_for_both_clients() {
             // The key was single use.
             let (status, body) = agent
                 .post(
-                    &server,
                     "auth/password/reset",
                     json!({"key": key, "password": "another-secret-1"}),
                 )
@@ -436,10 +254,9 @@ async fn unknown_addresses_get_the_same_answer() {
         |_| {},
         |server| async move {
             for client in ["app", "browser"] {
-                let mut agent = Agent::new(client);
+                let mut agent = Agent::new(&server, client);
                 let (status, body) = agent
                     .post(
-                        &server,
                         "auth/password/request",
                         json!({"email": "nobody@example.com"}),
                     )
@@ -450,7 +267,7 @@ async fn unknown_addresses_get_the_same_answer() {
                     (json!({"email": " "}), "required"),
                     (json!({"email": "bad"}), "invalid"),
                 ] {
-                    let (status, body) = agent.post(&server, "auth/password/request", input).await;
+                    let (status, body) = agent.post("auth/password/request", input).await;
                     assert_eq!(status, 400);
                     assert_eq!(body["errors"][0]["code"], code);
                     assert_eq!(body["errors"][0]["param"], "email");
@@ -473,10 +290,9 @@ async fn unknown_addresses_get_the_same_answer() {
             config.account.prevent_enumeration = PreventEnumeration::Disabled;
         },
         |server| async move {
-            let mut agent = Agent::new("app");
+            let mut agent = Agent::new(&server, "app");
             let (status, body) = agent
                 .post(
-                    &server,
                     "auth/password/request",
                     json!({"email": "nobody@example.com"}),
                 )
@@ -504,12 +320,11 @@ async fn requests_and_resets_are_rate_limited() {
                 Some(OLD_PASSWORD),
             )
             .await;
-            let mut agent = Agent::new("app");
+            let mut agent = Agent::new(&server, "app");
             // reset_password: 5/m per address.
             for _ in 0..5 {
                 let (status, _) = agent
                     .post(
-                        &server,
                         "auth/password/request",
                         json!({"email": "dave@example.com"}),
                     )
@@ -518,7 +333,6 @@ async fn requests_and_resets_are_rate_limited() {
             }
             let (status, body) = agent
                 .post(
-                    &server,
                     "auth/password/request",
                     json!({"email": "DAVE@example.com"}),
                 )
@@ -526,7 +340,6 @@ async fn requests_and_resets_are_rate_limited() {
             assert_eq!((status, body), (429, json!({"status": 429})));
             let (status, _) = agent
                 .post(
-                    &server,
                     "auth/password/request",
                     json!({"email": "other@example.com"}),
                 )
@@ -535,18 +348,13 @@ async fn requests_and_resets_are_rate_limited() {
             // reset_password_from_key: 20/m per client address, GET not counted.
             for _ in 0..3 {
                 let (status, _) = agent
-                    .get(
-                        &server,
-                        "auth/password/reset",
-                        &[("X-Password-Reset-Key", "x")],
-                    )
+                    .get("auth/password/reset", &[("X-Password-Reset-Key", "x")])
                     .await;
                 assert_eq!(status, 400);
             }
             for _ in 0..20 {
                 let (status, _) = agent
                     .post(
-                        &server,
                         "auth/password/reset",
                         json!({"key": "x", "password": NEW_PASSWORD}),
                     )
@@ -555,7 +363,6 @@ async fn requests_and_resets_are_rate_limited() {
             }
             let (status, body) = agent
                 .post(
-                    &server,
                     "auth/password/reset",
                     json!({"key": "x", "password": NEW_PASSWORD}),
                 )
@@ -582,14 +389,13 @@ async fn login_on_password_reset_logs_in_with_a_record() {
                     Some(OLD_PASSWORD),
                 )
                 .await;
-                let mut agent = Agent::new(client);
+                let mut agent = Agent::new(&server, client);
                 agent
-                    .post(&server, "auth/password/request", json!({"email": email}))
+                    .post("auth/password/request", json!({"email": email}))
                     .await;
                 let key = mailed_key(&server, &email).await;
                 let (status, body) = agent
                     .post(
-                        &server,
                         "auth/password/reset",
                         json!({"key": key, "password": NEW_PASSWORD}),
                     )
@@ -602,7 +408,7 @@ async fn login_on_password_reset_logs_in_with_a_record() {
                 if client == "app" {
                     assert!(body["meta"]["session_token"].is_string());
                 }
-                let (status, body) = agent.get(&server, "auth/session", &[]).await;
+                let (status, body) = agent.get("auth/session", &[]).await;
                 assert_eq!(status, 200, "the new session works: {body}");
             }
             server
@@ -622,24 +428,24 @@ async fn reset_by_code() {
             for client in ["app", "browser"] {
                 let email = format!("frank-{client}@example.com");
                 let id = user(&server, &format!("frank_{client}"), &email, false, Some(OLD_PASSWORD)).await;
-                let mut agent = Agent::new(client);
+                let mut agent = Agent::new(&server, client);
 
                 // Nothing pending yet: 409.
-                let (status, body) = agent.get(&server, "auth/password/reset", &[("X-Password-Reset-Key", "x")]).await;
+                let (status, body) = agent.get("auth/password/reset", &[("X-Password-Reset-Key", "x")]).await;
                 assert_eq!((status, body), (409, json!({"status": 409})));
 
-                let (status, body) = agent.post(&server, "auth/password/request", json!({"email": email})).await;
+                let (status, body) = agent.post("auth/password/request", json!({"email": email})).await;
                 assert_eq!(status, 401, "{body}");
                 let flows = body["data"]["flows"].as_array().unwrap();
                 assert_eq!(flows.last(), Some(&json!({"id": "password_reset_by_code", "is_pending": true})));
-                assert!(agent.session.is_some());
+                assert!(agent.token.is_some());
                 let code = mailed_code(&server, &email).await;
 
-                let (status, body) = agent.get(&server, "auth/password/reset", &[("X-Password-Reset-Key", "BBBB-BBBB")]).await;
+                let (status, body) = agent.get("auth/password/reset", &[("X-Password-Reset-Key", "BBBB-BBBB")]).await;
                 assert_eq!(status, 400);
                 assert_eq!(body["errors"], json!([{"code": "incorrect_code", "param": "key", "message": "Incorrect code."}]));
                 let typed = code.to_lowercase().replace('-', " ");
-                let (status, body) = agent.get(&server, "auth/password/reset", &[("X-Password-Reset-Key", &typed)]).await;
+                let (status, body) = agent.get("auth/password/reset", &[("X-Password-Reset-Key", &typed)]).await;
                 assert_eq!(status, 200, "{body}");
                 assert_eq!(body["data"]["user"]["id"], id);
                 // The code proved the address.
@@ -647,19 +453,19 @@ async fn reset_by_code() {
                 assert!(verified[0].verified);
 
                 // Wrong code and short password: both errors.
-                let (status, body) = agent.post(&server, "auth/password/reset", json!({"key": "BBBB-BBBB", "password": "abc"})).await;
+                let (status, body) = agent.post("auth/password/reset", json!({"key": "BBBB-BBBB", "password": "abc"})).await;
                 assert_eq!(status, 400);
                 let found: Vec<_> = body["errors"].as_array().unwrap().iter().map(|e| e["code"].clone()).collect();
                 assert_eq!(found, vec![json!("incorrect_code"), json!("password_too_short")]);
 
-                let (status, body) = agent.post(&server, "auth/password/reset", json!({"key": code, "password": NEW_PASSWORD})).await;
+                let (status, body) = agent.post("auth/password/reset", json!({"key": code, "password": NEW_PASSWORD})).await;
                 assert_eq!(status, 200, "{body}");
                 assert_eq!(body["data"]["methods"][0]["method"], "password_reset");
                 assert_eq!(body["data"]["methods"][0]["email"], email.as_str());
                 assert!(password_is(&server, id, NEW_PASSWORD).await);
 
                 // The flow is over.
-                let (status, _) = agent.post(&server, "auth/password/reset", json!({"key": code, "password": NEW_PASSWORD})).await;
+                let (status, _) = agent.post("auth/password/reset", json!({"key": code, "password": NEW_PASSWORD})).await;
                 assert_eq!(status, 409);
             }
             server
@@ -680,9 +486,9 @@ async fn reset_codes_run_out_of_attempts_and_time() {
         )
         .await;
         for email in ["gina@example.com", "nobody@example.com"] {
-            let mut agent = Agent::new("app");
+            let mut agent = Agent::new(&server, "app");
             let (status, body) = agent
-                .post(&server, "auth/password/request", json!({"email": email}))
+                .post("auth/password/request", json!({"email": email}))
                 .await;
             assert_eq!(status, 401, "the same answer for {email}: {body}");
             assert_eq!(
@@ -692,7 +498,6 @@ async fn reset_codes_run_out_of_attempts_and_time() {
             // Three wrong codes (GET or POST alike) end the flow.
             let (status, _) = agent
                 .get(
-                    &server,
                     "auth/password/reset",
                     &[("X-Password-Reset-Key", "BBBB-BBBB")],
                 )
@@ -700,30 +505,24 @@ async fn reset_codes_run_out_of_attempts_and_time() {
             assert_eq!(status, 400);
             let (status, _) = agent
                 .post(
-                    &server,
                     "auth/password/reset",
                     json!({"key": "BBBB-BBBB", "password": NEW_PASSWORD}),
                 )
                 .await;
             assert_eq!(status, 400);
             let (status, body) = agent
-                .post(
-                    &server,
-                    "auth/password/reset",
-                    json!({"password": NEW_PASSWORD}),
-                )
+                .post("auth/password/reset", json!({"password": NEW_PASSWORD}))
                 .await;
             assert_eq!(status, 400);
             assert_eq!(body["errors"][0]["code"], "required");
             let (status, body) = agent
                 .get(
-                    &server,
                     "auth/password/reset",
                     &[("X-Password-Reset-Key", "BBBB-BBBB")],
                 )
                 .await;
             assert_eq!(status, 409, "{email}: {body}");
-            let (status, body) = agent.get(&server, "auth/session", &[]).await;
+            let (status, body) = agent.get("auth/session", &[]).await;
             assert_eq!(status, 401);
             assert_eq!(
                 body["data"]["flows"].as_array().unwrap().last(),
@@ -731,10 +530,9 @@ async fn reset_codes_run_out_of_attempts_and_time() {
             );
         }
         // A right code after the maximum is too late.
-        let mut agent = Agent::new("browser");
+        let mut agent = Agent::new(&server, "browser");
         agent
             .post(
-                &server,
                 "auth/password/request",
                 json!({"email": "gina@example.com"}),
             )
@@ -743,18 +541,13 @@ async fn reset_codes_run_out_of_attempts_and_time() {
         for _ in 0..3 {
             agent
                 .get(
-                    &server,
                     "auth/password/reset",
                     &[("X-Password-Reset-Key", "BBBB-BBBB")],
                 )
                 .await;
         }
         let (status, _) = agent
-            .get(
-                &server,
-                "auth/password/reset",
-                &[("X-Password-Reset-Key", &code)],
-            )
+            .get("auth/password/reset", &[("X-Password-Reset-Key", &code)])
             .await;
         assert_eq!(status, 409);
         server
@@ -771,16 +564,15 @@ async fn reset_codes_run_out_of_attempts_and_time() {
             Some(OLD_PASSWORD),
         )
         .await;
-        let mut agent = Agent::new("app");
+        let mut agent = Agent::new(&server, "app");
         agent
             .post(
-                &server,
                 "auth/password/request",
                 json!({"email": "hank@example.com"}),
             )
             .await;
         let code = mailed_code(&server, "hank@example.com").await;
-        let key_hash = codes::token_hash(agent.session.as_deref().expect("token"));
+        let key_hash = codes::token_hash(agent.token.as_deref().expect("token"));
         server
             .server
             .context()
@@ -796,18 +588,14 @@ async fn reset_codes_run_out_of_attempts_and_time() {
             })
             .await
             .expect("moved back in time");
-        let (status, body) = agent.get(&server, "auth/session", &[]).await;
+        let (status, body) = agent.get("auth/session", &[]).await;
         assert_eq!(status, 401);
         assert_eq!(
             body["data"]["flows"].as_array().unwrap().last(),
             Some(&json!({"id": "password_reset_by_code", "is_pending": false}))
         );
         let (status, _) = agent
-            .get(
-                &server,
-                "auth/password/reset",
-                &[("X-Password-Reset-Key", &code)],
-            )
+            .get("auth/password/reset", &[("X-Password-Reset-Key", &code)])
             .await;
         assert_eq!(status, 409);
         server

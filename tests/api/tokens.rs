@@ -4,11 +4,11 @@
 
 use allauth_api::types;
 use allauth_server::config::{Config, JwtAlgorithm, Secret, TokenStrategy};
-use allauth_server::db::{email_addresses, sessions, users};
+use allauth_server::db::sessions;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 
-use crate::harness::{on_each_backend, raw, TestServer};
+use crate::harness::{on_each_backend, raw, user, TestServer};
 
 const PASSWORD: &str = "c0rrect-h0rse-battery";
 const RSA_PKCS8: &str = include_str!("fixtures/jwt-test-key.pkcs8.pem");
@@ -28,28 +28,10 @@ fn jwt_hs256(config: &mut Config) {
     config.headless.jwt_private_key = Some(Secret::new(HS_KEY));
 }
 
+/// A user with a password and a verified `<username>@example.com`.
 async fn make_user(server: &TestServer, username: &str) -> i64 {
-    let hash = server
-        .server
-        .context()
-        .passwords
-        .hash(PASSWORD)
-        .await
-        .expect("hash");
-    let db = server.server.context().db.clone();
-    let username = username.to_string();
-    db.run(move |conn| {
-        let now = allauth_server::db::now_millis();
-        let user = users::insert(conn, &users::NewUser::new(Some(&username), Some(hash), now))?;
-        let email = format!("{username}@example.com");
-        email_addresses::insert(
-            conn,
-            &email_addresses::NewEmailAddress::new(user.id, &email, true, true),
-        )?;
-        Ok(user.id)
-    })
-    .await
-    .expect("user stored")
+    let email = format!("{username}@example.com");
+    user(server, username, &email, true, Some(PASSWORD)).await
 }
 
 /// Logs `username` in as an app client; returns the login's `meta`.
