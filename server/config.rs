@@ -332,6 +332,10 @@ pub struct ServerConfig {
     pub client_ip_header: String,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or directives).
     pub log_level: String,
+    /// Seconds between two runs of the housekeeping task, which deletes
+    /// expired sessions, refresh tokens and rate-limit windows (it also runs
+    /// at start-up).
+    pub housekeeping_interval: u64,
 }
 
 impl Default for ServerConfig {
@@ -344,6 +348,7 @@ impl Default for ServerConfig {
             trusted_proxy_count: 0,
             client_ip_header: "X-Forwarded-For".to_owned(),
             log_level: "info".to_owned(),
+            housekeeping_interval: 300,
         }
     }
 }
@@ -377,6 +382,7 @@ impl ServerConfig {
             self.request_body_max_bytes as u64,
         )?;
         header_name("server.client_ip_header", &self.client_ip_header)?;
+        positive("server.housekeeping_interval", self.housekeeping_interval)?;
         if self.log_level.trim().is_empty() {
             return Err(ConfigError::inconsistent(
                 "server.log_level",

@@ -58,9 +58,6 @@ impl Background {
     }
 }
 
-/// How often expired sessions and old rate-limit windows are removed.
-const HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
-
 async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     while !*rx.borrow() {
         if rx.changed().await.is_err() {
@@ -69,9 +66,12 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
+/// Deletes expired sessions (their refresh tokens go with them), expired
+/// refresh tokens and old rate-limit windows now and then every `interval`.
 async fn housekeeping(
     db: Db,
     limiter: crate::app::ratelimit::RateLimiter,
+    interval: std::time::Duration,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let stop = stopped(stop);
@@ -95,7 +95,7 @@ async fn housekeeping(
         }
         tokio::select! {
             _ = &mut stop => return,
-            _ = tokio::time::sleep(HOUSEKEEPING_INTERVAL) => {}
+            _ = tokio::time::sleep(interval) => {}
         }
     }
 }
@@ -171,7 +171,13 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         stopped(stop_rx.clone()),
     )
     .map_err(|e| StartError::Mail(e.to_string()))?;
-    let chores = tokio::spawn(housekeeping(db.clone(), rate_limiter.clone(), stop_rx));
+    let interval = std::time::Duration::from_secs(config.server.housekeeping_interval);
+    let chores = tokio::spawn(housekeeping(
+        db.clone(),
+        rate_limiter.clone(),
+        interval,
+        stop_rx,
+    ));
     let background = Background {
         stop,
         tasks: vec![sender, chores],

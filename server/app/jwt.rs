@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::app;
 use crate::app::secrets::constant_time_eq;
 use crate::config::{Config, JwtAlgorithm, TokenStrategy};
-use crate::db::{self, refresh_tokens, sessions as session_rows, Db};
+use crate::db::{refresh_tokens, sessions as session_rows, Db};
 
 /// What a token is for (`token_use`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -338,11 +338,6 @@ pub async fn refresh(
         return Err(refused());
     }
     Ok((access_token, next.map(|(t, _)| t)))
-}
-
-/// Deletes expired refresh tokens (housekeeping).
-pub fn delete_expired(conn: &mut db::DbConnection, now_ms: i64) -> Result<usize, db::DbError> {
-    refresh_tokens::delete_expired(conn, now_ms)
 }
 
 /// A random (version 4) UUID, as allauth's `jti`.

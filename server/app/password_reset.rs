@@ -28,12 +28,13 @@ use sha2::{Digest as _, Sha256};
 
 use crate::app::accounts::{self, Deps};
 use crate::app::password_validation::{self, UserAttribute};
+use crate::app::ratelimit::{self, RateLimitSubject};
 use crate::app::secrets::{constant_time_eq, hex};
 use crate::app::session::{self, CodeState, LiveSession, Pending, UserView};
 use crate::app::{codes, Error, FieldError};
 use crate::config::{Config, EmailVerification};
 use crate::db::users::{self, User};
-use crate::db::{email_addresses, sessions, DbConnection, DbError};
+use crate::db::{email_addresses, rate_limits, sessions, DbConnection, DbError};
 use crate::email::{enqueue, FrontendLinks, Message};
 
 /// Salt of the signed reset keys.
@@ -311,6 +312,7 @@ pub async fn confirm(
     let shared = config_arc(deps);
     let now = deps.now_ms;
     let user_id = user.id;
+    let ip = deps.ip.to_owned();
     let updated = deps
         .db
         .transaction(move |conn| {
@@ -321,9 +323,22 @@ pub async fn confirm(
             // Every session of the user ends (Django's session auth hash);
             // the caller's own stays when it logs in now.
             sessions::delete_for_user(conn, user_id, keep)?;
-            let verified = email_addresses::for_user(conn, user_id)?
+            let addresses = email_addresses::for_user(conn, user_id)?;
+            // The failed-login counters of every address start afresh (as
+            // allauth's `_delete_login_attempts_cached_email`).
+            let counters: Vec<String> = addresses
                 .iter()
-                .any(|a| a.verified);
+                .flat_map(|a| {
+                    let subject = RateLimitSubject {
+                        ip: Some(ip.clone()),
+                        user: None,
+                        key: Some(a.email.to_lowercase()),
+                    };
+                    ratelimit::counter_keys(&shared, "login_failed", &subject)
+                })
+                .collect();
+            rate_limits::clear(conn, "login_failed", &counters)?;
+            let verified = addresses.iter().any(|a| a.verified);
             let may_log_in = log_in
                 && (shared.account.email_verification != EmailVerification::Mandatory || verified);
             if may_log_in {

@@ -53,10 +53,10 @@
 //! | `webauthn_login` (mfa) | 10/m/ip | — |
 //!
 //! allauth only limits unsafe methods (not GET) except `confirm_email`.
-//! After a successful password reset allauth also wipes the `login_failed`
-//! counters of that login (`ratelimit.clear`), and after a successful MFA step
-//! the MFA `login_failed` key; that needs a delete-by-key query the storage
-//! layer does not have yet.
+//! After a successful password reset the `login_failed` counters of each of
+//! the user's addresses (and of the resetting client's address) are wiped,
+//! as allauth's `ratelimit.clear` does: see [`counter_keys`] and
+//! `db::rate_limits::clear`.
 
 use sha2::{Digest as _, Sha256};
 
@@ -233,6 +233,15 @@ fn period_millis(limit: &RateLimit) -> i64 {
 
 /// The stored key of one counter, or `None` when the subject lacks the part
 /// the limit counts per.
+/// The stored keys of every counter `action` keeps for `subject` (to clear
+/// them).
+pub fn counter_keys(config: &Config, action: &str, subject: &RateLimitSubject) -> Vec<String> {
+    limits_of(config, action)
+        .iter()
+        .filter_map(|limit| counter_key(action, limit, subject))
+        .collect()
+}
+
 fn counter_key(action: &str, limit: &RateLimit, subject: &RateLimitSubject) -> Option<String> {
     let period = limit.period_secs;
     let per = limit.per.as_str();

@@ -108,6 +108,20 @@ pub fn count(
         .unwrap_or(0))
 }
 
+/// Deletes every counter of `action` under one of `keys` (allauth's
+/// `ratelimit.clear`). Returns how many rows went.
+pub fn clear(conn: &mut DbConnection, action: &str, keys: &[String]) -> Result<usize, DbError> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(
+        rate_limit_hits::table
+            .filter(rate_limit_hits::action.eq(action))
+            .filter(rate_limit_hits::key.eq_any(keys)),
+    )
+    .execute(conn)?)
+}
+
 /// Deletes the rows that expired before `before` (unix epoch milliseconds). Returns how many.
 pub fn purge(conn: &mut DbConnection, before: i64) -> Result<usize, DbError> {
     Ok(

@@ -17,6 +17,7 @@ mod coverage;
 mod current_session;
 mod document;
 mod errors;
+mod housekeeping;
 mod login_by_code;
 mod password_reset;
 mod sessions;

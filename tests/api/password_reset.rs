@@ -58,6 +58,22 @@ async fn mailed_key(server: &TestServer, to: &str) -> String {
     encoded.replace("%3A", ":")
 }
 
+/// Asks for a reset link for `email` and sets `NEW_PASSWORD` with its key;
+/// the reset's answer.
+async fn reset_by_link(server: &TestServer, agent: &mut Agent, email: &str) -> (u16, Value) {
+    let (status, body) = agent
+        .post("auth/password/request", json!({ "email": email }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let key = mailed_key(server, email).await;
+    agent
+        .post(
+            "auth/password/reset",
+            json!({"key": key, "password": NEW_PASSWORD}),
+        )
+        .await
+}
+
 /// The code in the last reset code mail to `to`.
 async fn mailed_code(server: &TestServer, to: &str) -> String {
     let mails = mails(server).await;
@@ -307,6 +323,72 @@ async fn unknown_addresses_get_the_same_answer() {
     .await;
 }
 
+/// A successful reset wipes the failed-login counters of the user's
+/// addresses (allauth's `_delete_login_attempts_cached_email`): a login
+/// locked out by wrong passwords works again with the new password.
+#[tokio::test]
+async fn reset_clears_the_failed_login_lockout() {
+    on_each_backend(
+        // allauth keys the counter by the email credential (a username
+        // login's counter is not among those a reset clears).
+        |config| {
+            let by_email = "[account]\nlogin_methods = [\"email\"]\nsignup_fields = [\"email*\", \"password1*\"]";
+            config.account = Config::from_sources(by_email, &[])
+                .expect("login by email")
+                .account;
+        },
+        |server| async move {
+            for client in ["app", "browser"] {
+                let email = format!("locked-{client}@example.com");
+                user(
+                    &server,
+                    &format!("locked_{client}"),
+                    &email,
+                    true,
+                    Some(OLD_PASSWORD),
+                )
+                .await;
+                let mut agent = Agent::new(&server, client);
+                // login_failed allows 5 per address in 5 minutes.
+                for _ in 0..5 {
+                    let (status, body) = agent
+                        .post(
+                            "auth/login",
+                            json!({"email": email, "password": "wrong-guess"}),
+                        )
+                        .await;
+                    assert_eq!(status, 400, "{body}");
+                    assert_eq!(body["errors"][0]["code"], "email_password_mismatch");
+                }
+                let (status, body) = agent
+                    .post(
+                        "auth/login",
+                        json!({"email": email, "password": OLD_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(status, 400, "{body}");
+                assert_eq!(body["errors"][0]["code"], "too_many_login_attempts");
+
+                let (status, body) = reset_by_link(&server, &mut agent, &email).await;
+                assert_eq!(status, 401, "{body}");
+
+                let (status, body) = agent
+                    .post(
+                        "auth/login",
+                        json!({"email": email, "password": NEW_PASSWORD}),
+                    )
+                    .await;
+                assert_eq!(
+                    status, 200,
+                    "{client}: the lockout outlived the reset: {body}"
+                );
+            }
+            server
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn requests_and_resets_are_rate_limited() {
     on_each_backend(
@@ -390,16 +472,7 @@ async fn login_on_password_reset_logs_in_with_a_record() {
                 )
                 .await;
                 let mut agent = Agent::new(&server, client);
-                agent
-                    .post("auth/password/request", json!({"email": email}))
-                    .await;
-                let key = mailed_key(&server, &email).await;
-                let (status, body) = agent
-                    .post(
-                        "auth/password/reset",
-                        json!({"key": key, "password": NEW_PASSWORD}),
-                    )
-                    .await;
+                let (status, body) = reset_by_link(&server, &mut agent, &email).await;
                 assert_eq!(status, 200, "{body}");
                 assert_eq!(body["data"]["user"]["id"], id);
                 assert_eq!(body["data"]["methods"][0]["method"], "password_reset");

@@ -8,7 +8,7 @@ use allauth_server::db::sessions;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 
-use crate::harness::{on_each_backend, raw, user, TestServer};
+use crate::harness::{claims_of, on_each_backend, raw, session_id_of, user, TestServer};
 
 const PASSWORD: &str = "c0rrect-h0rse-battery";
 const RSA_PKCS8: &str = include_str!("fixtures/jwt-test-key.pkcs8.pem");
@@ -67,15 +67,6 @@ async fn refresh(server: &TestServer, token: &str) -> (u16, Value) {
         .expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.expect("json"))
-}
-
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("payload");
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64");
-    serde_json::from_slice(&bytes).expect("claims")
 }
 
 fn assert_anonymous_401(status: u16, body: &Value) {
@@ -445,11 +436,7 @@ async fn refresh_extends_the_session() {
         make_user(&server, "alice").await;
         let meta = login(&server, "alice").await;
         let token = meta["refresh_token"].as_str().expect("refresh").to_string();
-        let session_id: i64 = claims_of(&token)["sid"]
-            .as_str()
-            .and_then(|sid| sid.split('.').next())
-            .and_then(|id| id.parse().ok())
-            .expect("row id in sid");
+        let session_id = session_id_of(&token);
         let db = server.server.context().db.clone();
         let soon = allauth_server::db::now_millis() + 60_000;
         db.run(move |conn| sessions::extend(conn, session_id, soon))
