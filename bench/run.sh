@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks on loopback with wrk: GET config, GET auth/session (app token)
 # and POST auth/login, against a release build on SQLite (or PostgreSQL with
-# BENCH_DATABASE_URL). Bounded: each run lasts DURATION (default 10s).
+# BENCH_DATABASE_URL); then GET auth/session with a JWT access token
+# (`Authorization: Bearer`, RS256) on a second server with the JWT strategy.
+# Bounded: each run lasts DURATION (default 10s).
 #   bash bench/run.sh            # results in $OUT (default /tmp/allauth-bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +18,9 @@ cargo build --release --bin allauth-server --quiet
 BIN="$CARGO_TARGET_DIR/release/allauth-server"
 mkdir -p "$OUT"
 WORK="$(mktemp -d)"
-trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+SERVER=""
+JWT_SERVER=""
+trap 'kill $SERVER $JWT_SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cat > "$WORK/bench.toml" <<TOML
 [server]
 bind = "127.0.0.1:$PORT"
@@ -48,9 +52,28 @@ run() {
 run config "$BASE/config"
 run session -s bench/session.lua "$BASE/auth/session"
 run login -s bench/login.lua "$BASE/auth/login"
+
+# The JWT strategy: the same database settings, RS256 with a fresh key.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/jwt.pem" 2>/dev/null
+JWT_PORT=$((PORT + 1))
+sed -e "s|127.0.0.1:$PORT|127.0.0.1:$JWT_PORT|" -e "s|$WORK/bench.sqlite3|$WORK/bench-jwt.sqlite3|" \
+  "$WORK/bench.toml" > "$WORK/bench-jwt.toml"
+cat >> "$WORK/bench-jwt.toml" <<TOML
+[headless]
+token_strategy = "jwt"
+jwt_private_key_file = "$WORK/jwt.pem"
+jwt_access_token_expires_in = 3600
+TOML
+"$BIN" serve --config "$WORK/bench-jwt.toml" > "$OUT/server-jwt.log" 2>&1 &
+JWT_SERVER=$!
+JWT_BASE="http://127.0.0.1:$JWT_PORT/_allauth/app/v1"
+for _ in $(seq 50); do curl -sf "$JWT_BASE/config" >/dev/null && break; sleep 0.2; done
+SIGNUP=$(curl -s -X POST "$JWT_BASE/auth/signup" -d '{"email":"bench-jwt@example.com","password":"correct horse battery"}')
+ACCESS=$(printf '%s' "$SIGNUP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["meta"]["access_token"])')
+run session_jwt -H "Authorization: Bearer $ACCESS" "$JWT_BASE/auth/session"
 {
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
-  for name in config session login; do
+  for name in config session login session_jwt; do
     printf '%s: %s req/s, p50 %s, p99 %s\n' "$name" \
       "$(awk '/Requests\/sec/{print $2}' "$OUT/$name.txt")" \
       "$(awk '$1=="50%"{print $2}' "$OUT/$name.txt")" \

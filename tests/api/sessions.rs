@@ -6,7 +6,11 @@ use allauth_server::app::codes;
 use allauth_server::db::{self, sessions, users};
 use serde_json::{json, Value};
 
-use crate::harness::{on_each_backend, raw, TestServer};
+use allauth_server::config::{Config, JwtAlgorithm, TokenStrategy};
+
+use crate::harness::{on_each_backend, raw, session_for, user, Agent, TestServer};
+
+const PASSWORD: &str = "c0rrect-h0rse-battery";
 
 /// A user with one app and one browser session; returns (app token, browser token, user id).
 async fn user_with_two_sessions(server: &TestServer, name: &'static str) -> (String, String, i64) {
@@ -147,5 +151,134 @@ async fn anonymous_callers_get_401_and_activity_is_tracked_when_enabled() {
             server
         },
     )
+    .await;
+}
+
+/// The browser client (cookie and CSRF) lists and ends sessions; ending its
+/// own session is a logout that clears the cookie.
+#[tokio::test]
+async fn browser_clients_list_and_end_sessions() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            let (app, browser, _) = user_with_two_sessions(&server, "dora").await;
+            let mut agent = Agent::with_token(&server, "browser", &browser);
+            let (status, body) = agent.get("auth/sessions", &[]).await;
+            assert_eq!(status, 200, "{body}");
+            let list = body["data"].as_array().expect("list").clone();
+            assert_eq!(list.len(), 2);
+            let current: Vec<&Value> = list.iter().filter(|s| s["is_current"] == true).collect();
+            assert_eq!(current.len(), 1);
+            let current_id = current[0]["id"].clone();
+            let app_id = list
+                .iter()
+                .find(|s| s["is_current"] == false)
+                .expect("the app session")["id"]
+                .clone();
+
+            // Ending the app session from the browser: the app token is gone.
+            let (status, body) = agent
+                .call(
+                    "DELETE",
+                    "auth/sessions",
+                    Some(json!({ "sessions": [app_id] })),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["data"].as_array().map(Vec::len), Some(1));
+            let (status, _) = Agent::with_token(&server, "app", &app)
+                .get("auth/sessions", &[])
+                .await;
+            assert_eq!(status, 410);
+
+            // Ending its own: logged out, the cookie is cleared.
+            let (status, body) = agent
+                .call(
+                    "DELETE",
+                    "auth/sessions",
+                    Some(json!({ "sessions": [current_id] })),
+                )
+                .await;
+            assert_eq!(status, 401, "{body}");
+            assert_eq!(body["meta"]["is_authenticated"], false);
+            assert_eq!(agent.token, None, "the session cookie is cleared");
+            let (status, _) = Agent::with_token(&server, "browser", &browser)
+                .get("auth/sessions", &[])
+                .await;
+            assert_eq!(status, 401, "a stale cookie is anonymous");
+            server
+        },
+    )
+    .await;
+}
+
+/// An app client on the JWT strategy lists and ends sessions with its access
+/// token alone; ending its own session ends the token (410, stateless).
+#[tokio::test]
+async fn jwt_clients_list_and_end_sessions() {
+    let jwt = |config: &mut Config| {
+        config.headless.token_strategy = TokenStrategy::Jwt;
+        config.headless.jwt_algorithm = JwtAlgorithm::HS256;
+    };
+    on_each_backend(jwt, |server| async move {
+        let id = user(&server, "erin", "erin@example.com", true, Some(PASSWORD)).await;
+        let other = session_for(&server, "browser", id, 1.0).await;
+        let (status, body) = Agent::new(&server, "app")
+            .post(
+                "auth/login",
+                json!({"username": "erin", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let bearer = format!(
+            "Bearer {}",
+            body["meta"]["access_token"].as_str().expect("access token")
+        );
+        let mut agent = Agent::new(&server, "app");
+        let (status, body) = agent
+            .get("auth/sessions", &[("Authorization", &bearer)])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let list = body["data"].as_array().expect("list").clone();
+        assert_eq!(list.len(), 2);
+        let current = list
+            .iter()
+            .find(|s| s["is_current"] == true)
+            .expect("current");
+        let browser = list
+            .iter()
+            .find(|s| s["is_current"] == false)
+            .expect("other");
+
+        let (status, body) = agent
+            .send(
+                "DELETE",
+                "auth/sessions",
+                Some(json!({ "sessions": [browser["id"]] })),
+                &[("Authorization", &bearer)],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"].as_array().map(Vec::len), Some(1));
+        let (status, _) = Agent::with_token(&server, "browser", &other)
+            .get("auth/sessions", &[])
+            .await;
+        assert_eq!(status, 401, "the browser session has ended");
+
+        let (status, body) = agent
+            .send(
+                "DELETE",
+                "auth/sessions",
+                Some(json!({ "sessions": [current["id"]] })),
+                &[("Authorization", &bearer)],
+            )
+            .await;
+        assert_eq!(status, 401, "{body}");
+        let (status, _) = agent
+            .get("auth/sessions", &[("Authorization", &bearer)])
+            .await;
+        assert_eq!(status, 410, "the token's session is gone");
+        server
+    })
     .await;
 }
