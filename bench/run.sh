@@ -37,13 +37,19 @@ rate_limits = false
 backend = "file"
 file_path = "$WORK/mail"
 TOML
-"$BIN" serve --config "$WORK/bench.toml" > "$OUT/server.log" 2>&1 &
-SERVER=$!
-BASE="http://127.0.0.1:$PORT/_allauth/app/v1"
-for _ in $(seq 50); do curl -sf "$BASE/config" >/dev/null && break; sleep 0.2; done
-SIGNUP=$(curl -s -X POST "$BASE/auth/signup" -d '{"email":"bench@example.com","password":"correct horse battery"}')
-TOKEN=$(printf '%s' "$SIGNUP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["meta"]["session_token"])')
-export TOKEN
+# Starts the server of config NAME on PORT, signs up bench@example.com; sets
+# BASE, STARTED (the PID) and SIGNED_UP (`meta.FIELD` of the answer).
+start_and_sign_up() { # NAME PORT FIELD
+  "$BIN" serve --config "$WORK/$1.toml" > "$OUT/server-$1.log" 2>&1 &
+  STARTED=$!
+  BASE="http://127.0.0.1:$2/_allauth/app/v1"
+  for _ in $(seq 50); do curl -sf "$BASE/config" >/dev/null && break; sleep 0.2; done
+  SIGNED_UP=$(curl -s -X POST "$BASE/auth/signup" -d '{"email":"bench@example.com","password":"correct horse battery"}' \
+    | python3 -c "import json,sys; print(json.load(sys.stdin)['meta']['$3'])")
+}
+start_and_sign_up bench "$PORT" session_token
+SERVER=$STARTED
+export TOKEN=$SIGNED_UP
 run() {
   local name=$1; shift
   echo "== $name" | tee "$OUT/$name.txt"
@@ -64,13 +70,9 @@ token_strategy = "jwt"
 jwt_private_key_file = "$WORK/jwt.pem"
 jwt_access_token_expires_in = 3600
 TOML
-"$BIN" serve --config "$WORK/bench-jwt.toml" > "$OUT/server-jwt.log" 2>&1 &
-JWT_SERVER=$!
-JWT_BASE="http://127.0.0.1:$JWT_PORT/_allauth/app/v1"
-for _ in $(seq 50); do curl -sf "$JWT_BASE/config" >/dev/null && break; sleep 0.2; done
-SIGNUP=$(curl -s -X POST "$JWT_BASE/auth/signup" -d '{"email":"bench-jwt@example.com","password":"correct horse battery"}')
-ACCESS=$(printf '%s' "$SIGNUP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["meta"]["access_token"])')
-run session_jwt -H "Authorization: Bearer $ACCESS" "$JWT_BASE/auth/session"
+start_and_sign_up bench-jwt "$JWT_PORT" access_token
+JWT_SERVER=$STARTED
+run session_jwt -H "Authorization: Bearer $SIGNED_UP" "$BASE/auth/session"
 {
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
   for name in config session login session_jwt; do

@@ -440,7 +440,9 @@ pub async fn view(deps: &Deps<'_>, session: &mut LiveSession, key: &str) -> Resu
     Ok(json!({
         "status": 200,
         "data": {"email": verification.email, "user": view.to_json()},
-        "meta": {"is_authenticating": stage.is_some()},
+        // A login or signup waits on this verification (not a logged-in
+        // user verifying an address they added).
+        "meta": {"is_authenticating": stage.is_some() && session.user.is_none()},
     }))
 }
 

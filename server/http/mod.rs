@@ -208,15 +208,19 @@ impl<'a> Call<'a> {
         };
 
         let ip = client_ip(rqctx, config).to_string();
+        let user_agent = user_agent(request);
         if config.usersessions.track_activity {
+            // allauth's `UserSessionsMiddleware`: the session records the
+            // client's current address and user agent, and when it was seen.
             if let (Some(id), true) = (session.row_id, session.is_authenticated()) {
-                let (seen_ip, now) = (ip.clone(), now_ms);
+                let (seen_ip, seen_agent, now) = (ip.clone(), user_agent.clone(), now_ms);
                 let touched = ctx
                     .db
                     .run(move |conn| {
                         let changes = session_rows::SessionUpdate {
                             last_seen_at: Some(now),
                             ip: Some(Some(seen_ip)),
+                            user_agent: Some(Some(seen_agent)),
                             ..Default::default()
                         };
                         session_rows::update(conn, id, &changes)
@@ -237,10 +241,7 @@ impl<'a> Call<'a> {
             operation_id,
             now_ms,
             ip,
-            user_agent: request
-                .get(http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
+            user_agent: Some(user_agent),
             session,
             headers,
             csrf_secret,
@@ -398,6 +399,19 @@ impl<'a> Call<'a> {
         (status, body)
     }
 }
+
+/// The request's `User-Agent`, cut to allauth's 200 characters ("" when
+/// absent).
+fn user_agent(request: &HeaderMap) -> String {
+    let value = request
+        .get(http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    value.chars().take(USER_AGENT_MAX_CHARS).collect()
+}
+
+/// allauth's `HTTP_USER_AGENT_MAX_LENGTH`.
+const USER_AGENT_MAX_CHARS: usize = 200;
 
 /// The app's 410: the session named by the client is gone.
 fn gone_reply<A: Answer>(config: &Config, now_ms: i64, headers: HeaderMap) -> A {

@@ -356,6 +356,42 @@ async fn verification_by_code_keeps_the_new_address_pending() {
                     )
                     .await;
                 assert_eq!((status, body), (429, json!({"status": 429})));
+
+                // The logged-in user confirms the mailed code: no login is in
+                // progress (`is_authenticating: false`), the address is verified.
+                let stored = format!("stored{n}@example.com");
+                let code = code_in(&mails(&server).await.last().expect("mail").2);
+                let (status, body) = agent
+                    .send(
+                        "GET",
+                        "auth/email/verify",
+                        None,
+                        &[("X-Email-Verification-Key", &code)],
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["data"]["email"], stored.as_str());
+                assert_eq!(body["meta"]["is_authenticating"], false, "{body}");
+                let (status, body) = agent
+                    .post("auth/email/verify", json!({ "key": code }))
+                    .await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["meta"]["is_authenticated"], true);
+                let (status, body) = agent.get("account/email", &[]).await;
+                assert_eq!(status, 200);
+                assert!(
+                    body["data"]
+                        .as_array()
+                        .expect("list")
+                        .iter()
+                        .any(|a| a["email"] == stored.as_str() && a["verified"] == true),
+                    "{body}"
+                );
+                // The process is over.
+                let (status, _) = agent
+                    .post("auth/email/verify", json!({ "key": code }))
+                    .await;
+                assert_eq!(status, 409);
             }
             server
         },

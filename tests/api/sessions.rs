@@ -148,6 +148,29 @@ async fn anonymous_callers_get_401_and_activity_is_tracked_when_enabled() {
                 current.ip, "127.0.0.1",
                 "the request's address replaces the stored one"
             );
+            // So does the user agent, cut to allauth's 200 characters.
+            let long_agent = format!("agent/{}", "x".repeat(300));
+            let response = raw()
+                .get(server.url("/_allauth/app/v1/auth/sessions"))
+                .header("X-Session-Token", &app)
+                .header("User-Agent", &long_agent)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.expect("json");
+            let current = body["data"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .find(|s| s["is_current"] == true)
+                .expect("current")
+                .clone();
+            assert_eq!(
+                current["user_agent"].as_str(),
+                Some(&long_agent[..200]),
+                "{current}"
+            );
             server
         },
     )
