@@ -13,7 +13,7 @@
 //! clock leeway. Refresh tokens are tracked per session in the
 //! `refresh_tokens` table; using one is a conditional DELETE.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -169,7 +169,8 @@ impl JwtKeys {
             iat: now_s,
             exp: now_s.saturating_add(i64::try_from(expires_in).unwrap_or(i64::MAX / 2)),
             sid: sid.to_string(),
-            jti: uuid4(),
+            // A random (version 4) UUID, as allauth's `jti`.
+            jti: uuid::Uuid::new_v4().to_string(),
             token_use: token_use.as_str().to_string(),
             sub: sub.to_string(),
         };
@@ -340,22 +341,6 @@ pub async fn refresh(
     Ok((access_token, next.map(|(t, _)| t)))
 }
 
-/// A random (version 4) UUID, as allauth's `jti`.
-fn uuid4() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 /// RFC 7638 thumbprint of an RSA public key (base64url members `n`, `e`).
 fn jwk_thumbprint(n: &str, e: &str) -> String {
     let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
@@ -364,67 +349,33 @@ fn jwk_thumbprint(n: &str, e: &str) -> String {
 
 /// The modulus and public exponent (big-endian, no leading zeros) of an RSA
 /// private key in PEM, PKCS#1 (`RSA PRIVATE KEY`) or PKCS#8 (`PRIVATE KEY`).
-fn rsa_public_components(pem: &str) -> Option<(Vec<u8>, Vec<u8>)> {
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
-        .collect();
-    let der = STANDARD.decode(body).ok()?;
-    let pkcs1 = if pem.contains("BEGIN RSA PRIVATE KEY") {
-        der
-    } else {
-        // PrivateKeyInfo ::= SEQUENCE { version, algorithm, privateKey OCTET STRING }
-        let (tag, seq, _) = der_item(&der)?;
-        if tag != 0x30 {
-            return None;
+fn rsa_public_components(pem_text: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    use pkcs1::der::Decode;
+    let block = pem::parse(pem_text).ok()?;
+    let key = match block.tag() {
+        "RSA PRIVATE KEY" => pkcs1::RsaPrivateKey::from_der(block.contents()).ok()?,
+        "PRIVATE KEY" => {
+            let info = pkcs8::PrivateKeyInfo::from_der(block.contents()).ok()?;
+            if info.algorithm.oid != pkcs1::ALGORITHM_OID {
+                return None;
+            }
+            let key = pkcs1::RsaPrivateKey::from_der(info.private_key).ok()?;
+            return Some(public_parts(&key));
         }
-        let (_, _, rest) = der_item(seq)?; // version
-        let (_, _, rest) = der_item(rest)?; // AlgorithmIdentifier
-        let (tag, key, _) = der_item(rest)?;
-        if tag != 0x04 {
-            return None;
-        }
-        key.to_vec()
+        _ => return None,
     };
-    // RSAPrivateKey ::= SEQUENCE { version, modulus, publicExponent, ... }
-    let (tag, seq, _) = der_item(&pkcs1)?;
-    if tag != 0x30 {
-        return None;
-    }
-    let (_, _, rest) = der_item(seq)?;
-    let (tag_n, n, rest) = der_item(rest)?;
-    let (tag_e, e, _) = der_item(rest)?;
-    if tag_n != 0x02 || tag_e != 0x02 {
-        return None;
-    }
+    Some(public_parts(&key))
+}
+
+fn public_parts(key: &pkcs1::RsaPrivateKey<'_>) -> (Vec<u8>, Vec<u8>) {
     let strip = |v: &[u8]| {
         let start = v.iter().position(|&b| b != 0).unwrap_or(v.len());
         v[start..].to_vec()
     };
-    Some((strip(n), strip(e)))
-}
-
-/// One DER item: (tag, contents, the bytes after it).
-fn der_item(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let len = rest[..count]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[count..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
+    (
+        strip(key.modulus.as_bytes()),
+        strip(key.public_exponent.as_bytes()),
+    )
 }
 
 #[cfg(test)]
@@ -432,20 +383,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn der_reader_refuses_truncated_input() {
-        assert!(der_item(&[0x30, 0x05, 0x01]).is_none());
-        assert!(der_item(&[0x30]).is_none());
-        assert_eq!(
-            der_item(&[0x02, 0x01, 0x05, 0xff]),
-            Some((0x02, &[0x05][..], &[0xff][..]))
-        );
-    }
-
-    #[test]
-    fn uuid4_has_the_version_and_variant_bits() {
-        let id = uuid4();
-        assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
-        assert!("89ab".contains(&id[19..20]));
+    fn public_parts_of_both_pem_forms_agree() {
+        let pkcs8 = include_str!("../../tests/api/fixtures/jwt-test-key.pkcs8.pem");
+        let pkcs1 = include_str!("../../tests/api/fixtures/jwt-test-key.pkcs1.pem");
+        let (n, e) = rsa_public_components(pkcs8).expect("PKCS#8");
+        assert_eq!(rsa_public_components(pkcs1), Some((n.clone(), e.clone())));
+        assert_eq!(e, vec![0x01, 0x00, 0x01]);
+        assert_eq!(n.len(), 256, "a 2048-bit modulus without a leading zero");
+        assert!(rsa_public_components(
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+        )
+        .is_none());
+        assert!(rsa_public_components("not a pem").is_none());
     }
 }
