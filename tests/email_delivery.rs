@@ -22,7 +22,7 @@ use allauth_server::db::testing::TestDatabase;
 use allauth_server::db::{now_millis, Db, DbError};
 use allauth_server::email::sender::GIVEN_UP;
 use allauth_server::email::{
-    deliver_due, enqueue, spawn_sender, FrontendLinks, Mailer, Message, Transport,
+    deliver_due, enqueue, spawn_sender, ChangeOrigin, FrontendLinks, Mailer, Message, Transport,
 };
 use diesel::prelude::*;
 use mailparse::MailHeaderMap;
@@ -31,6 +31,15 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 const WAIT: Duration = Duration::from_secs(30);
+
+/// Where the notices of these tests say a change came from.
+fn origin() -> ChangeOrigin {
+    ChangeOrigin {
+        at_ms: now_millis(),
+        ip: "192.0.2.1".into(),
+        user_agent: "email-delivery-test".into(),
+    }
+}
 
 // ---------------------------------------------------------------------------
 // The SMTP sink
@@ -263,7 +272,10 @@ fn three_mails(config: &Config) -> Vec<(String, Message)> {
                 email: "bob@example.com".into(),
             },
         ),
-        ("carol@example.com".into(), Message::PasswordChanged),
+        (
+            "carol@example.com".into(),
+            Message::PasswordChanged { origin: origin() },
+        ),
     ]
 }
 
@@ -355,7 +367,7 @@ async fn smtp_delivers_queued_mail_with_text_and_html() {
                     conn,
                     &config,
                     "dave@example.com",
-                    &Message::PasswordSet,
+                    &Message::PasswordSet { origin: origin() },
                     now_millis(),
                 )?;
                 Err::<(), _>(DbError::Config("the change failed".into()))
@@ -473,7 +485,12 @@ async fn two_senders_never_send_a_mail_twice() {
     let config = smtp_config(sink.port);
 
     let mails: Vec<(String, Message)> = (0..20)
-        .map(|i| (format!("user{i}@example.com"), Message::PasswordReset))
+        .map(|i| {
+            (
+                format!("user{i}@example.com"),
+                Message::PasswordReset { origin: origin() },
+            )
+        })
         .collect();
     queue(&db_a, &config, mails).await;
     let a = start_sender(&db_a, &config);
@@ -556,8 +573,14 @@ async fn mail_is_given_up_after_the_last_attempt_or_when_unsendable() {
         &db,
         &config,
         vec![
-            ("erin@example.com".into(), Message::PasswordSet),
-            ("not an address".into(), Message::PasswordSet),
+            (
+                "erin@example.com".into(),
+                Message::PasswordSet { origin: origin() },
+            ),
+            (
+                "not an address".into(),
+                Message::PasswordSet { origin: origin() },
+            ),
         ],
     )
     .await;
@@ -675,14 +698,27 @@ fn every_message_renders_text_and_escaped_html() {
             Message::EmailChanged {
                 from: evil.into(),
                 to: "<new>@example.com".into(),
+                origin: origin(),
             },
             vec![evil, "<new>@example.com"],
         ),
-        (Message::EmailConfirmed { email: evil.into() }, vec![evil]),
-        (Message::EmailDeleted { email: evil.into() }, vec![evil]),
-        (Message::PasswordChanged, vec![]),
-        (Message::PasswordSet, vec![]),
-        (Message::PasswordReset, vec![]),
+        (
+            Message::EmailConfirmed {
+                email: evil.into(),
+                origin: origin(),
+            },
+            vec![evil],
+        ),
+        (
+            Message::EmailDeleted {
+                email: evil.into(),
+                origin: origin(),
+            },
+            vec![evil],
+        ),
+        (Message::PasswordChanged { origin: origin() }, vec![]),
+        (Message::PasswordSet { origin: origin() }, vec![]),
+        (Message::PasswordReset { origin: origin() }, vec![]),
     ];
     let mut subjects = BTreeSet::new();
     let mut kinds = BTreeSet::new();

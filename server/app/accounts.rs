@@ -25,9 +25,20 @@ pub struct Deps<'a> {
     pub now_ms: i64,
     /// The client address (for rate limits).
     pub ip: &'a str,
+    /// The client's `User-Agent` (for the account-change notices).
+    pub user_agent: &'a str,
 }
 
 impl Deps<'_> {
+    /// Where a change made by this request comes from, for notice mails.
+    pub fn change_origin(&self) -> crate::email::ChangeOrigin {
+        crate::email::ChangeOrigin {
+            at_ms: self.now_ms,
+            ip: self.ip.to_owned(),
+            user_agent: self.user_agent.to_owned(),
+        }
+    }
+
     /// The server secret (always set once the server runs).
     pub fn secret(&self) -> &str {
         self.config

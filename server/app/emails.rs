@@ -453,6 +453,7 @@ pub async fn mark_primary(
     let cfg = env.config.clone();
     let now = env.now_ms;
     let notify = env.config.account.email_notifications;
+    let origin = env.change_origin();
     let mailed = env
         .db
         .transaction(move |conn| {
@@ -463,6 +464,7 @@ pub async fn mark_primary(
                     let message = Message::EmailChanged {
                         from: from.email.clone(),
                         to: address.email.clone(),
+                        origin,
                     };
                     enqueue(conn, &cfg, &from.email, &message, now)?;
                     Ok(true)
@@ -528,6 +530,7 @@ pub async fn remove(
     let cfg = env.config.clone();
     let now = env.now_ms;
     let notify = env.config.account.email_notifications;
+    let origin = env.change_origin();
     let mailed = env
         .db
         .transaction(move |conn| {
@@ -537,6 +540,7 @@ pub async fn remove(
                 Some(to) if notify => {
                     let message = Message::EmailDeleted {
                         email: address.email.clone(),
+                        origin,
                     };
                     enqueue(conn, &cfg, &to.email, &message, now)?;
                     Ok(true)

@@ -93,6 +93,7 @@ pub async fn change(
     let logout = config.account.logout_on_password_change;
     let keep = session.row_id.filter(|_| !logout);
     let now = deps.now_ms;
+    let origin = deps.change_origin();
     deps.db
         .transaction(move |conn| {
             users::set_password_hash(conn, user_id, Some(&hash))?;
@@ -100,9 +101,9 @@ pub async fn change(
             if config.account.email_notifications {
                 if let Some(to) = email_addresses::primary_for_user(conn, user_id)? {
                     let message = if is_set {
-                        Message::PasswordSet
+                        Message::PasswordSet { origin }
                     } else {
-                        Message::PasswordChanged
+                        Message::PasswordChanged { origin }
                     };
                     enqueue(conn, &config, &to.email, &message, now)?;
                 }

@@ -313,6 +313,7 @@ pub async fn confirm(
     let now = deps.now_ms;
     let user_id = user.id;
     let ip = deps.ip.to_owned();
+    let origin = deps.change_origin();
     let updated = deps
         .db
         .transaction(move |conn| {
@@ -347,7 +348,7 @@ pub async fn confirm(
             let primary = email_addresses::primary_for_user(conn, user_id)?.map(|a| a.email);
             if shared.account.email_notifications {
                 if let Some(to) = &primary {
-                    enqueue(conn, &shared, to, &Message::PasswordReset, now)?;
+                    enqueue(conn, &shared, to, &Message::PasswordReset { origin }, now)?;
                 }
             }
             let user = users::by_id(conn, user_id)?;

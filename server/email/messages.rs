@@ -39,17 +39,41 @@ pub enum Message {
         password_reset_url: Option<String>,
     },
     /// Notification: the primary address changed from `from` to `to`.
-    EmailChanged { from: String, to: String },
+    EmailChanged {
+        from: String,
+        to: String,
+        origin: ChangeOrigin,
+    },
     /// Notification: an address was confirmed.
-    EmailConfirmed { email: String },
+    EmailConfirmed { email: String, origin: ChangeOrigin },
     /// Notification: an address was removed from the account.
-    EmailDeleted { email: String },
+    EmailDeleted { email: String, origin: ChangeOrigin },
     /// Notification: the password was changed.
-    PasswordChanged,
+    PasswordChanged { origin: ChangeOrigin },
     /// Notification: a password was set on an account that had none.
-    PasswordSet,
+    PasswordSet { origin: ChangeOrigin },
     /// Notification: the password was reset.
-    PasswordReset,
+    PasswordReset { origin: ChangeOrigin },
+}
+
+/// Where a change to an account came from: the notices show it (allauth's
+/// notification context `timestamp`, `ip` and `user_agent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeOrigin {
+    /// Unix epoch milliseconds.
+    pub at_ms: i64,
+    pub ip: String,
+    /// The `User-Agent` of the request, "" when it had none.
+    pub user_agent: String,
+}
+
+impl ChangeOrigin {
+    /// The date as an HTTP date (`Sun, 22 Nov 2026 08:46:11 GMT`).
+    fn date(&self) -> String {
+        let at = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(u64::try_from(self.at_ms).unwrap_or(0));
+        httpdate::fmt_http_date(at)
+    }
 }
 
 /// A rendered mail.
@@ -94,9 +118,9 @@ impl Message {
             Message::EmailChanged { .. } => "email_changed",
             Message::EmailConfirmed { .. } => "email_confirmed",
             Message::EmailDeleted { .. } => "email_deleted",
-            Message::PasswordChanged => "password_changed",
-            Message::PasswordSet => "password_set",
-            Message::PasswordReset => "password_reset",
+            Message::PasswordChanged { .. } => "password_changed",
+            Message::PasswordSet { .. } => "password_set",
+            Message::PasswordReset { .. } => "password_reset",
         }
     }
 
@@ -120,10 +144,20 @@ impl Message {
     fn content(&self) -> (&'static str, Vec<Block>) {
         use Block::{Code, Link, Para};
         let ignore = || Para(IGNORE_IF_NOT_YOU.to_owned());
-        let notice = |what: String| {
+        let notice = |what: String, origin: &ChangeOrigin| {
+            let browser = if origin.user_agent.is_empty() {
+                "unknown"
+            } else {
+                origin.user_agent.as_str()
+            };
             vec![
                 Para("This is a notice about a change to your account.".to_owned()),
                 Para(what),
+                Para(format!(
+                    "The change was made on {} from the IP address {}, with the browser: {browser}.",
+                    origin.date(),
+                    origin.ip,
+                )),
                 Para(SECURITY_NOTE.to_owned()),
             ]
         };
@@ -213,33 +247,35 @@ impl Message {
                 ));
                 ("You already have an account", blocks)
             }
-            Message::EmailChanged { from, to } => (
+            Message::EmailChanged { from, to, origin } => (
                 "Your email address was changed",
-                notice(format!(
-                    "The email address of your account was changed from {from} to {to}."
-                )),
+                notice(
+                    format!("The email address of your account was changed from {from} to {to}."),
+                    origin,
+                ),
             ),
-            Message::EmailConfirmed { email } => (
+            Message::EmailConfirmed { email, origin } => (
                 "Email address confirmed",
-                notice(format!("The address {email} is now confirmed.")),
+                notice(format!("The address {email} is now confirmed."), origin),
             ),
-            Message::EmailDeleted { email } => (
+            Message::EmailDeleted { email, origin } => (
                 "Email address removed",
-                notice(format!(
-                    "The address {email} was removed from your account."
-                )),
+                notice(
+                    format!("The address {email} was removed from your account."),
+                    origin,
+                ),
             ),
-            Message::PasswordChanged => (
+            Message::PasswordChanged { origin } => (
                 "Your password was changed",
-                notice("The password of your account was changed.".to_owned()),
+                notice("The password of your account was changed.".to_owned(), origin),
             ),
-            Message::PasswordSet => (
+            Message::PasswordSet { origin } => (
                 "A password was set",
-                notice("A password was set for your account.".to_owned()),
+                notice("A password was set for your account.".to_owned(), origin),
             ),
-            Message::PasswordReset => (
+            Message::PasswordReset { origin } => (
                 "Your password was reset",
-                notice("The password of your account was reset.".to_owned()),
+                notice("The password of your account was reset.".to_owned(), origin),
             ),
         }
     }
@@ -335,10 +371,41 @@ mod tests {
         );
     }
 
+    fn origin() -> ChangeOrigin {
+        ChangeOrigin {
+            at_ms: 1_795_336_000_000,
+            ip: "192.0.2.1".into(),
+            user_agent: "Agent <1>".into(),
+        }
+    }
+
     #[test]
     fn prefix_is_one_line() {
-        let r = Message::PasswordSet.render("[Site]\n ");
+        let r = Message::PasswordSet { origin: origin() }.render("[Site]\n ");
         assert_eq!(r.subject, "[Site] A password was set");
+    }
+
+    #[test]
+    fn notices_say_when_where_and_with_what() {
+        let r = Message::PasswordChanged { origin: origin() }.render("");
+        assert!(
+            r.text.contains(
+                "on Sun, 22 Nov 2026 08:26:40 GMT from the IP address 192.0.2.1, with the browser: Agent <1>."
+            ),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.html.contains("with the browser: Agent &lt;1&gt;."),
+            "{}",
+            r.html
+        );
+        let unknown = ChangeOrigin {
+            user_agent: String::new(),
+            ..origin()
+        };
+        let r = Message::PasswordReset { origin: unknown }.render("");
+        assert!(r.text.contains("with the browser: unknown."), "{}", r.text);
     }
 
     #[test]

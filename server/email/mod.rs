@@ -17,7 +17,7 @@ pub mod sender;
 pub mod transport;
 
 pub use links::FrontendLinks;
-pub use messages::{Message, Rendered};
+pub use messages::{ChangeOrigin, Message, Rendered};
 pub use outbox::enqueue;
 pub use sender::{deliver_due, spawn_sender, Mailer};
 pub use transport::{SendError, Transport, TransportError};

@@ -23,7 +23,7 @@ pub async fn login_password(
         username: input.username.map(|u| u.0),
         password: input.password.0,
     };
-    let deps = call.ctx.deps(call.now_ms, &call.ip);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = crate::app::login::login_password(&deps, &mut call.session, request).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
@@ -43,7 +43,7 @@ pub async fn signup_create(
         username: input.username.map(|u| u.0),
         password: input.password.map(|p| p.0),
     };
-    let deps = call.ctx.deps(call.now_ms, &call.ip);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = crate::app::signup::signup_create(&deps, &mut call.session, request).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
@@ -57,7 +57,7 @@ pub async fn email_verification_view(
 ) -> Result<Reply<types::EmailVerificationInfoResponse>, ApiError> {
     let mut call = start_call!(rqctx, client);
     let key = read_input!(call, headers).x_email_verification_key;
-    let deps = call.ctx.deps(call.now_ms, &call.ip);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = crate::app::email_verification::view(&deps, &mut call.session, &key).await;
     // The answer carries `meta.is_authenticating`: the typed body.
     match result.and_then(|v| {
@@ -77,7 +77,7 @@ pub async fn email_verification_confirm(
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
     let mut call = start_call!(rqctx, client);
     let input = read_input!(call, body);
-    let deps = call.ctx.deps(call.now_ms, &call.ip);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result =
         crate::app::email_verification::confirm(&deps, &mut call.session, &input.key).await;
     Ok(call
@@ -91,7 +91,7 @@ pub async fn email_verification_resend(
     _headers: HeaderParams<EmailVerificationResendHeaders>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
     let mut call = start_call!(rqctx, client);
-    let deps = call.ctx.deps(call.now_ms, &call.ip);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = crate::app::email_verification::resend(&deps, &mut call.session).await;
     Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)
 }
@@ -125,7 +125,7 @@ pub async fn reauthenticate_password(
         return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
     }
     let input = read_input!(call, body);
-    let deps = call.ctx.deps(call.now_ms, &call.ip);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result =
         crate::app::login::reauthenticate_password(&deps, &mut call.session, input.password.0)
             .await;

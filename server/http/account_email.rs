@@ -52,8 +52,7 @@ pub async fn email_list(
     _headers: HeaderParams<EmailListHeaders>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
     let call = start_call!(rqctx, client);
-    let ip = call.ip.clone();
-    let env = call.ctx.deps(call.now_ms, &ip);
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let user = match admit(&call, &env, http::Method::GET).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
@@ -71,8 +70,7 @@ pub async fn email_verification_request(
     body: JsonBody<types::EmailAddressInput>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
     let mut call = start_call!(rqctx, client);
-    let ip = call.ip.clone();
-    let env = call.ctx.deps(call.now_ms, &ip);
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let user = match admit(&call, &env, http::Method::PUT).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
@@ -95,8 +93,7 @@ pub async fn email_add(
     body: JsonBody<types::EmailAddressInput>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
     let mut call = start_call!(rqctx, client);
-    let ip = call.ip.clone();
-    let env = call.ctx.deps(call.now_ms, &ip);
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let user = match admit(&call, &env, http::Method::POST).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
@@ -114,8 +111,7 @@ pub async fn email_remove(
     body: JsonBody<types::EmailAddressInput>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
     let mut call = start_call!(rqctx, client);
-    let ip = call.ip.clone();
-    let env = call.ctx.deps(call.now_ms, &ip);
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let user = match admit(&call, &env, http::Method::DELETE).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
@@ -133,8 +129,7 @@ pub async fn email_mark_primary(
     body: JsonBody<types::MarkPrimaryEmailInput>,
 ) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
     let mut call = start_call!(rqctx, client);
-    let ip = call.ip.clone();
-    let env = call.ctx.deps(call.now_ms, &ip);
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let user = match admit(&call, &env, http::Method::PATCH).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),

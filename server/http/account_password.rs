@@ -24,8 +24,7 @@ pub async fn password_change(
             new_password: input.new_password.into(),
         })
         .map_err(invalid_input);
-    let (ctx, ip) = (call.ctx, call.ip.clone());
-    let deps = ctx.deps(call.now_ms, &ip);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = password_change::change(&deps, &mut call.session, input).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))

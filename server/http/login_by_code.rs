@@ -18,8 +18,7 @@ pub async fn login_code_request(
 ) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
     let mut call = start_call!(rqctx, client);
     let input = read_input!(call, body);
-    let (ctx, ip) = (call.ctx, call.ip.clone());
-    let env = ctx.deps(call.now_ms, &ip);
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let email = input.email.map(String::from);
     let result = login_by_code::request(&env, &mut call.session, email).await;
     Ok(call
@@ -39,8 +38,7 @@ pub async fn login_code_confirm(
         .into_inner()
         .map(|input| String::from(input.code))
         .map_err(invalid_input);
-    let (ctx, ip) = (call.ctx, call.ip.clone());
-    let env = ctx.deps(call.now_ms, &ip);
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = login_by_code::confirm(&env, &mut call.session, code).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
@@ -54,8 +52,7 @@ pub async fn login_code_resend(
     _headers: HeaderParams<LoginCodeResendHeaders>,
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
     let mut call = start_call!(rqctx, client);
-    let (ctx, ip) = (call.ctx, call.ip.clone());
-    let env = ctx.deps(call.now_ms, &ip);
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = login_by_code::resend(&env, &mut call.session).await;
     Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)
 }

@@ -85,7 +85,12 @@ pub struct ServerContext {
 
 impl ServerContext {
     /// What the account flows need from the server for one request.
-    pub fn deps<'a>(&'a self, now_ms: i64, ip: &'a str) -> crate::app::accounts::Deps<'a> {
+    pub fn deps<'a>(
+        &'a self,
+        now_ms: i64,
+        ip: &'a str,
+        user_agent: &'a str,
+    ) -> crate::app::accounts::Deps<'a> {
         crate::app::accounts::Deps {
             config: &self.config,
             db: &self.db,
@@ -94,6 +99,7 @@ impl ServerContext {
             mailer: &self.mailer,
             now_ms,
             ip,
+            user_agent,
         }
     }
 }
@@ -119,7 +125,8 @@ pub struct Call<'a> {
     pub operation_id: &'a str,
     pub now_ms: i64,
     pub ip: String,
-    pub user_agent: Option<String>,
+    /// The request's `User-Agent` (at most 200 characters; "" when absent).
+    pub user_agent: String,
     pub session: LiveSession,
     headers: HeaderMap,
     csrf_secret: Option<String>,
@@ -241,7 +248,7 @@ impl<'a> Call<'a> {
             operation_id,
             now_ms,
             ip,
-            user_agent: Some(user_agent),
+            user_agent,
             session,
             headers,
             csrf_secret,
@@ -539,7 +546,7 @@ async fn save_session(call: &mut Call<'_>) -> Result<Option<String>, app::Error>
             new.user_id = user_id;
             new.data = data;
             new.ip = Some(call.ip.clone());
-            new.user_agent = call.user_agent.clone();
+            new.user_agent = Some(call.user_agent.clone());
             let row = call
                 .ctx
                 .db

@@ -20,8 +20,7 @@ pub async fn password_reset_request(
 ) -> Result<Reply<types::StatusOkResponse>, ApiError> {
     let mut call = start_call!(rqctx, client);
     let input = read_input!(call, body);
-    let (ctx, ip) = (call.ctx, call.ip.clone());
-    let deps = ctx.deps(call.now_ms, &ip);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = password_reset::request(&deps, &mut call.session, &input.email).await;
     let outcome = result.map(|requested| match requested {
         Requested::Link => AuthOutcome::Ok,
@@ -45,8 +44,7 @@ pub async fn password_reset_view(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let (ctx, ip) = (call.ctx, call.ip.clone());
-    let deps = ctx.deps(call.now_ms, &ip);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = password_reset::view(&deps, &mut call.session, &key).await;
     Ok(call.finish_auth(result.map(AuthOutcome::Data)).await)
 }
@@ -67,8 +65,7 @@ pub async fn password_reset_confirm(
             password: input.password.into(),
         })
         .map_err(invalid_input);
-    let (ctx, ip) = (call.ctx, call.ip.clone());
-    let deps = ctx.deps(call.now_ms, &ip);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = password_reset::confirm(&deps, &mut call.session, input).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))

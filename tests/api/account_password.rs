@@ -116,9 +116,13 @@ async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
                 );
 
                 let (status, body) = agent
-                    .post(
+                    .send(
+                        "POST",
                         "account/password/change",
-                        json!({"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD}),
+                        Some(
+                            json!({"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD}),
+                        ),
+                        &[("User-Agent", "notice-test/1.0")],
                     )
                     .await;
                 assert_eq!(status, 200, "{body}");
@@ -141,9 +145,22 @@ async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
                     "other sessions end"
                 );
                 assert!(password_is(&server, id, NEW_PASSWORD).await);
-                assert!(mails(&server).await.iter().any(
-                    |(to, subject, _)| to == &email && subject.contains("password was changed")
-                ));
+                // The notice says where the change came from (allauth's
+                // timestamp, ip and user_agent).
+                let mails = mails(&server).await;
+                let (_, _, text) = mails
+                    .iter()
+                    .find(|(to, subject, _)| {
+                        to == &email && subject.contains("password was changed")
+                    })
+                    .expect("a password-changed notice");
+                assert!(
+                    text.contains(
+                        "from the IP address 127.0.0.1, with the browser: notice-test/1.0."
+                    ),
+                    "{text}"
+                );
+                assert!(text.contains(" GMT "), "the date: {text}");
             }
 
             // Through the generated client.
