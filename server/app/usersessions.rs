@@ -37,9 +37,10 @@ pub async fn list(
     Ok(Value::Array(entries))
 }
 
-/// Ends the given sessions of `user_id`. Every id must name one of the
-/// user's live sessions (else 400 `invalid_choice`, nothing ended). Returns
-/// whether the current session was among them.
+/// Ends the given sessions of `user_id`. The list must not be empty (400
+/// `required`, as Django's required multiple-choice field) and every id must
+/// name one of the user's live sessions (else 400 `invalid_choice`, nothing
+/// ended). Returns whether the current session was among them.
 pub async fn end(
     db: &Db,
     user_id: i64,
@@ -47,6 +48,11 @@ pub async fn end(
     current: Option<i64>,
     now_ms: i64,
 ) -> Result<bool, Error> {
+    if ids.is_empty() {
+        return Err(Error::Invalid(vec![crate::app::accounts::required(
+            "sessions",
+        )]));
+    }
     let wanted = ids.clone();
     let ended_current = current.is_some_and(|c| ids.contains(&c));
     db.transaction(move |conn| {

@@ -470,26 +470,30 @@ async fn bearer_session(
         .run(move |conn| session_rows::load_with_user_by_id(conn, session_id, now_ms))
         .await?;
     // The session must still have the key the token was issued under (a
-    // password change cycles it) and the token's user.
-    let found = row.filter(|(session, user, _)| {
-        claims.names_key(&session.key_hash)
-            && user
-                .as_ref()
-                .is_some_and(|u| u.id.to_string() == claims.sub)
-    });
-    Ok(match found {
-        Some((session, user, email)) => {
-            let user = user.map(|u| UserView::from_row(&u, email));
-            Bearer::Session(Box::new(LiveSession::loaded(
-                session.id,
-                session.key_hash,
-                user,
-                SessionData::parse(&session.data),
-            )))
-        }
-        None if ctx.config.headless.jwt_stateful_validation_enabled => Bearer::Anonymous,
-        None => Bearer::Gone,
-    })
+    // password change cycles it); else it is gone.
+    let Some((session, user, email)) = row.filter(|(s, _, _)| claims.names_key(&s.key_hash)) else {
+        return Ok(if ctx.config.headless.jwt_stateful_validation_enabled {
+            Bearer::Anonymous
+        } else {
+            Bearer::Gone
+        });
+    };
+    // A live session whose user is inactive or deleted is anonymous (401),
+    // as with a session token; one of another user than the token's is not
+    // this token's session at all.
+    if user
+        .as_ref()
+        .is_some_and(|u| u.id.to_string() != claims.sub)
+    {
+        return Ok(Bearer::Anonymous);
+    }
+    let user = user.map(|u| UserView::from_row(&u, email));
+    Ok(Bearer::Session(Box::new(LiveSession::loaded(
+        session.id,
+        session.key_hash,
+        user,
+        SessionData::parse(&session.data),
+    ))))
 }
 
 /// The per-request session check: one indexed read.

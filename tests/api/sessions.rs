@@ -85,6 +85,18 @@ async fn lists_and_ends_sessions() {
             let body: Value = response.json().await.expect("json");
             assert_eq!(body["errors"][0]["code"], "invalid_choice");
             assert_eq!(body["errors"][0]["param"], "sessions");
+            // An empty list is a missing one (Django's required field).
+            let response = raw()
+                .delete(server.url("/_allauth/app/v1/auth/sessions"))
+                .header("X-Session-Token", &app)
+                .json(&json!({"sessions": []}))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 400);
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body["errors"][0]["code"], "required", "{body}");
+            assert_eq!(body["errors"][0]["param"], "sessions");
 
             // Ending the other session leaves the current one.
             let body = types::EndSessionsInput {

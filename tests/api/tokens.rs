@@ -4,7 +4,7 @@
 
 use allauth_api::types;
 use allauth_server::config::{Config, JwtAlgorithm, Secret, TokenStrategy};
-use allauth_server::db::sessions;
+use allauth_server::db::{sessions, users};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 
@@ -422,6 +422,37 @@ async fn password_change_ends_the_tokens() {
                 .await
                 .expect("request");
             assert_eq!(response.status(), 200);
+            server
+        })
+        .await;
+    }
+}
+
+/// An access token of a user made inactive names a live session without a
+/// user: the anonymous 401 (not the 410 of a gone session), in both modes,
+/// and no refresh.
+#[tokio::test]
+async fn inactive_users_tokens_are_anonymous() {
+    for stateful in [false, true] {
+        let configure = move |config: &mut Config| {
+            jwt_hs256(config);
+            config.headless.jwt_stateful_validation_enabled = stateful;
+        };
+        on_each_backend(configure, |server| async move {
+            let user_id = make_user(&server, "alice").await;
+            let meta = login(&server, "alice").await;
+            let access = meta["access_token"].as_str().expect("access").to_string();
+            let refresh_token = meta["refresh_token"].as_str().expect("refresh").to_string();
+            let db = server.server.context().db.clone();
+            db.run(move |conn| users::set_active(conn, user_id, false))
+                .await
+                .expect("deactivated");
+            let (status, body) = get_session(&server, &format!("Bearer {access}")).await;
+            assert_anonymous_401(status, &body);
+            assert_eq!(
+                refresh(&server, &refresh_token).await,
+                (400, json!({"status": 400}))
+            );
             server
         })
         .await;
