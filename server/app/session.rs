@@ -247,6 +247,9 @@ pub struct LiveSession {
     pub new_token: Option<String>,
     /// The CSRF secret must be replaced (browser; at login, as Django does).
     pub rotate_csrf: bool,
+    /// Somebody logged in during this call: the stored row starts afresh as
+    /// that login's session (allauth records a new user session at login).
+    pub logged_in: bool,
     modified: bool,
     ended: bool,
 }
@@ -287,6 +290,7 @@ impl LiveSession {
         self.data.methods.extend(record);
         self.new_token = Some(crate::app::codes::new_token());
         self.rotate_csrf = true;
+        self.logged_in = true;
         self.modified = true;
     }
 

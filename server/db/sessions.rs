@@ -105,11 +105,13 @@ pub struct SessionUpdate {
     pub last_seen_at: Option<i64>,
     pub ip: Option<Option<String>>,
     pub user_agent: Option<Option<String>>,
+    pub created_at: Option<i64>,
 }
 
 impl SessionUpdate {
     fn is_empty(&self) -> bool {
-        self.key_hash.is_none()
+        self.created_at.is_none()
+            && self.key_hash.is_none()
             && self.user_id.is_none()
             && self.data.is_none()
             && self.expires_at.is_none()

@@ -563,7 +563,7 @@ async fn save_session(call: &mut Call<'_>) -> Result<Option<String>, app::Error>
         (Some(id), token) => {
             let key_hash = token.as_deref().map(codes::token_hash);
             let cycled = key_hash.is_some();
-            let changes = session_rows::SessionUpdate {
+            let mut changes = session_rows::SessionUpdate {
                 key_hash: key_hash.clone(),
                 user_id: Some(user_id),
                 data: Some(data),
@@ -571,6 +571,12 @@ async fn save_session(call: &mut Call<'_>) -> Result<Option<String>, app::Error>
                 last_seen_at: Some(now),
                 ..Default::default()
             };
+            if session.logged_in {
+                // The user sessions list shows the login's time and client.
+                changes.created_at = Some(now);
+                changes.ip = Some(Some(call.ip.clone()));
+                changes.user_agent = Some(Some(call.user_agent.clone()));
+            }
             // A new key ends the JWTs issued under the old one: their `sid`
             // no longer matches, and their refresh tokens go with it.
             call.ctx

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use allauth_server::config::{Config, JwtAlgorithm, TokenStrategy};
 
-use crate::harness::{on_each_backend, raw, session_for, user, Agent, TestServer};
+use crate::harness::{code_in, mails, on_each_backend, raw, session_for, user, Agent, TestServer};
 
 const PASSWORD: &str = "c0rrect-h0rse-battery";
 
@@ -315,5 +315,51 @@ async fn jwt_clients_list_and_end_sessions() {
         assert_eq!(status, 410, "the token's session is gone");
         server
     })
+    .await;
+}
+
+/// A session row that existed before the login (here a login-by-code flow's)
+/// is listed as the login's session: created at the login, with the
+/// login request's client, as allauth records a user session at login.
+#[tokio::test]
+async fn a_login_starts_the_listed_session_afresh() {
+    on_each_backend(
+        |config| config.account.login_by_code_enabled = true,
+        |server| async move {
+            user(&server, "fay", "fay@example.com", true, None).await;
+            let mut agent = Agent::new(&server, "app");
+            let (status, body) = agent
+                .send(
+                    "POST",
+                    "auth/code/request",
+                    Some(json!({"email": "fay@example.com"})),
+                    &[("User-Agent", "asking/1")],
+                )
+                .await;
+            assert_eq!(status, 401, "{body}");
+            let code = code_in(&mails(&server).await.last().expect("code mail").2);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let before_login = db::now_millis() as f64 / 1000.0;
+            let (status, body) = agent
+                .send(
+                    "POST",
+                    "auth/code/confirm",
+                    Some(json!({ "code": code })),
+                    &[("User-Agent", "confirming/2")],
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            let (status, body) = agent.get("auth/sessions", &[]).await;
+            assert_eq!(status, 200, "{body}");
+            let listed = &body["data"][0];
+            assert_eq!(listed["user_agent"], "confirming/2", "{body}");
+            let created = listed["created_at"].as_f64().expect("created_at");
+            assert!(
+                created >= before_login,
+                "created {created} before the login {before_login}"
+            );
+            server
+        },
+    )
     .await;
 }
