@@ -2033,9 +2033,12 @@ pub trait AllauthApi {
     /// password by sending only `new_password`.
     ///
     /// The session survives the change but is rotated, so an `app` client
-    /// receives a new `meta.session_token` in the 200 answer. With
+    /// receives a new `meta.session_token` in the 200 answer (and no new
+    /// JWTs: those issued before stop working). With
     /// `ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE` the user is signed out instead
-    /// and the answer is the 401 with the anonymous flows.
+    /// and the answer is the 401 with the anonymous flows. The user's other
+    /// sessions are signed out: each answers its next request as anonymous
+    /// (401) and is gone after that (410 for `app` clients).
     ///
     /// Error codes: `enter_current_password` (param `current_password`:
     /// wrong), `required` (a mandatory field is missing), and the password

@@ -97,7 +97,7 @@ pub async fn change(
     deps.db
         .transaction(move |conn| {
             users::set_password_hash(conn, user_id, Some(&hash))?;
-            sessions::delete_for_user(conn, user_id, keep)?;
+            sessions::revoke_for_user(conn, user_id, keep)?;
             if config.account.email_notifications {
                 if let Some(to) = email_addresses::primary_for_user(conn, user_id)? {
                     let message = if is_set {

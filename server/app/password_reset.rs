@@ -321,9 +321,9 @@ pub async fn confirm(
             if let Some(email) = &verify {
                 verify_owned_address(conn, user_id, email)?;
             }
-            // Every session of the user ends (Django's session auth hash);
-            // the caller's own stays when it logs in now.
-            sessions::delete_for_user(conn, user_id, keep)?;
+            // Every session of the user is logged out (Django's session auth
+            // hash); the caller's own stays when it logs in now.
+            sessions::revoke_for_user(conn, user_id, keep)?;
             let addresses = email_addresses::for_user(conn, user_id)?;
             // The failed-login counters of every address start afresh (as
             // allauth's `_delete_login_attempts_cached_email`).

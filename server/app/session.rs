@@ -86,6 +86,10 @@ pub struct SessionData {
     pub methods: Vec<Value>,
     #[serde(default)]
     pub pending: Option<Pending>,
+    /// The login was revoked (a password change or reset elsewhere): the
+    /// next use of the session ends it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked: bool,
 }
 
 impl SessionData {
@@ -250,6 +254,9 @@ pub struct LiveSession {
     /// Somebody logged in during this call: the stored row starts afresh as
     /// that login's session (allauth records a new user session at login).
     pub logged_in: bool,
+    /// The client's session was revoked and ended by this call: a browser's
+    /// cookie is deleted unless a new session replaces it.
+    pub forget_cookie: bool,
     modified: bool,
     ended: bool,
 }

@@ -211,6 +211,40 @@ pub fn delete(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
     Ok(n > 0)
 }
 
+/// The data of a session whose login was revoked (see [`revoke_for_user`]).
+pub const REVOKED_DATA: &str = r#"{"revoked":true}"#;
+
+/// Revokes the logins of a user's sessions, but for `keep` when given: each
+/// row loses its user and is marked, so that its next use is anonymous and
+/// ends it (Django flushes a session whose password hash is stale: the next
+/// request is logged out, the one after finds no session). Their JWT refresh
+/// tokens end at once. Returns how many were revoked.
+pub fn revoke_for_user(
+    conn: &mut DbConnection,
+    user_id: i64,
+    keep: Option<i64>,
+) -> Result<usize, DbError> {
+    use super::schema::refresh_tokens;
+    let ids: Vec<i64> = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::id.ne(keep.unwrap_or(-1)))
+        .select(sessions::id)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::session_id.eq_any(&ids)))
+        .execute(conn)?;
+    Ok(
+        diesel::update(sessions::table.filter(sessions::id.eq_any(&ids)))
+            .set((
+                sessions::user_id.eq(None::<i64>),
+                sessions::data.eq(REVOKED_DATA),
+            ))
+            .execute(conn)?,
+    )
+}
+
 /// Ends a user's sessions, but for `keep` when given. Returns how many ended.
 pub fn delete_for_user(
     conn: &mut DbConnection,

@@ -260,7 +260,8 @@ impl<'a> Call<'a> {
     async fn persist(&mut self) -> Result<Option<String>, app::Error> {
         let exposed = save_session(self).await?;
         if self.client == ClientKind::Browser {
-            if self.session.is_ended() {
+            let replaced = exposed.is_some() || self.session.row_id.is_some();
+            if self.session.is_ended() || (self.session.forget_cookie && !replaced) {
                 cookies::set_session_cookie(&mut self.headers, self.config, None);
             } else if let Some(token) = &exposed {
                 cookies::set_session_cookie(&mut self.headers, self.config, Some(token));
@@ -487,12 +488,18 @@ async fn bearer_session(
     {
         return Ok(Bearer::Anonymous);
     }
+    let data = SessionData::parse(&session.data);
+    if data.revoked {
+        return end_revoked(&ctx.db, session.id)
+            .await
+            .map(|s| Bearer::Session(Box::new(s)));
+    }
     let user = user.map(|u| UserView::from_row(&u, email));
     Ok(Bearer::Session(Box::new(LiveSession::loaded(
         session.id,
         session.key_hash,
         user,
-        SessionData::parse(&session.data),
+        data,
     ))))
 }
 
@@ -506,12 +513,30 @@ async fn load_session(
     let row = db
         .run(move |conn| session_rows::load_with_user(conn, &key_hash, now_ms))
         .await?;
-    Ok(row.map(|(session, user, email)| {
-        let user = user.map(|u| UserView::from_row(&u, email));
-        // A session whose user is gone or inactive is anonymous.
-        let data = SessionData::parse(&session.data);
-        LiveSession::loaded(session.id, session.key_hash, user, data)
-    }))
+    let Some((session, user, email)) = row else {
+        return Ok(None);
+    };
+    let data = SessionData::parse(&session.data);
+    if data.revoked {
+        return end_revoked(db, session.id).await.map(Some);
+    }
+    // A session whose user is gone or inactive is anonymous.
+    let user = user.map(|u| UserView::from_row(&u, email));
+    Ok(Some(LiveSession::loaded(
+        session.id,
+        session.key_hash,
+        user,
+        data,
+    )))
+}
+
+/// The first use of a revoked session: it ends now, and this call is
+/// anonymous (the next one with the same token finds no session).
+async fn end_revoked(db: &Db, id: i64) -> Result<LiveSession, app::Error> {
+    db.run(move |conn| session_rows::delete(conn, id)).await?;
+    let mut session = LiveSession::default();
+    session.forget_cookie = true;
+    Ok(session)
 }
 
 /// Writes the session back if a flow changed it; returns the new token when

@@ -6,17 +6,16 @@
 use allauth_api::types;
 use serde_json::{json, Value};
 
-use crate::harness::{mails, on_each_backend, raw, session_for, user, Agent, TestServer};
+use allauth_server::config::{Config, JwtAlgorithm, TokenStrategy};
+
+use crate::harness::{
+    app_session_statuses, mails, now_secs, on_each_backend, raw, response_cookie, session_for,
+    user, Agent, TestServer,
+};
 use crate::password_reset::{password_is, NEW_PASSWORD, OLD_PASSWORD};
 
 async fn app_token_alive(server: &TestServer, token: &str) -> bool {
-    let response = raw()
-        .get(server.url("/_allauth/app/v1/auth/session"))
-        .header("X-Session-Token", token)
-        .send()
-        .await
-        .expect("request");
-    response.status() != 410
+    app_session_statuses(server, token, 1).await != [410]
 }
 
 fn error_codes(body: &Value) -> Vec<(String, String)> {
@@ -140,9 +139,10 @@ async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
                 }
                 let (status, _) = agent.get("auth/session", &[]).await;
                 assert_eq!(status, 200, "the session stays logged in");
-                assert!(
-                    !app_token_alive(&server, &other).await,
-                    "other sessions end"
+                assert_eq!(
+                    app_session_statuses(&server, &other, 2).await,
+                    vec![401, 410],
+                    "other sessions are logged out, then gone"
                 );
                 assert!(password_is(&server, id, NEW_PASSWORD).await);
                 // The notice says where the change came from (allauth's
@@ -302,5 +302,81 @@ async fn changes_are_rate_limited_per_user() {
             server
         },
     )
+    .await;
+}
+
+/// After a password change the user's other sessions are logged out on their
+/// next use and gone after it (Django flushes a session whose password hash
+/// is stale): a JWT access token of another session answers 401, then 410;
+/// another browser gets the anonymous 401 with its session cookie deleted.
+#[tokio::test]
+async fn other_sessions_are_logged_out_then_gone() {
+    let jwt = |config: &mut Config| {
+        config.headless.token_strategy = TokenStrategy::Jwt;
+        config.headless.jwt_algorithm = JwtAlgorithm::HS256;
+    };
+    on_each_backend(jwt, |server| async move {
+        let id = user(&server, "gus", "gus@example.com", true, Some(OLD_PASSWORD)).await;
+        let browser = session_for(&server, "browser", id, now_secs()).await;
+        let mut changer = Agent::new(&server, "app");
+        let (status, _) = changer
+            .post(
+                "auth/login",
+                json!({"username": "gus", "password": OLD_PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let (status, body) = Agent::new(&server, "app")
+            .post(
+                "auth/login",
+                json!({"username": "gus", "password": OLD_PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let bearer = format!(
+            "Bearer {}",
+            body["meta"]["access_token"].as_str().expect("access")
+        );
+
+        let (status, body) = changer
+            .post(
+                "account/password/change",
+                json!({"current_password": OLD_PASSWORD, "new_password": NEW_PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+
+        let mut other_app = Agent::new(&server, "app");
+        let (status, body) = other_app
+            .get("auth/session", &[("Authorization", &bearer)])
+            .await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["meta"]["is_authenticated"], false);
+        let (status, _) = other_app
+            .get("auth/session", &[("Authorization", &bearer)])
+            .await;
+        assert_eq!(status, 410);
+
+        let response = raw()
+            .get(server.url("/_allauth/browser/v1/auth/session"))
+            .header("Cookie", format!("sessionid={browser}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            response_cookie(&response, "sessionid").as_deref(),
+            Some(""),
+            "the revoked session's cookie is deleted"
+        );
+        let (status, _) = Agent::with_token(&server, "browser", &browser)
+            .get("auth/session", &[])
+            .await;
+        assert_eq!(status, 401, "and stays anonymous");
+        // The changer's own session lives on.
+        let (status, _) = changer.get("auth/session", &[]).await;
+        assert_eq!(status, 200);
+        server
+    })
     .await;
 }

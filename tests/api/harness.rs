@@ -344,3 +344,21 @@ pub fn session_id_of(token: &str) -> i64 {
         .and_then(|id| id.parse().ok())
         .expect("session row id in sid")
 }
+
+/// The statuses of `times` successive `GET auth/session` calls with an app
+/// session token. A session whose login was revoked (a password change or
+/// reset elsewhere) answers `[401, 410]`: logged out once, then gone, as
+/// Django's flush of a session with a stale password hash.
+pub async fn app_session_statuses(server: &TestServer, token: &str, times: usize) -> Vec<u16> {
+    let mut statuses = Vec::with_capacity(times);
+    for _ in 0..times {
+        let response = raw()
+            .get(server.url("/_allauth/app/v1/auth/session"))
+            .header("X-Session-Token", token)
+            .send()
+            .await
+            .expect("request");
+        statuses.push(response.status().as_u16());
+    }
+    statuses
+}
