@@ -296,6 +296,16 @@ impl Config {
                 );
             }
         }
+        if self.server.secret_key.is_none()
+            && self.database.backend() == Some(DatabaseBackend::Postgres)
+        {
+            out.push(
+                "server.secret_key: not set, so this instance generates its own in data_dir; \
+                 every instance sharing this database must have the same key, or links, codes \
+                 and HS256 tokens made by one are refused by the others"
+                    .to_owned(),
+            );
+        }
         if self.mfa.webauthn_allow_insecure_origin {
             out.push(
                 "mfa.webauthn_allow_insecure_origin: WebAuthn accepts http:// origins; for development only"
@@ -3185,6 +3195,22 @@ mod tests {
             Kind::UnknownField(_, expected) => assert_eq!(expected.to_vec(), SECTIONS.to_vec()),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn warnings_flag_a_generated_secret_with_postgres() {
+        let shared = "[database]\nurl = \"postgres://db/allauth\"\n";
+        assert!(load(shared)
+            .warnings()
+            .iter()
+            .any(|w| w.contains("every instance sharing this database")));
+        let key = "a-long-random-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+        let with_key = format!("{shared}[server]\nsecret_key = \"{key}\"\n");
+        assert!(load(&with_key).warnings().is_empty());
+        assert!(
+            load("").warnings().is_empty(),
+            "SQLite: one instance per file"
+        );
     }
 
     #[test]

@@ -126,6 +126,9 @@ impl RunningServer {
 /// Connects to the database, migrates it and starts serving.
 pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     if config.server.secret_key.is_none() {
         config.server.secret_key = Some(persistent_secret_key(&config.server.data_dir)?);
     }

@@ -28,6 +28,16 @@ pub fn backends() -> Vec<Backend> {
     all
 }
 
+/// allauth's defaults on a free loopback port, files under `dir`.
+fn test_config(dir: &std::path::Path) -> Config {
+    let mut config = Config::from_sources("", &[]).expect("default configuration");
+    config.server.bind = "127.0.0.1:0".to_string();
+    config.server.data_dir = dir.to_path_buf();
+    config.server.log_level = "warn".to_string();
+    config.email.file_path = dir.join("mail");
+    config
+}
+
 pub struct TestServer {
     pub server: RunningServer,
     pub base: String,
@@ -41,11 +51,7 @@ impl TestServer {
     /// A server with allauth's defaults, changed by `configure`.
     pub async fn start(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut config = Config::from_sources("", &[]).expect("default configuration");
-        config.server.bind = "127.0.0.1:0".to_string();
-        config.server.data_dir = dir.path().to_path_buf();
-        config.server.log_level = "warn".to_string();
-        config.email.file_path = dir.path().join("mail");
+        let mut config = test_config(dir.path());
         let database = match backend {
             Backend::Sqlite => {
                 config.database.url =
@@ -67,6 +73,29 @@ impl TestServer {
             base,
             backend,
             _database: database,
+            _dir: dir,
+        }
+    }
+
+    /// A second server on this one's database, with the same secret key
+    /// (as instances behind a load balancer), changed by `configure`. Stop
+    /// it before this one (which owns the database).
+    pub async fn start_sharing(&self, configure: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut config = test_config(dir.path());
+        let first = &self.server.context().config;
+        config.database.url = first.database.url.clone();
+        config.server.secret_key = first.server.secret_key.clone();
+        configure(&mut config);
+        let server = allauth_server::start(config)
+            .await
+            .expect("second server starts");
+        let base = format!("http://{}", server.local_addr());
+        TestServer {
+            server,
+            base,
+            backend: self.backend,
+            _database: None,
             _dir: dir,
         }
     }

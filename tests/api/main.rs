@@ -18,6 +18,7 @@ mod current_session;
 mod document;
 mod errors;
 mod housekeeping;
+mod instances;
 mod login_by_code;
 mod password_reset;
 mod sessions;
