@@ -391,3 +391,30 @@ pub async fn app_session_statuses(server: &TestServer, token: &str, times: usize
     }
     statuses
 }
+
+/// `count` simultaneous `tokens/refresh` calls with one refresh token, sent
+/// round-robin to the servers at `bases`; their statuses.
+pub async fn simultaneous_refreshes(bases: &[&str], token: &str, count: usize) -> Vec<u16> {
+    let client = raw();
+    let tasks: Vec<_> = (0..count)
+        .map(|i| {
+            let url = format!("{}/_allauth/app/v1/tokens/refresh", bases[i % bases.len()]);
+            let (client, token) = (client.clone(), token.to_string());
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&serde_json::json!({ "refresh_token": token }))
+                    .send()
+                    .await
+                    .expect("request")
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::with_capacity(count);
+    for task in tasks {
+        statuses.push(task.await.expect("task"));
+    }
+    statuses
+}

@@ -6,7 +6,7 @@
 use allauth_server::config::{Config, JwtAlgorithm, TokenStrategy};
 use serde_json::json;
 
-use crate::harness::{on_each_backend, raw, user, Agent};
+use crate::harness::{on_each_backend, simultaneous_refreshes, user, Agent};
 
 const PASSWORD: &str = "c0rrect-h0rse-battery";
 
@@ -50,26 +50,7 @@ async fn instances_share_sessions_tokens_and_limits() {
 
         // One refresh token, 40 simultaneous refreshes spread over both
         // instances: exactly one succeeds.
-        let tasks: Vec<_> = (0..40)
-            .map(|i| {
-                let url = if i % 2 == 0 { a.url("") } else { b.url("") };
-                let refresh = refresh.clone();
-                tokio::spawn(async move {
-                    raw()
-                        .post(format!("{url}/_allauth/app/v1/tokens/refresh"))
-                        .json(&json!({ "refresh_token": refresh }))
-                        .send()
-                        .await
-                        .expect("request")
-                        .status()
-                        .as_u16()
-                })
-            })
-            .collect();
-        let mut statuses = Vec::new();
-        for task in tasks {
-            statuses.push(task.await.expect("task"));
-        }
+        let statuses = simultaneous_refreshes(&[&a.base, &b.base], &refresh, 40).await;
         assert_eq!(
             statuses.iter().filter(|s| **s == 200).count(),
             1,

@@ -8,7 +8,9 @@ use allauth_server::db::{sessions, users};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{json, Value};
 
-use crate::harness::{claims_of, on_each_backend, raw, session_id_of, user, TestServer};
+use crate::harness::{
+    claims_of, on_each_backend, raw, session_id_of, simultaneous_refreshes, user, TestServer,
+};
 
 const PASSWORD: &str = "c0rrect-h0rse-battery";
 const RSA_PKCS8: &str = include_str!("fixtures/jwt-test-key.pkcs8.pem");
@@ -515,27 +517,7 @@ async fn concurrent_refreshes_use_a_token_once() {
         make_user(&server, "alice").await;
         let meta = login(&server, "alice").await;
         let token = meta["refresh_token"].as_str().expect("refresh").to_string();
-        let url = server.url("/_allauth/app/v1/tokens/refresh");
-        let client = raw();
-        let tasks: Vec<_> = (0..100)
-            .map(|_| {
-                let (client, url, token) = (client.clone(), url.clone(), token.clone());
-                tokio::spawn(async move {
-                    client
-                        .post(url)
-                        .json(&json!({ "refresh_token": token }))
-                        .send()
-                        .await
-                        .expect("request")
-                        .status()
-                        .as_u16()
-                })
-            })
-            .collect();
-        let mut statuses = Vec::new();
-        for task in tasks {
-            statuses.push(task.await.expect("task"));
-        }
+        let statuses = simultaneous_refreshes(&[&server.base], &token, 100).await;
         assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1);
         assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 99);
         server
