@@ -208,8 +208,13 @@ impl<'a> Call<'a> {
                 Ok(None) if kind == ClientKind::App => {
                     return Err(gone_reply::<A>(config, now_ms, headers));
                 }
-                // A stale browser cookie is simply no session.
-                Ok(None) => LiveSession::default(),
+                // A stale browser cookie is no session, and is deleted (as
+                // Django's session middleware does).
+                Ok(None) => {
+                    let mut session = LiveSession::default();
+                    session.forget_cookie = true;
+                    session
+                }
                 Err(error) => return Err(error_reply(error, headers)),
             },
         };
@@ -260,11 +265,12 @@ impl<'a> Call<'a> {
     async fn persist(&mut self) -> Result<Option<String>, app::Error> {
         let exposed = save_session(self).await?;
         if self.client == ClientKind::Browser {
-            let replaced = exposed.is_some() || self.session.row_id.is_some();
-            if self.session.is_ended() || (self.session.forget_cookie && !replaced) {
+            if self.session.is_ended() {
                 cookies::set_session_cookie(&mut self.headers, self.config, None);
             } else if let Some(token) = &exposed {
                 cookies::set_session_cookie(&mut self.headers, self.config, Some(token));
+            } else {
+                self.forget_stale_cookie();
             }
             if self.session.rotate_csrf {
                 self.csrf_secret = Some(cookies::new_csrf_secret());
@@ -274,6 +280,20 @@ impl<'a> Call<'a> {
             }
         }
         Ok(exposed.filter(|_| self.client == ClientKind::App))
+    }
+
+    /// Deletes a browser's session cookie that names no session (stale, or
+    /// revoked and ended by this call) unless a session now replaces it.
+    fn forget_stale_cookie(&mut self) {
+        let session = &mut self.session;
+        if self.client == ClientKind::Browser
+            && session.forget_cookie
+            && session.row_id.is_none()
+            && session.new_token.is_none()
+        {
+            cookies::set_session_cookie(&mut self.headers, self.config, None);
+            session.forget_cookie = false;
+        }
     }
 
     /// The answer of a plain operation: the success body, or the envelope of
@@ -292,7 +312,10 @@ impl<'a> Call<'a> {
                 reply.headers_mut().extend(self.headers);
                 reply
             }
-            Err(error) => error_reply(error, self.headers),
+            Err(error) => {
+                self.forget_stale_cookie();
+                error_reply(error, self.headers)
+            }
         }
     }
 
@@ -308,6 +331,8 @@ impl<'a> Call<'a> {
                     if let Err(save_error) = self.persist().await {
                         return error_reply(save_error, self.headers);
                     }
+                } else {
+                    self.forget_stale_cookie();
                 }
                 return error_reply(error, self.headers);
             }

@@ -252,3 +252,79 @@ async fn browser_session_cookie_logs_in_and_logout_clears_it() {
     )
     .await;
 }
+
+/// A browser cookie that names no session is deleted in the answer (as
+/// Django's session middleware does), whether the call succeeds or fails,
+/// unless the call starts a session, whose cookie then replaces it.
+#[tokio::test]
+async fn a_stale_browser_cookie_is_deleted() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            crate::harness::user(
+                &server,
+                "ivan",
+                "ivan@example.com",
+                true,
+                Some("c0rrect-h0rse-battery"),
+            )
+            .await;
+            let csrf = crate::harness::CSRF;
+            let stale = format!("sessionid=no-such-session; csrftoken={csrf}");
+            let session_cookies = |response: &reqwest::Response| -> Vec<String> {
+                response
+                    .headers()
+                    .get_all("set-cookie")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .filter(|c| c.starts_with("sessionid="))
+                    .map(str::to_string)
+                    .collect()
+            };
+            let response = raw()
+                .get(server.url("/_allauth/browser/v1/auth/session"))
+                .header("Cookie", &stale)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 401);
+            let set = session_cookies(&response);
+            assert_eq!(set.len(), 1, "{set:?}");
+            assert!(
+                set[0].starts_with("sessionid=;") && set[0].contains("Max-Age=0"),
+                "{set:?}"
+            );
+
+            // A failed login deletes it too.
+            let login = |password: &'static str| {
+                raw()
+                    .post(server.url("/_allauth/browser/v1/auth/login"))
+                    .header("Cookie", &stale)
+                    .header("X-CSRFToken", csrf)
+                    .json(&json!({"username": "ivan", "password": password}))
+                    .send()
+            };
+            let response = login("wrong-guess").await.expect("request");
+            assert_eq!(response.status(), 400);
+            let set = session_cookies(&response);
+            assert!(set.len() == 1 && set[0].contains("Max-Age=0"), "{set:?}");
+
+            // A successful one sets the new session's cookie, and only that.
+            let response = login("c0rrect-h0rse-battery").await.expect("request");
+            assert_eq!(response.status(), 200);
+            let set = session_cookies(&response);
+            assert_eq!(set.len(), 1, "{set:?}");
+            assert!(!set[0].starts_with("sessionid=;"), "{set:?}");
+
+            // A browser without any session cookie gets none.
+            let response = raw()
+                .get(server.url("/_allauth/browser/v1/auth/session"))
+                .send()
+                .await
+                .expect("request");
+            assert!(session_cookies(&response).is_empty());
+            server
+        },
+    )
+    .await;
+}
