@@ -6,7 +6,8 @@
 //! * `types.rs`  – every component schema as a Rust type (serde + schemars 0.8),
 //! * `api.rs`    – the `#[dropshot::api_description]` trait, one method per
 //!   operation, plus the CORS preflight and specification endpoints the
-//!   document implies,
+//!   document implies; the `OperationId` enum; and the macros that implement
+//!   the trait by forwarding (`tag_handlers!`, `preflight_endpoints!`),
 //! * `client.rs` – a progenitor client for the same document.
 //!
 //! The checked-in copies under `generated/src/` are what the server compiles
@@ -466,10 +467,12 @@ fn generate_types_and_client(spec: &OpenAPI) -> BuildResult<(String, String)> {
 fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
     let mut methods = Vec::new();
     let mut support = Vec::new();
+    let mut forwards = Vec::new();
     for op in ops {
-        let (method, items) = endpoint_method(op)?;
+        let (method, items, forward) = endpoint_method(op)?;
         methods.push(method);
         support.extend(items);
+        forwards.push(forward);
     }
 
     // One CORS preflight endpoint per path: dropshot has no middleware, and a
@@ -511,11 +514,13 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
     let operation_count = ops.len();
     let operation_table = ops.iter().map(|op| {
         let id = &op.operation_id;
+        let variant = format_ident!("{}", id.to_pascal_case());
         let method = &op.method;
         let path = &op.path;
         let tag = op.tags.first().cloned().unwrap_or_default();
-        quote! { OperationInfo { operation_id: #id, method: #method, path: #path, tag: #tag } }
+        quote! { OperationInfo { id: OperationId::#variant, operation_id: #id, method: #method, path: #path, tag: #tag } }
     });
+    let operation_id_enum = operation_id_enum(ops);
 
     let tokens = quote! {
         //! The API as a dropshot trait: one method per operation of the document.
@@ -527,9 +532,12 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
         };
         use crate::types;
 
+        #operation_id_enum
+
         /// What the document says about one operation.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub struct OperationInfo {
+            pub id: OperationId,
             pub operation_id: &'static str,
             pub method: &'static str,
             pub path: &'static str,
@@ -570,6 +578,20 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
             ) -> Result<Response<Body>, ApiError>;
         }
 
+        /// Implements every operation of [`AllauthApi`] by forwarding it,
+        /// through one wrapper, to the handler of the same name in the module
+        /// of its tag: `$root::serve(&rqctx, &client, |call| $root::<tag
+        /// module>::<operationId>(call, <headers>, <query>, <body>))`. The
+        /// wrapper admits the call and answers for the handler when it may
+        /// not run (404, 403, 410); use the macro inside the `impl
+        /// AllauthApi` block.
+        #[macro_export]
+        macro_rules! tag_handlers {
+            ($($root:ident)::+) => {
+                #(#forwards)*
+            };
+        }
+
         /// Implements every CORS preflight method of [`AllauthApi`] by calling
         /// `$handler(rqctx).await`; use it inside the `impl AllauthApi` block.
         #[macro_export]
@@ -589,6 +611,74 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
     format_file(tokens)
 }
 
+/// `OperationId`: one variant per operationId of the document, so that code
+/// deciding per operation can match exhaustively.
+fn operation_id_enum(ops: &[Op]) -> TokenStream {
+    let count = ops.len();
+    let ids: Vec<&str> = ops.iter().map(|op| op.operation_id.as_str()).collect();
+    let variants: Vec<syn::Ident> = ops
+        .iter()
+        .map(|op| format_ident!("{}", op.operation_id.to_pascal_case()))
+        .collect();
+    let docs = ops
+        .iter()
+        .map(|op| format!(" `{}` (`{} {}`).", op.operation_id, op.method, op.path));
+    let indices = 0..count;
+    quote! {
+        /// Every operation of the document, by its operationId. Code that
+        /// decides per operation matches on it exhaustively, so an operation
+        /// added to the document must be decided on everywhere.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum OperationId {
+            #(#[doc = #docs] #variants,)*
+        }
+
+        impl OperationId {
+            /// Every operation, in document order.
+            pub const ALL: [OperationId; #count] = [#(OperationId::#variants),*];
+
+            /// The operationId, as in the document and in
+            /// `rqctx.endpoint.operation_id`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    #(OperationId::#variants => #ids,)*
+                }
+            }
+
+            /// The operation an operationId names; `None` for the endpoints
+            /// the document does not list (CORS preflights, the document).
+            pub fn parse(operation_id: &str) -> Option<OperationId> {
+                match operation_id {
+                    #(#ids => Some(OperationId::#variants),)*
+                    _ => None,
+                }
+            }
+
+            /// What the document says about the operation.
+            pub const fn info(self) -> &'static OperationInfo {
+                match self {
+                    #(OperationId::#variants => &OPERATIONS[#indices],)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for OperationId {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for OperationId {
+            type Err = String;
+
+            fn from_str(operation_id: &str) -> Result<Self, Self::Err> {
+                OperationId::parse(operation_id)
+                    .ok_or_else(|| format!("no operation {operation_id} in the document"))
+            }
+        }
+    }
+}
+
 fn preflight_name(path: &str) -> syn::Ident {
     let rest = path.split("/v1/").nth(1).unwrap_or(path);
     let mut name = String::from("preflight");
@@ -602,7 +692,9 @@ fn preflight_name(path: &str) -> syn::Ident {
     format_ident!("{}", name)
 }
 
-fn endpoint_method(op: &Op) -> BuildResult<(TokenStream, Vec<TokenStream>)> {
+/// The trait method of one operation, the types it needs (header and query
+/// structs), and its forwarding implementation for [`tag_handlers`].
+fn endpoint_method(op: &Op) -> BuildResult<(TokenStream, Vec<TokenStream>, TokenStream)> {
     let name = format_ident!("{}", op.operation_id);
     let method = format_ident!("{}", op.method);
     let path = &op.path;
@@ -621,6 +713,10 @@ fn endpoint_method(op: &Op) -> BuildResult<(TokenStream, Vec<TokenStream>)> {
 
     let client_ty = type_ident(&op.client_schema);
     let mut params = vec![quote! { client: ClientParam<types::#client_ty> }];
+    // The same parameters, spelt for use outside this crate (in the macro).
+    let mut forward_params =
+        vec![quote! { client: $crate::runtime::ClientParam<$crate::types::#client_ty> }];
+    let mut forward_args = Vec::new();
 
     let pascal = op.operation_id.to_pascal_case();
     if !op.headers.is_empty() {
@@ -643,6 +739,8 @@ fn endpoint_method(op: &Op) -> BuildResult<(TokenStream, Vec<TokenStream>)> {
             pub struct #ty { #(#fields),* }
         });
         params.push(quote! { headers: HeaderParams<#ty> });
+        forward_params.push(quote! { headers: $crate::runtime::HeaderParams<$crate::api::#ty> });
+        forward_args.push(quote! { headers });
     }
     if !op.query.is_empty() {
         let ty = format_ident!("{}Query", pascal);
@@ -664,6 +762,8 @@ fn endpoint_method(op: &Op) -> BuildResult<(TokenStream, Vec<TokenStream>)> {
             pub struct #ty { #(#fields),* }
         });
         params.push(quote! { query: QueryParams<#ty> });
+        forward_params.push(quote! { query: $crate::runtime::QueryParams<$crate::api::#ty> });
+        forward_args.push(quote! { query });
     }
 
     let mut content_type = quote! {};
@@ -671,24 +771,38 @@ fn endpoint_method(op: &Op) -> BuildResult<(TokenStream, Vec<TokenStream>)> {
         let ty = type_ident(&body.schema);
         if body.form {
             params.push(quote! { body: FormBody<types::#ty> });
+            forward_params.push(quote! { body: $crate::runtime::FormBody<$crate::types::#ty> });
             content_type = quote! { content_type = "application/x-www-form-urlencoded", };
         } else {
             params.push(quote! { body: JsonBody<types::#ty> });
+            forward_params.push(quote! { body: $crate::runtime::JsonBody<$crate::types::#ty> });
         }
+        forward_args.push(quote! { body });
     }
 
-    let output = match &op.success.schema {
+    let (output, forward_output) = match &op.success.schema {
         Some(schema) => {
             let ty = type_ident(schema);
             let status = op.success.status;
             if status == 200 {
-                quote! { Reply<types::#ty> }
+                (
+                    quote! { Reply<types::#ty> },
+                    quote! { $crate::runtime::Reply<$crate::types::#ty> },
+                )
             } else {
-                quote! { Reply<types::#ty, #status> }
+                (
+                    quote! { Reply<types::#ty, #status> },
+                    quote! { $crate::runtime::Reply<$crate::types::#ty, #status> },
+                )
             }
         }
-        None => quote! { Redirect },
+        None => (quote! { Redirect }, quote! { $crate::runtime::Redirect }),
     };
+    let tag = op
+        .tags
+        .first()
+        .ok_or_else(|| format!("{}: no tag", op.operation_id))?;
+    let module = format_ident!("{}", tag_module(tag));
 
     let method_tokens = quote! {
         #(#[doc = #doc_lines])*
@@ -704,5 +818,29 @@ fn endpoint_method(op: &Op) -> BuildResult<(TokenStream, Vec<TokenStream>)> {
             #(#params),*
         ) -> Result<#output, ApiError>;
     };
-    Ok((method_tokens, support))
+    let forward_tokens = quote! {
+        async fn #name(
+            rqctx: ::dropshot::RequestContext<Self::Context>,
+            #(#forward_params),*
+        ) -> ::std::result::Result<#forward_output, $crate::runtime::ApiError> {
+            $($root)::+::serve(&rqctx, &client, move |call| {
+                $($root)::+::#module::#name(call, #(#forward_args),*)
+            })
+            .await
+        }
+    };
+    Ok((method_tokens, support, forward_tokens))
+}
+
+/// The handler module of a tag, by convention: without `Authentication: `,
+/// `2FA` as `two_factor`, in snake case (`Account: WebAuthn` is
+/// `account_webauthn`, `Authentication: Login By Code` is `login_by_code`).
+fn tag_module(tag: &str) -> String {
+    let tag = tag.strip_prefix("Authentication: ").unwrap_or(tag);
+    tag.to_lowercase()
+        .replace("2fa", "two factor")
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
 }

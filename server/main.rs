@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
             unbuilt,
         }) => {
             for op in allauth_api::OPERATIONS.iter() {
-                let built = allauth_server::app::features::is_implemented(op.operation_id);
+                let built = allauth_server::app::features::is_implemented(op.id);
                 if (!implemented && !unbuilt) || (implemented && built) || (unbuilt && !built) {
                     println!("{}", op.operation_id);
                 }

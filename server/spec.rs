@@ -109,6 +109,7 @@ pub fn prune(doc: &mut Value, config: &Config) {
                         || op
                             .get("operationId")
                             .and_then(Value::as_str)
+                            .and_then(allauth_api::api::OperationId::parse)
                             .is_some_and(|id| {
                                 clients.iter().any(|c| routes::is_routed(id, *c, config))
                             })

@@ -9,9 +9,405 @@ use crate::runtime::{
     Reply, SpecDocumentParam,
 };
 use crate::types;
+/// Every operation of the document, by its operationId. Code that
+/// decides per operation matches on it exhaustively, so an operation
+/// added to the document must be decided on everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OperationId {
+    /// `config_view` (`GET /_allauth/{client}/v1/config`).
+    ConfigView,
+    /// `login_password` (`POST /_allauth/{client}/v1/auth/login`).
+    LoginPassword,
+    /// `signup_create` (`POST /_allauth/{client}/v1/auth/signup`).
+    SignupCreate,
+    /// `email_verification_view` (`GET /_allauth/{client}/v1/auth/email/verify`).
+    EmailVerificationView,
+    /// `email_verification_confirm` (`POST /_allauth/{client}/v1/auth/email/verify`).
+    EmailVerificationConfirm,
+    /// `email_verification_resend` (`POST /_allauth/{client}/v1/auth/email/verify/resend`).
+    EmailVerificationResend,
+    /// `phone_verification_confirm` (`POST /_allauth/{client}/v1/auth/phone/verify`).
+    PhoneVerificationConfirm,
+    /// `phone_verification_resend` (`POST /_allauth/{client}/v1/auth/phone/verify/resend`).
+    PhoneVerificationResend,
+    /// `reauthenticate_password` (`POST /_allauth/{client}/v1/auth/reauthenticate`).
+    ReauthenticatePassword,
+    /// `password_reset_request` (`POST /_allauth/{client}/v1/auth/password/request`).
+    PasswordResetRequest,
+    /// `password_reset_view` (`GET /_allauth/{client}/v1/auth/password/reset`).
+    PasswordResetView,
+    /// `password_reset_confirm` (`POST /_allauth/{client}/v1/auth/password/reset`).
+    PasswordResetConfirm,
+    /// `provider_redirect_start` (`POST /_allauth/{client}/v1/auth/provider/redirect`).
+    ProviderRedirectStart,
+    /// `provider_token_authenticate` (`POST /_allauth/{client}/v1/auth/provider/token`).
+    ProviderTokenAuthenticate,
+    /// `provider_signup_view` (`GET /_allauth/{client}/v1/auth/provider/signup`).
+    ProviderSignupView,
+    /// `provider_signup_complete` (`POST /_allauth/{client}/v1/auth/provider/signup`).
+    ProviderSignupComplete,
+    /// `mfa_authenticate` (`POST /_allauth/{client}/v1/auth/2fa/authenticate`).
+    MfaAuthenticate,
+    /// `mfa_reauthenticate` (`POST /_allauth/{client}/v1/auth/2fa/reauthenticate`).
+    MfaReauthenticate,
+    /// `mfa_trust` (`POST /_allauth/{client}/v1/auth/2fa/trust`).
+    MfaTrust,
+    /// `webauthn_authenticate_options` (`GET /_allauth/{client}/v1/auth/webauthn/authenticate`).
+    WebauthnAuthenticateOptions,
+    /// `webauthn_authenticate` (`POST /_allauth/{client}/v1/auth/webauthn/authenticate`).
+    WebauthnAuthenticate,
+    /// `webauthn_reauthenticate_options` (`GET /_allauth/{client}/v1/auth/webauthn/reauthenticate`).
+    WebauthnReauthenticateOptions,
+    /// `webauthn_reauthenticate` (`POST /_allauth/{client}/v1/auth/webauthn/reauthenticate`).
+    WebauthnReauthenticate,
+    /// `webauthn_login_options` (`GET /_allauth/{client}/v1/auth/webauthn/login`).
+    WebauthnLoginOptions,
+    /// `webauthn_login` (`POST /_allauth/{client}/v1/auth/webauthn/login`).
+    WebauthnLogin,
+    /// `webauthn_signup_options` (`GET /_allauth/{client}/v1/auth/webauthn/signup`).
+    WebauthnSignupOptions,
+    /// `webauthn_signup_complete` (`PUT /_allauth/{client}/v1/auth/webauthn/signup`).
+    WebauthnSignupComplete,
+    /// `webauthn_signup_start` (`POST /_allauth/{client}/v1/auth/webauthn/signup`).
+    WebauthnSignupStart,
+    /// `login_code_request` (`POST /_allauth/{client}/v1/auth/code/request`).
+    LoginCodeRequest,
+    /// `login_code_confirm` (`POST /_allauth/{client}/v1/auth/code/confirm`).
+    LoginCodeConfirm,
+    /// `login_code_resend` (`POST /_allauth/{client}/v1/auth/code/resend`).
+    LoginCodeResend,
+    /// `provider_account_list` (`GET /_allauth/{client}/v1/account/providers`).
+    ProviderAccountList,
+    /// `provider_account_disconnect` (`DELETE /_allauth/{client}/v1/account/providers`).
+    ProviderAccountDisconnect,
+    /// `email_list` (`GET /_allauth/{client}/v1/account/email`).
+    EmailList,
+    /// `email_verification_request` (`PUT /_allauth/{client}/v1/account/email`).
+    EmailVerificationRequest,
+    /// `email_add` (`POST /_allauth/{client}/v1/account/email`).
+    EmailAdd,
+    /// `email_remove` (`DELETE /_allauth/{client}/v1/account/email`).
+    EmailRemove,
+    /// `email_mark_primary` (`PATCH /_allauth/{client}/v1/account/email`).
+    EmailMarkPrimary,
+    /// `phone_view` (`GET /_allauth/{client}/v1/account/phone`).
+    PhoneView,
+    /// `phone_change` (`POST /_allauth/{client}/v1/account/phone`).
+    PhoneChange,
+    /// `authenticator_list` (`GET /_allauth/{client}/v1/account/authenticators`).
+    AuthenticatorList,
+    /// `totp_view` (`GET /_allauth/{client}/v1/account/authenticators/totp`).
+    TotpView,
+    /// `totp_activate` (`POST /_allauth/{client}/v1/account/authenticators/totp`).
+    TotpActivate,
+    /// `totp_deactivate` (`DELETE /_allauth/{client}/v1/account/authenticators/totp`).
+    TotpDeactivate,
+    /// `recovery_codes_view` (`GET /_allauth/{client}/v1/account/authenticators/recovery-codes`).
+    RecoveryCodesView,
+    /// `recovery_codes_regenerate` (`POST /_allauth/{client}/v1/account/authenticators/recovery-codes`).
+    RecoveryCodesRegenerate,
+    /// `webauthn_authenticator_options` (`GET /_allauth/{client}/v1/account/authenticators/webauthn`).
+    WebauthnAuthenticatorOptions,
+    /// `webauthn_authenticator_rename` (`PUT /_allauth/{client}/v1/account/authenticators/webauthn`).
+    WebauthnAuthenticatorRename,
+    /// `webauthn_authenticator_add` (`POST /_allauth/{client}/v1/account/authenticators/webauthn`).
+    WebauthnAuthenticatorAdd,
+    /// `webauthn_authenticator_delete` (`DELETE /_allauth/{client}/v1/account/authenticators/webauthn`).
+    WebauthnAuthenticatorDelete,
+    /// `session_view` (`GET /_allauth/{client}/v1/auth/session`).
+    SessionView,
+    /// `session_logout` (`DELETE /_allauth/{client}/v1/auth/session`).
+    SessionLogout,
+    /// `token_refresh` (`POST /_allauth/{client}/v1/tokens/refresh`).
+    TokenRefresh,
+    /// `token_jwks` (`GET /_allauth/{client}/v1/tokens/jwks`).
+    TokenJwks,
+    /// `password_change` (`POST /_allauth/{client}/v1/account/password/change`).
+    PasswordChange,
+    /// `user_session_list` (`GET /_allauth/{client}/v1/auth/sessions`).
+    UserSessionList,
+    /// `user_session_delete` (`DELETE /_allauth/{client}/v1/auth/sessions`).
+    UserSessionDelete,
+}
+impl OperationId {
+    /// Every operation, in document order.
+    pub const ALL: [OperationId; 57usize] = [
+        OperationId::ConfigView,
+        OperationId::LoginPassword,
+        OperationId::SignupCreate,
+        OperationId::EmailVerificationView,
+        OperationId::EmailVerificationConfirm,
+        OperationId::EmailVerificationResend,
+        OperationId::PhoneVerificationConfirm,
+        OperationId::PhoneVerificationResend,
+        OperationId::ReauthenticatePassword,
+        OperationId::PasswordResetRequest,
+        OperationId::PasswordResetView,
+        OperationId::PasswordResetConfirm,
+        OperationId::ProviderRedirectStart,
+        OperationId::ProviderTokenAuthenticate,
+        OperationId::ProviderSignupView,
+        OperationId::ProviderSignupComplete,
+        OperationId::MfaAuthenticate,
+        OperationId::MfaReauthenticate,
+        OperationId::MfaTrust,
+        OperationId::WebauthnAuthenticateOptions,
+        OperationId::WebauthnAuthenticate,
+        OperationId::WebauthnReauthenticateOptions,
+        OperationId::WebauthnReauthenticate,
+        OperationId::WebauthnLoginOptions,
+        OperationId::WebauthnLogin,
+        OperationId::WebauthnSignupOptions,
+        OperationId::WebauthnSignupComplete,
+        OperationId::WebauthnSignupStart,
+        OperationId::LoginCodeRequest,
+        OperationId::LoginCodeConfirm,
+        OperationId::LoginCodeResend,
+        OperationId::ProviderAccountList,
+        OperationId::ProviderAccountDisconnect,
+        OperationId::EmailList,
+        OperationId::EmailVerificationRequest,
+        OperationId::EmailAdd,
+        OperationId::EmailRemove,
+        OperationId::EmailMarkPrimary,
+        OperationId::PhoneView,
+        OperationId::PhoneChange,
+        OperationId::AuthenticatorList,
+        OperationId::TotpView,
+        OperationId::TotpActivate,
+        OperationId::TotpDeactivate,
+        OperationId::RecoveryCodesView,
+        OperationId::RecoveryCodesRegenerate,
+        OperationId::WebauthnAuthenticatorOptions,
+        OperationId::WebauthnAuthenticatorRename,
+        OperationId::WebauthnAuthenticatorAdd,
+        OperationId::WebauthnAuthenticatorDelete,
+        OperationId::SessionView,
+        OperationId::SessionLogout,
+        OperationId::TokenRefresh,
+        OperationId::TokenJwks,
+        OperationId::PasswordChange,
+        OperationId::UserSessionList,
+        OperationId::UserSessionDelete,
+    ];
+    /// The operationId, as in the document and in
+    /// `rqctx.endpoint.operation_id`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OperationId::ConfigView => "config_view",
+            OperationId::LoginPassword => "login_password",
+            OperationId::SignupCreate => "signup_create",
+            OperationId::EmailVerificationView => "email_verification_view",
+            OperationId::EmailVerificationConfirm => "email_verification_confirm",
+            OperationId::EmailVerificationResend => "email_verification_resend",
+            OperationId::PhoneVerificationConfirm => "phone_verification_confirm",
+            OperationId::PhoneVerificationResend => "phone_verification_resend",
+            OperationId::ReauthenticatePassword => "reauthenticate_password",
+            OperationId::PasswordResetRequest => "password_reset_request",
+            OperationId::PasswordResetView => "password_reset_view",
+            OperationId::PasswordResetConfirm => "password_reset_confirm",
+            OperationId::ProviderRedirectStart => "provider_redirect_start",
+            OperationId::ProviderTokenAuthenticate => "provider_token_authenticate",
+            OperationId::ProviderSignupView => "provider_signup_view",
+            OperationId::ProviderSignupComplete => "provider_signup_complete",
+            OperationId::MfaAuthenticate => "mfa_authenticate",
+            OperationId::MfaReauthenticate => "mfa_reauthenticate",
+            OperationId::MfaTrust => "mfa_trust",
+            OperationId::WebauthnAuthenticateOptions => "webauthn_authenticate_options",
+            OperationId::WebauthnAuthenticate => "webauthn_authenticate",
+            OperationId::WebauthnReauthenticateOptions => {
+                "webauthn_reauthenticate_options"
+            }
+            OperationId::WebauthnReauthenticate => "webauthn_reauthenticate",
+            OperationId::WebauthnLoginOptions => "webauthn_login_options",
+            OperationId::WebauthnLogin => "webauthn_login",
+            OperationId::WebauthnSignupOptions => "webauthn_signup_options",
+            OperationId::WebauthnSignupComplete => "webauthn_signup_complete",
+            OperationId::WebauthnSignupStart => "webauthn_signup_start",
+            OperationId::LoginCodeRequest => "login_code_request",
+            OperationId::LoginCodeConfirm => "login_code_confirm",
+            OperationId::LoginCodeResend => "login_code_resend",
+            OperationId::ProviderAccountList => "provider_account_list",
+            OperationId::ProviderAccountDisconnect => "provider_account_disconnect",
+            OperationId::EmailList => "email_list",
+            OperationId::EmailVerificationRequest => "email_verification_request",
+            OperationId::EmailAdd => "email_add",
+            OperationId::EmailRemove => "email_remove",
+            OperationId::EmailMarkPrimary => "email_mark_primary",
+            OperationId::PhoneView => "phone_view",
+            OperationId::PhoneChange => "phone_change",
+            OperationId::AuthenticatorList => "authenticator_list",
+            OperationId::TotpView => "totp_view",
+            OperationId::TotpActivate => "totp_activate",
+            OperationId::TotpDeactivate => "totp_deactivate",
+            OperationId::RecoveryCodesView => "recovery_codes_view",
+            OperationId::RecoveryCodesRegenerate => "recovery_codes_regenerate",
+            OperationId::WebauthnAuthenticatorOptions => "webauthn_authenticator_options",
+            OperationId::WebauthnAuthenticatorRename => "webauthn_authenticator_rename",
+            OperationId::WebauthnAuthenticatorAdd => "webauthn_authenticator_add",
+            OperationId::WebauthnAuthenticatorDelete => "webauthn_authenticator_delete",
+            OperationId::SessionView => "session_view",
+            OperationId::SessionLogout => "session_logout",
+            OperationId::TokenRefresh => "token_refresh",
+            OperationId::TokenJwks => "token_jwks",
+            OperationId::PasswordChange => "password_change",
+            OperationId::UserSessionList => "user_session_list",
+            OperationId::UserSessionDelete => "user_session_delete",
+        }
+    }
+    /// The operation an operationId names; `None` for the endpoints
+    /// the document does not list (CORS preflights, the document).
+    pub fn parse(operation_id: &str) -> Option<OperationId> {
+        match operation_id {
+            "config_view" => Some(OperationId::ConfigView),
+            "login_password" => Some(OperationId::LoginPassword),
+            "signup_create" => Some(OperationId::SignupCreate),
+            "email_verification_view" => Some(OperationId::EmailVerificationView),
+            "email_verification_confirm" => Some(OperationId::EmailVerificationConfirm),
+            "email_verification_resend" => Some(OperationId::EmailVerificationResend),
+            "phone_verification_confirm" => Some(OperationId::PhoneVerificationConfirm),
+            "phone_verification_resend" => Some(OperationId::PhoneVerificationResend),
+            "reauthenticate_password" => Some(OperationId::ReauthenticatePassword),
+            "password_reset_request" => Some(OperationId::PasswordResetRequest),
+            "password_reset_view" => Some(OperationId::PasswordResetView),
+            "password_reset_confirm" => Some(OperationId::PasswordResetConfirm),
+            "provider_redirect_start" => Some(OperationId::ProviderRedirectStart),
+            "provider_token_authenticate" => Some(OperationId::ProviderTokenAuthenticate),
+            "provider_signup_view" => Some(OperationId::ProviderSignupView),
+            "provider_signup_complete" => Some(OperationId::ProviderSignupComplete),
+            "mfa_authenticate" => Some(OperationId::MfaAuthenticate),
+            "mfa_reauthenticate" => Some(OperationId::MfaReauthenticate),
+            "mfa_trust" => Some(OperationId::MfaTrust),
+            "webauthn_authenticate_options" => {
+                Some(OperationId::WebauthnAuthenticateOptions)
+            }
+            "webauthn_authenticate" => Some(OperationId::WebauthnAuthenticate),
+            "webauthn_reauthenticate_options" => {
+                Some(OperationId::WebauthnReauthenticateOptions)
+            }
+            "webauthn_reauthenticate" => Some(OperationId::WebauthnReauthenticate),
+            "webauthn_login_options" => Some(OperationId::WebauthnLoginOptions),
+            "webauthn_login" => Some(OperationId::WebauthnLogin),
+            "webauthn_signup_options" => Some(OperationId::WebauthnSignupOptions),
+            "webauthn_signup_complete" => Some(OperationId::WebauthnSignupComplete),
+            "webauthn_signup_start" => Some(OperationId::WebauthnSignupStart),
+            "login_code_request" => Some(OperationId::LoginCodeRequest),
+            "login_code_confirm" => Some(OperationId::LoginCodeConfirm),
+            "login_code_resend" => Some(OperationId::LoginCodeResend),
+            "provider_account_list" => Some(OperationId::ProviderAccountList),
+            "provider_account_disconnect" => Some(OperationId::ProviderAccountDisconnect),
+            "email_list" => Some(OperationId::EmailList),
+            "email_verification_request" => Some(OperationId::EmailVerificationRequest),
+            "email_add" => Some(OperationId::EmailAdd),
+            "email_remove" => Some(OperationId::EmailRemove),
+            "email_mark_primary" => Some(OperationId::EmailMarkPrimary),
+            "phone_view" => Some(OperationId::PhoneView),
+            "phone_change" => Some(OperationId::PhoneChange),
+            "authenticator_list" => Some(OperationId::AuthenticatorList),
+            "totp_view" => Some(OperationId::TotpView),
+            "totp_activate" => Some(OperationId::TotpActivate),
+            "totp_deactivate" => Some(OperationId::TotpDeactivate),
+            "recovery_codes_view" => Some(OperationId::RecoveryCodesView),
+            "recovery_codes_regenerate" => Some(OperationId::RecoveryCodesRegenerate),
+            "webauthn_authenticator_options" => {
+                Some(OperationId::WebauthnAuthenticatorOptions)
+            }
+            "webauthn_authenticator_rename" => {
+                Some(OperationId::WebauthnAuthenticatorRename)
+            }
+            "webauthn_authenticator_add" => Some(OperationId::WebauthnAuthenticatorAdd),
+            "webauthn_authenticator_delete" => {
+                Some(OperationId::WebauthnAuthenticatorDelete)
+            }
+            "session_view" => Some(OperationId::SessionView),
+            "session_logout" => Some(OperationId::SessionLogout),
+            "token_refresh" => Some(OperationId::TokenRefresh),
+            "token_jwks" => Some(OperationId::TokenJwks),
+            "password_change" => Some(OperationId::PasswordChange),
+            "user_session_list" => Some(OperationId::UserSessionList),
+            "user_session_delete" => Some(OperationId::UserSessionDelete),
+            _ => None,
+        }
+    }
+    /// What the document says about the operation.
+    pub const fn info(self) -> &'static OperationInfo {
+        match self {
+            OperationId::ConfigView => &OPERATIONS[0usize],
+            OperationId::LoginPassword => &OPERATIONS[1usize],
+            OperationId::SignupCreate => &OPERATIONS[2usize],
+            OperationId::EmailVerificationView => &OPERATIONS[3usize],
+            OperationId::EmailVerificationConfirm => &OPERATIONS[4usize],
+            OperationId::EmailVerificationResend => &OPERATIONS[5usize],
+            OperationId::PhoneVerificationConfirm => &OPERATIONS[6usize],
+            OperationId::PhoneVerificationResend => &OPERATIONS[7usize],
+            OperationId::ReauthenticatePassword => &OPERATIONS[8usize],
+            OperationId::PasswordResetRequest => &OPERATIONS[9usize],
+            OperationId::PasswordResetView => &OPERATIONS[10usize],
+            OperationId::PasswordResetConfirm => &OPERATIONS[11usize],
+            OperationId::ProviderRedirectStart => &OPERATIONS[12usize],
+            OperationId::ProviderTokenAuthenticate => &OPERATIONS[13usize],
+            OperationId::ProviderSignupView => &OPERATIONS[14usize],
+            OperationId::ProviderSignupComplete => &OPERATIONS[15usize],
+            OperationId::MfaAuthenticate => &OPERATIONS[16usize],
+            OperationId::MfaReauthenticate => &OPERATIONS[17usize],
+            OperationId::MfaTrust => &OPERATIONS[18usize],
+            OperationId::WebauthnAuthenticateOptions => &OPERATIONS[19usize],
+            OperationId::WebauthnAuthenticate => &OPERATIONS[20usize],
+            OperationId::WebauthnReauthenticateOptions => &OPERATIONS[21usize],
+            OperationId::WebauthnReauthenticate => &OPERATIONS[22usize],
+            OperationId::WebauthnLoginOptions => &OPERATIONS[23usize],
+            OperationId::WebauthnLogin => &OPERATIONS[24usize],
+            OperationId::WebauthnSignupOptions => &OPERATIONS[25usize],
+            OperationId::WebauthnSignupComplete => &OPERATIONS[26usize],
+            OperationId::WebauthnSignupStart => &OPERATIONS[27usize],
+            OperationId::LoginCodeRequest => &OPERATIONS[28usize],
+            OperationId::LoginCodeConfirm => &OPERATIONS[29usize],
+            OperationId::LoginCodeResend => &OPERATIONS[30usize],
+            OperationId::ProviderAccountList => &OPERATIONS[31usize],
+            OperationId::ProviderAccountDisconnect => &OPERATIONS[32usize],
+            OperationId::EmailList => &OPERATIONS[33usize],
+            OperationId::EmailVerificationRequest => &OPERATIONS[34usize],
+            OperationId::EmailAdd => &OPERATIONS[35usize],
+            OperationId::EmailRemove => &OPERATIONS[36usize],
+            OperationId::EmailMarkPrimary => &OPERATIONS[37usize],
+            OperationId::PhoneView => &OPERATIONS[38usize],
+            OperationId::PhoneChange => &OPERATIONS[39usize],
+            OperationId::AuthenticatorList => &OPERATIONS[40usize],
+            OperationId::TotpView => &OPERATIONS[41usize],
+            OperationId::TotpActivate => &OPERATIONS[42usize],
+            OperationId::TotpDeactivate => &OPERATIONS[43usize],
+            OperationId::RecoveryCodesView => &OPERATIONS[44usize],
+            OperationId::RecoveryCodesRegenerate => &OPERATIONS[45usize],
+            OperationId::WebauthnAuthenticatorOptions => &OPERATIONS[46usize],
+            OperationId::WebauthnAuthenticatorRename => &OPERATIONS[47usize],
+            OperationId::WebauthnAuthenticatorAdd => &OPERATIONS[48usize],
+            OperationId::WebauthnAuthenticatorDelete => &OPERATIONS[49usize],
+            OperationId::SessionView => &OPERATIONS[50usize],
+            OperationId::SessionLogout => &OPERATIONS[51usize],
+            OperationId::TokenRefresh => &OPERATIONS[52usize],
+            OperationId::TokenJwks => &OPERATIONS[53usize],
+            OperationId::PasswordChange => &OPERATIONS[54usize],
+            OperationId::UserSessionList => &OPERATIONS[55usize],
+            OperationId::UserSessionDelete => &OPERATIONS[56usize],
+        }
+    }
+}
+impl std::fmt::Display for OperationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl std::str::FromStr for OperationId {
+    type Err = String;
+    fn from_str(operation_id: &str) -> Result<Self, Self::Err> {
+        OperationId::parse(operation_id)
+            .ok_or_else(|| format!("no operation {operation_id} in the document"))
+    }
+}
 /// What the document says about one operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OperationInfo {
+    pub id: OperationId,
     pub operation_id: &'static str,
     pub method: &'static str,
     pub path: &'static str,
@@ -20,342 +416,399 @@ pub struct OperationInfo {
 /// Every operation of the document, in document order.
 pub const OPERATIONS: [OperationInfo; 57usize] = [
     OperationInfo {
+        id: OperationId::ConfigView,
         operation_id: "config_view",
         method: "GET",
         path: "/_allauth/{client}/v1/config",
         tag: "Configuration",
     },
     OperationInfo {
+        id: OperationId::LoginPassword,
         operation_id: "login_password",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/login",
         tag: "Authentication: Account",
     },
     OperationInfo {
+        id: OperationId::SignupCreate,
         operation_id: "signup_create",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/signup",
         tag: "Authentication: Account",
     },
     OperationInfo {
+        id: OperationId::EmailVerificationView,
         operation_id: "email_verification_view",
         method: "GET",
         path: "/_allauth/{client}/v1/auth/email/verify",
         tag: "Authentication: Account",
     },
     OperationInfo {
+        id: OperationId::EmailVerificationConfirm,
         operation_id: "email_verification_confirm",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/email/verify",
         tag: "Authentication: Account",
     },
     OperationInfo {
+        id: OperationId::EmailVerificationResend,
         operation_id: "email_verification_resend",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/email/verify/resend",
         tag: "Authentication: Account",
     },
     OperationInfo {
+        id: OperationId::PhoneVerificationConfirm,
         operation_id: "phone_verification_confirm",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/phone/verify",
         tag: "Authentication: Account",
     },
     OperationInfo {
+        id: OperationId::PhoneVerificationResend,
         operation_id: "phone_verification_resend",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/phone/verify/resend",
         tag: "Authentication: Account",
     },
     OperationInfo {
+        id: OperationId::ReauthenticatePassword,
         operation_id: "reauthenticate_password",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/reauthenticate",
         tag: "Authentication: Account",
     },
     OperationInfo {
+        id: OperationId::PasswordResetRequest,
         operation_id: "password_reset_request",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/password/request",
         tag: "Authentication: Password Reset",
     },
     OperationInfo {
+        id: OperationId::PasswordResetView,
         operation_id: "password_reset_view",
         method: "GET",
         path: "/_allauth/{client}/v1/auth/password/reset",
         tag: "Authentication: Password Reset",
     },
     OperationInfo {
+        id: OperationId::PasswordResetConfirm,
         operation_id: "password_reset_confirm",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/password/reset",
         tag: "Authentication: Password Reset",
     },
     OperationInfo {
+        id: OperationId::ProviderRedirectStart,
         operation_id: "provider_redirect_start",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/provider/redirect",
         tag: "Authentication: Providers",
     },
     OperationInfo {
+        id: OperationId::ProviderTokenAuthenticate,
         operation_id: "provider_token_authenticate",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/provider/token",
         tag: "Authentication: Providers",
     },
     OperationInfo {
+        id: OperationId::ProviderSignupView,
         operation_id: "provider_signup_view",
         method: "GET",
         path: "/_allauth/{client}/v1/auth/provider/signup",
         tag: "Authentication: Providers",
     },
     OperationInfo {
+        id: OperationId::ProviderSignupComplete,
         operation_id: "provider_signup_complete",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/provider/signup",
         tag: "Authentication: Providers",
     },
     OperationInfo {
+        id: OperationId::MfaAuthenticate,
         operation_id: "mfa_authenticate",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/2fa/authenticate",
         tag: "Authentication: 2FA",
     },
     OperationInfo {
+        id: OperationId::MfaReauthenticate,
         operation_id: "mfa_reauthenticate",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/2fa/reauthenticate",
         tag: "Authentication: 2FA",
     },
     OperationInfo {
+        id: OperationId::MfaTrust,
         operation_id: "mfa_trust",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/2fa/trust",
         tag: "Authentication: 2FA",
     },
     OperationInfo {
+        id: OperationId::WebauthnAuthenticateOptions,
         operation_id: "webauthn_authenticate_options",
         method: "GET",
         path: "/_allauth/{client}/v1/auth/webauthn/authenticate",
         tag: "Authentication: WebAuthn: Login",
     },
     OperationInfo {
+        id: OperationId::WebauthnAuthenticate,
         operation_id: "webauthn_authenticate",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/webauthn/authenticate",
         tag: "Authentication: WebAuthn: Login",
     },
     OperationInfo {
+        id: OperationId::WebauthnReauthenticateOptions,
         operation_id: "webauthn_reauthenticate_options",
         method: "GET",
         path: "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
         tag: "Authentication: WebAuthn: Login",
     },
     OperationInfo {
+        id: OperationId::WebauthnReauthenticate,
         operation_id: "webauthn_reauthenticate",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
         tag: "Authentication: WebAuthn: Login",
     },
     OperationInfo {
+        id: OperationId::WebauthnLoginOptions,
         operation_id: "webauthn_login_options",
         method: "GET",
         path: "/_allauth/{client}/v1/auth/webauthn/login",
         tag: "Authentication: WebAuthn: Login",
     },
     OperationInfo {
+        id: OperationId::WebauthnLogin,
         operation_id: "webauthn_login",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/webauthn/login",
         tag: "Authentication: WebAuthn: Login",
     },
     OperationInfo {
+        id: OperationId::WebauthnSignupOptions,
         operation_id: "webauthn_signup_options",
         method: "GET",
         path: "/_allauth/{client}/v1/auth/webauthn/signup",
         tag: "Authentication: WebAuthn: Signup",
     },
     OperationInfo {
+        id: OperationId::WebauthnSignupComplete,
         operation_id: "webauthn_signup_complete",
         method: "PUT",
         path: "/_allauth/{client}/v1/auth/webauthn/signup",
         tag: "Authentication: WebAuthn: Signup",
     },
     OperationInfo {
+        id: OperationId::WebauthnSignupStart,
         operation_id: "webauthn_signup_start",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/webauthn/signup",
         tag: "Authentication: WebAuthn: Signup",
     },
     OperationInfo {
+        id: OperationId::LoginCodeRequest,
         operation_id: "login_code_request",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/code/request",
         tag: "Authentication: Login By Code",
     },
     OperationInfo {
+        id: OperationId::LoginCodeConfirm,
         operation_id: "login_code_confirm",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/code/confirm",
         tag: "Authentication: Login By Code",
     },
     OperationInfo {
+        id: OperationId::LoginCodeResend,
         operation_id: "login_code_resend",
         method: "POST",
         path: "/_allauth/{client}/v1/auth/code/resend",
         tag: "Authentication: Login By Code",
     },
     OperationInfo {
+        id: OperationId::ProviderAccountList,
         operation_id: "provider_account_list",
         method: "GET",
         path: "/_allauth/{client}/v1/account/providers",
         tag: "Account: Providers",
     },
     OperationInfo {
+        id: OperationId::ProviderAccountDisconnect,
         operation_id: "provider_account_disconnect",
         method: "DELETE",
         path: "/_allauth/{client}/v1/account/providers",
         tag: "Account: Providers",
     },
     OperationInfo {
+        id: OperationId::EmailList,
         operation_id: "email_list",
         method: "GET",
         path: "/_allauth/{client}/v1/account/email",
         tag: "Account: Email",
     },
     OperationInfo {
+        id: OperationId::EmailVerificationRequest,
         operation_id: "email_verification_request",
         method: "PUT",
         path: "/_allauth/{client}/v1/account/email",
         tag: "Account: Email",
     },
     OperationInfo {
+        id: OperationId::EmailAdd,
         operation_id: "email_add",
         method: "POST",
         path: "/_allauth/{client}/v1/account/email",
         tag: "Account: Email",
     },
     OperationInfo {
+        id: OperationId::EmailRemove,
         operation_id: "email_remove",
         method: "DELETE",
         path: "/_allauth/{client}/v1/account/email",
         tag: "Account: Email",
     },
     OperationInfo {
+        id: OperationId::EmailMarkPrimary,
         operation_id: "email_mark_primary",
         method: "PATCH",
         path: "/_allauth/{client}/v1/account/email",
         tag: "Account: Email",
     },
     OperationInfo {
+        id: OperationId::PhoneView,
         operation_id: "phone_view",
         method: "GET",
         path: "/_allauth/{client}/v1/account/phone",
         tag: "Account: Phone",
     },
     OperationInfo {
+        id: OperationId::PhoneChange,
         operation_id: "phone_change",
         method: "POST",
         path: "/_allauth/{client}/v1/account/phone",
         tag: "Account: Phone",
     },
     OperationInfo {
+        id: OperationId::AuthenticatorList,
         operation_id: "authenticator_list",
         method: "GET",
         path: "/_allauth/{client}/v1/account/authenticators",
         tag: "Account: 2FA",
     },
     OperationInfo {
+        id: OperationId::TotpView,
         operation_id: "totp_view",
         method: "GET",
         path: "/_allauth/{client}/v1/account/authenticators/totp",
         tag: "Account: 2FA",
     },
     OperationInfo {
+        id: OperationId::TotpActivate,
         operation_id: "totp_activate",
         method: "POST",
         path: "/_allauth/{client}/v1/account/authenticators/totp",
         tag: "Account: 2FA",
     },
     OperationInfo {
+        id: OperationId::TotpDeactivate,
         operation_id: "totp_deactivate",
         method: "DELETE",
         path: "/_allauth/{client}/v1/account/authenticators/totp",
         tag: "Account: 2FA",
     },
     OperationInfo {
+        id: OperationId::RecoveryCodesView,
         operation_id: "recovery_codes_view",
         method: "GET",
         path: "/_allauth/{client}/v1/account/authenticators/recovery-codes",
         tag: "Account: 2FA",
     },
     OperationInfo {
+        id: OperationId::RecoveryCodesRegenerate,
         operation_id: "recovery_codes_regenerate",
         method: "POST",
         path: "/_allauth/{client}/v1/account/authenticators/recovery-codes",
         tag: "Account: 2FA",
     },
     OperationInfo {
+        id: OperationId::WebauthnAuthenticatorOptions,
         operation_id: "webauthn_authenticator_options",
         method: "GET",
         path: "/_allauth/{client}/v1/account/authenticators/webauthn",
         tag: "Account: WebAuthn",
     },
     OperationInfo {
+        id: OperationId::WebauthnAuthenticatorRename,
         operation_id: "webauthn_authenticator_rename",
         method: "PUT",
         path: "/_allauth/{client}/v1/account/authenticators/webauthn",
         tag: "Account: WebAuthn",
     },
     OperationInfo {
+        id: OperationId::WebauthnAuthenticatorAdd,
         operation_id: "webauthn_authenticator_add",
         method: "POST",
         path: "/_allauth/{client}/v1/account/authenticators/webauthn",
         tag: "Account: WebAuthn",
     },
     OperationInfo {
+        id: OperationId::WebauthnAuthenticatorDelete,
         operation_id: "webauthn_authenticator_delete",
         method: "DELETE",
         path: "/_allauth/{client}/v1/account/authenticators/webauthn",
         tag: "Account: WebAuthn",
     },
     OperationInfo {
+        id: OperationId::SessionView,
         operation_id: "session_view",
         method: "GET",
         path: "/_allauth/{client}/v1/auth/session",
         tag: "Authentication: Current Session",
     },
     OperationInfo {
+        id: OperationId::SessionLogout,
         operation_id: "session_logout",
         method: "DELETE",
         path: "/_allauth/{client}/v1/auth/session",
         tag: "Authentication: Current Session",
     },
     OperationInfo {
+        id: OperationId::TokenRefresh,
         operation_id: "token_refresh",
         method: "POST",
         path: "/_allauth/{client}/v1/tokens/refresh",
         tag: "Tokens",
     },
     OperationInfo {
+        id: OperationId::TokenJwks,
         operation_id: "token_jwks",
         method: "GET",
         path: "/_allauth/{client}/v1/tokens/jwks",
         tag: "Tokens",
     },
     OperationInfo {
+        id: OperationId::PasswordChange,
         operation_id: "password_change",
         method: "POST",
         path: "/_allauth/{client}/v1/account/password/change",
         tag: "Account: Password",
     },
     OperationInfo {
+        id: OperationId::UserSessionList,
         operation_id: "user_session_list",
         method: "GET",
         path: "/_allauth/{client}/v1/auth/sessions",
         tag: "Sessions",
     },
     OperationInfo {
+        id: OperationId::UserSessionDelete,
         operation_id: "user_session_delete",
         method: "DELETE",
         path: "/_allauth/{client}/v1/auth/sessions",
@@ -2511,6 +2964,443 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         document: SpecDocumentParam,
     ) -> Result<Response<Body>, ApiError>;
+}
+/// Implements every operation of [`AllauthApi`] by forwarding it,
+/// through one wrapper, to the handler of the same name in the module
+/// of its tag: `$root::serve(&rqctx, &client, |call| $root::<tag
+/// module>::<operationId>(call, <headers>, <query>, <body>))`. The
+/// wrapper admits the call and answers for the handler when it may
+/// not run (404, 403, 410); use the macro inside the `impl
+/// AllauthApi` block.
+#[macro_export]
+macro_rules! tag_handlers {
+    ($($root:ident)::+) => {
+        async fn config_view(rqctx : ::dropshot::RequestContext < Self::Context >, client
+        : $crate::runtime::ClientParam < $crate::types::Client >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::ConfigurationResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::configuration::config_view(call,) }). await } async fn login_password(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::LoginPasswordHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::LoginInput >) -> ::std::result::Result
+        < $crate::runtime::Reply < $crate::types::AuthenticatedResponse >,
+        $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move | call
+        | { $($root)::+ ::account::login_password(call, headers, body) }). await } async
+        fn signup_create(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::SignupCreateHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::SignupInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account::signup_create(call, headers, body) }). await } async fn
+        email_verification_view(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::EmailVerificationViewHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::EmailVerificationInfoResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account::email_verification_view(call, headers) }). await } async fn
+        email_verification_confirm(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::EmailVerificationConfirmHeaders >,
+        body : $crate::runtime::JsonBody < $crate::types::VerifyEmailInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account::email_verification_confirm(call, headers, body) }). await } async fn
+        email_verification_resend(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::EmailVerificationResendHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply < $crate::types::StatusOkResponse
+        >, $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move |
+        call | { $($root)::+ ::account::email_verification_resend(call, headers) }).
+        await } async fn phone_verification_confirm(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams <
+        $crate::api::PhoneVerificationConfirmHeaders >, body : $crate::runtime::JsonBody
+        < $crate::types::VerifyPhoneInput >) -> ::std::result::Result <
+        $crate::runtime::Reply < $crate::types::AuthenticatedResponse >,
+        $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move | call
+        | { $($root)::+ ::account::phone_verification_confirm(call, headers, body) }).
+        await } async fn phone_verification_resend(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams <
+        $crate::api::PhoneVerificationResendHeaders >) -> ::std::result::Result <
+        $crate::runtime::Reply < $crate::types::StatusOkResponse >,
+        $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move | call
+        | { $($root)::+ ::account::phone_verification_resend(call, headers) }). await }
+        async fn reauthenticate_password(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams <
+        $crate::api::ReauthenticatePasswordHeaders >, body : $crate::runtime::JsonBody <
+        $crate::types::ReauthenticateInput >) -> ::std::result::Result <
+        $crate::runtime::Reply < $crate::types::AuthenticatedResponse >,
+        $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move | call
+        | { $($root)::+ ::account::reauthenticate_password(call, headers, body) }). await
+        } async fn password_reset_request(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams <
+        $crate::api::PasswordResetRequestHeaders >, body : $crate::runtime::JsonBody <
+        $crate::types::RequestPasswordResetInput >) -> ::std::result::Result <
+        $crate::runtime::Reply < $crate::types::StatusOkResponse >,
+        $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move | call
+        | { $($root)::+ ::password_reset::password_reset_request(call, headers, body) }).
+        await } async fn password_reset_view(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams < $crate::api::PasswordResetViewHeaders
+        >) -> ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::PasswordResetInfoResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::password_reset::password_reset_view(call, headers) }). await } async fn
+        password_reset_confirm(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::PasswordResetConfirmHeaders >, body
+        : $crate::runtime::JsonBody < $crate::types::ResetPasswordInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::password_reset::password_reset_confirm(call, headers, body) }). await } async
+        fn provider_redirect_start(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::BrowserClient >, headers :
+        $crate::runtime::HeaderParams < $crate::api::ProviderRedirectStartHeaders >, body
+        : $crate::runtime::FormBody < $crate::types::ProviderRedirectInput >) ->
+        ::std::result::Result < $crate::runtime::Redirect, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::providers::provider_redirect_start(call, headers, body) }). await } async fn
+        provider_token_authenticate(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::ProviderTokenAuthenticateHeaders >,
+        body : $crate::runtime::JsonBody < $crate::types::ProviderTokenInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::providers::provider_token_authenticate(call, headers, body) }). await } async
+        fn provider_signup_view(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::ProviderSignupViewHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::ProviderSignupInfoResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::providers::provider_signup_view(call, headers) }). await } async fn
+        provider_signup_complete(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::ProviderSignupCompleteHeaders >,
+        body : $crate::runtime::JsonBody < $crate::types::ProviderSignupInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::providers::provider_signup_complete(call, headers, body) }). await } async fn
+        mfa_authenticate(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::MfaAuthenticateHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::two_factor::mfa_authenticate(call, headers, body) }). await } async fn
+        mfa_reauthenticate(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::MfaReauthenticateHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::two_factor::mfa_reauthenticate(call, headers, body) }). await } async fn
+        mfa_trust(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::BrowserClient >, headers :
+        $crate::runtime::HeaderParams < $crate::api::MfaTrustHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::MfaTrustInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::two_factor::mfa_trust(call, headers, body) }). await } async fn
+        webauthn_authenticate_options(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::WebauthnAuthenticateOptionsHeaders
+        >) -> ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::WebAuthnRequestOptionsResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::webauthn_login::webauthn_authenticate_options(call, headers) }). await } async
+        fn webauthn_authenticate(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::WebauthnAuthenticateHeaders >, body
+        : $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::webauthn_login::webauthn_authenticate(call, headers, body) }). await } async fn
+        webauthn_reauthenticate_options(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams <
+        $crate::api::WebauthnReauthenticateOptionsHeaders >) -> ::std::result::Result <
+        $crate::runtime::Reply < $crate::types::WebAuthnRequestOptionsResponse >,
+        $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move | call
+        | { $($root)::+ ::webauthn_login::webauthn_reauthenticate_options(call, headers)
+        }). await } async fn webauthn_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams <
+        $crate::api::WebauthnReauthenticateHeaders >, body : $crate::runtime::JsonBody <
+        $crate::types::WebAuthnAssertionInput >) -> ::std::result::Result <
+        $crate::runtime::Reply < $crate::types::AuthenticatedResponse >,
+        $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move | call
+        | { $($root)::+ ::webauthn_login::webauthn_reauthenticate(call, headers, body) })
+        . await } async fn webauthn_login_options(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams <
+        $crate::api::WebauthnLoginOptionsHeaders >) -> ::std::result::Result <
+        $crate::runtime::Reply < $crate::types::WebAuthnRequestOptionsResponse >,
+        $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move | call
+        | { $($root)::+ ::webauthn_login::webauthn_login_options(call, headers) }). await
+        } async fn webauthn_login(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::WebauthnLoginHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::webauthn_login::webauthn_login(call, headers, body) }). await } async fn
+        webauthn_signup_options(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::WebauthnSignupOptionsHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::WebAuthnCreationOptionsResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::webauthn_signup::webauthn_signup_options(call, headers) }). await } async fn
+        webauthn_signup_complete(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::WebauthnSignupCompleteHeaders >,
+        body : $crate::runtime::JsonBody < $crate::types::CompletePasskeySignupInput >)
+        -> ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::webauthn_signup::webauthn_signup_complete(call, headers, body) }). await }
+        async fn webauthn_signup_start(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::WebauthnSignupStartHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::PasskeySignupInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticationResponse, 401u16 >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::webauthn_signup::webauthn_signup_start(call, headers, body) }). await } async
+        fn login_code_request(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::LoginCodeRequestHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::RequestLoginCodeInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::login_by_code::login_code_request(call, headers, body) }). await } async fn
+        login_code_confirm(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::LoginCodeConfirmHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::ConfirmLoginCodeInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::login_by_code::login_code_confirm(call, headers, body) }). await } async fn
+        login_code_resend(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::LoginCodeResendHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply < $crate::types::StatusOkResponse
+        >, $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move |
+        call | { $($root)::+ ::login_by_code::login_code_resend(call, headers) }). await
+        } async fn provider_account_list(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams < $crate::api::ProviderAccountListHeaders
+        >) -> ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::ProviderAccountsResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_providers::provider_account_list(call, headers) }). await } async fn
+        provider_account_disconnect(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::ProviderAccountDisconnectHeaders >,
+        body : $crate::runtime::JsonBody < $crate::types::DisconnectProviderAccountInput
+        >) -> ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::ProviderAccountsResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_providers::provider_account_disconnect(call, headers, body) }). await }
+        async fn email_list(rqctx : ::dropshot::RequestContext < Self::Context >, client
+        : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::EmailListHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::EmailAddressesResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_email::email_list(call, headers) }). await } async fn
+        email_verification_request(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::EmailVerificationRequestHeaders >,
+        body : $crate::runtime::JsonBody < $crate::types::EmailAddressInput >) ->
+        ::std::result::Result < $crate::runtime::Reply < $crate::types::StatusOkResponse
+        >, $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move |
+        call | { $($root)::+ ::account_email::email_verification_request(call, headers,
+        body) }). await } async fn email_add(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams < $crate::api::EmailAddHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::EmailAddressInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::EmailAddressesResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_email::email_add(call, headers, body) }). await } async fn
+        email_remove(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::EmailRemoveHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::EmailAddressInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::EmailAddressesResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_email::email_remove(call, headers, body) }). await } async fn
+        email_mark_primary(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::EmailMarkPrimaryHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::MarkPrimaryEmailInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::EmailAddressesResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_email::email_mark_primary(call, headers, body) }). await } async fn
+        phone_view(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::PhoneViewHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::PhoneNumbersResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_phone::phone_view(call, headers) }). await } async fn
+        phone_change(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::PhoneChangeHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::ChangePhoneInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::PhoneNumberChangeResponse, 202u16 >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_phone::phone_change(call, headers, body) }). await } async fn
+        authenticator_list(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::AuthenticatorListHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatorsResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_two_factor::authenticator_list(call, headers) }). await } async fn
+        totp_view(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::TotpViewHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::TotpAuthenticatorResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_two_factor::totp_view(call, headers) }). await } async fn
+        totp_activate(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::TotpActivateHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::ActivateTotpInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::TotpAuthenticatorResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_two_factor::totp_activate(call, headers, body) }). await } async fn
+        totp_deactivate(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::TotpDeactivateHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply < $crate::types::StatusOkResponse
+        >, $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move |
+        call | { $($root)::+ ::account_two_factor::totp_deactivate(call, headers) }).
+        await } async fn recovery_codes_view(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams < $crate::api::RecoveryCodesViewHeaders
+        >) -> ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::RecoveryCodesResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_two_factor::recovery_codes_view(call, headers) }). await } async fn
+        recovery_codes_regenerate(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::RecoveryCodesRegenerateHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::RecoveryCodesResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_two_factor::recovery_codes_regenerate(call, headers) }). await } async
+        fn webauthn_authenticator_options(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams <
+        $crate::api::WebauthnAuthenticatorOptionsHeaders >, query :
+        $crate::runtime::QueryParams < $crate::api::WebauthnAuthenticatorOptionsQuery >)
+        -> ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::WebAuthnCreationOptionsResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_webauthn::webauthn_authenticator_options(call, headers, query) }).
+        await } async fn webauthn_authenticator_rename(rqctx : ::dropshot::RequestContext
+        < Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >, headers : $crate::runtime::HeaderParams <
+        $crate::api::WebauthnAuthenticatorRenameHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::RenameWebAuthnAuthenticatorInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::WebAuthnAuthenticatorResponse >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_webauthn::webauthn_authenticator_rename(call, headers, body) }). await
+        } async fn webauthn_authenticator_add(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams <
+        $crate::api::WebauthnAuthenticatorAddHeaders >, body : $crate::runtime::JsonBody
+        < $crate::types::AddWebAuthnAuthenticatorInput >) -> ::std::result::Result <
+        $crate::runtime::Reply < $crate::types::AddWebAuthnAuthenticatorResponse >,
+        $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move | call
+        | { $($root)::+ ::account_webauthn::webauthn_authenticator_add(call, headers,
+        body) }). await } async fn webauthn_authenticator_delete(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::WebauthnAuthenticatorDeleteHeaders
+        >, body : $crate::runtime::JsonBody <
+        $crate::types::DeleteWebAuthnAuthenticatorsInput >) -> ::std::result::Result <
+        $crate::runtime::Reply < $crate::types::StatusOkResponse >,
+        $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move | call
+        | { $($root)::+ ::account_webauthn::webauthn_authenticator_delete(call, headers,
+        body) }). await } async fn session_view(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        headers : $crate::runtime::HeaderParams < $crate::api::SessionViewHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::current_session::session_view(call, headers) }). await } async fn
+        session_logout(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::SessionLogoutHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticationResponse, 401u16 >, $crate::runtime::ApiError > {
+        $($root)::+ ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::current_session::session_logout(call, headers) }). await } async fn
+        token_refresh(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::AppClient >, body :
+        $crate::runtime::JsonBody < $crate::types::RefreshTokenInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::RefreshTokenResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::tokens::token_refresh(call, body) }). await } async fn token_jwks(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::AppClient >) ->
+        ::std::result::Result < $crate::runtime::Reply < $crate::types::JwksResponse >,
+        $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move | call
+        | { $($root)::+ ::tokens::token_jwks(call,) }). await } async fn
+        password_change(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::PasswordChangeHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::ChangePasswordInput >) ->
+        ::std::result::Result < $crate::runtime::Reply <
+        $crate::types::AuthenticatedResponse >, $crate::runtime::ApiError > { $($root)::+
+        ::serve(& rqctx, & client, move | call | { $($root)::+
+        ::account_password::password_change(call, headers, body) }). await } async fn
+        user_session_list(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::UserSessionListHeaders >) ->
+        ::std::result::Result < $crate::runtime::Reply < $crate::types::SessionsResponse
+        >, $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move |
+        call | { $($root)::+ ::sessions::user_session_list(call, headers) }). await }
+        async fn user_session_delete(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, headers :
+        $crate::runtime::HeaderParams < $crate::api::UserSessionDeleteHeaders >, body :
+        $crate::runtime::JsonBody < $crate::types::EndSessionsInput >) ->
+        ::std::result::Result < $crate::runtime::Reply < $crate::types::SessionsResponse
+        >, $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move |
+        call | { $($root)::+ ::sessions::user_session_delete(call, headers, body) }).
+        await }
+    };
 }
 /// Implements every CORS preflight method of [`AllauthApi`] by calling
 /// `$handler(rqctx).await`; use it inside the `impl AllauthApi` block.

@@ -21,4 +21,4 @@ pub mod runtime;
 #[allow(clippy::all, clippy::pedantic, clippy::restriction, unused_imports, dead_code, missing_docs)]
 pub mod client;
 
-pub use api::{AllauthApi, OperationInfo, OPERATIONS};
+pub use api::{AllauthApi, OperationId, OperationInfo, OPERATIONS};

@@ -404,6 +404,27 @@ pub struct HeaderParams<H> {
     parsed: Result<H, String>,
 }
 
+/// An extracted input (headers, query or body) that is read by the handler,
+/// so that the handler decides when a malformed one is answered with 400.
+pub trait Input {
+    type Value;
+    /// The value, or the 400 errors to answer with.
+    fn read(self) -> Result<Self::Value, Vec<ErrorItem>>;
+}
+
+macro_rules! input {
+    ($($extractor:ident),*) => {$(
+        impl<T> Input for $extractor<T> {
+            type Value = T;
+            fn read(self) -> Result<T, Vec<ErrorItem>> {
+                self.into_inner()
+            }
+        }
+    )*};
+}
+
+input!(HeaderParams, QueryParams, JsonBody, FormBody);
+
 impl<H> HeaderParams<H> {
     /// The headers, or the 400 errors to answer with.
     pub fn into_inner(self) -> Result<H, Vec<ErrorItem>> {

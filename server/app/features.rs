@@ -3,37 +3,78 @@
 //! envelope, and the config endpoint does not advertise its feature; the
 //! README lists these operations (a test keeps that list honest).
 
-/// The operations with a real implementation.
-pub const IMPLEMENTED_OPERATIONS: &[&str] = &[
-    "login_code_request",
-    "login_code_confirm",
-    "login_code_resend",
-    "email_list",
-    "email_add",
-    "email_verification_request",
-    "email_mark_primary",
-    "email_remove",
-    "config_view",
-    "session_view",
-    "session_logout",
-    "user_session_list",
-    "user_session_delete",
-    "login_password",
-    "signup_create",
-    "email_verification_view",
-    "email_verification_confirm",
-    "email_verification_resend",
-    "reauthenticate_password",
-    "password_reset_request",
-    "password_reset_view",
-    "password_reset_confirm",
-    "password_change",
-    "token_refresh",
-    "token_jwks",
-];
+use allauth_api::api::OperationId;
 
-pub fn is_implemented(operation_id: &str) -> bool {
-    IMPLEMENTED_OPERATIONS.contains(&operation_id)
+/// Whether `operation` has a real implementation. Exhaustive: an operation
+/// added to the document must be declared built or not here.
+pub const fn is_implemented(operation: OperationId) -> bool {
+    use OperationId as O;
+    match operation {
+        O::LoginCodeRequest
+        | O::LoginCodeConfirm
+        | O::LoginCodeResend
+        | O::EmailList
+        | O::EmailAdd
+        | O::EmailVerificationRequest
+        | O::EmailMarkPrimary
+        | O::EmailRemove
+        | O::ConfigView
+        | O::SessionView
+        | O::SessionLogout
+        | O::UserSessionList
+        | O::UserSessionDelete
+        | O::LoginPassword
+        | O::SignupCreate
+        | O::EmailVerificationView
+        | O::EmailVerificationConfirm
+        | O::EmailVerificationResend
+        | O::ReauthenticatePassword
+        | O::PasswordResetRequest
+        | O::PasswordResetView
+        | O::PasswordResetConfirm
+        | O::PasswordChange
+        | O::TokenRefresh
+        | O::TokenJwks => true,
+        O::PhoneVerificationConfirm
+        | O::PhoneVerificationResend
+        | O::ProviderRedirectStart
+        | O::ProviderTokenAuthenticate
+        | O::ProviderSignupView
+        | O::ProviderSignupComplete
+        | O::MfaAuthenticate
+        | O::MfaReauthenticate
+        | O::MfaTrust
+        | O::WebauthnAuthenticateOptions
+        | O::WebauthnAuthenticate
+        | O::WebauthnReauthenticateOptions
+        | O::WebauthnReauthenticate
+        | O::WebauthnLoginOptions
+        | O::WebauthnLogin
+        | O::WebauthnSignupOptions
+        | O::WebauthnSignupComplete
+        | O::WebauthnSignupStart
+        | O::ProviderAccountList
+        | O::ProviderAccountDisconnect
+        | O::PhoneView
+        | O::PhoneChange
+        | O::AuthenticatorList
+        | O::TotpView
+        | O::TotpActivate
+        | O::TotpDeactivate
+        | O::RecoveryCodesView
+        | O::RecoveryCodesRegenerate
+        | O::WebauthnAuthenticatorOptions
+        | O::WebauthnAuthenticatorRename
+        | O::WebauthnAuthenticatorAdd
+        | O::WebauthnAuthenticatorDelete => false,
+    }
+}
+
+/// The operations with a real implementation, in document order.
+pub fn implemented_operations() -> impl Iterator<Item = OperationId> {
+    OperationId::ALL
+        .into_iter()
+        .filter(|op| is_implemented(*op))
 }
 
 /// Feature switches the config endpoint reports, limited to what is built.

@@ -2,6 +2,7 @@
 //! mounts its URL patterns conditionally, and the served document and the
 //! router both follow this one table.
 
+use allauth_api::api::OperationId;
 use allauth_api::runtime::ClientKind;
 
 use crate::config::{Config, TokenStrategy};
@@ -21,47 +22,72 @@ pub fn enabled_clients(config: &Config) -> Vec<ClientKind> {
 }
 
 /// Whether allauth, configured like this, would route `operation_id` for
-/// `client` at all (an unrouted operation answers 404).
-pub fn is_routed(operation_id: &str, client: ClientKind, config: &Config) -> bool {
+/// `client` at all (an unrouted operation answers 404). The operations
+/// allauth always mounts are listed last.
+pub fn is_routed(operation_id: OperationId, client: ClientKind, config: &Config) -> bool {
     if !enabled_clients(config).contains(&client) {
         return false;
     }
     let mfa = &config.mfa;
     let mfa_type = |t: &str| mfa.enabled && mfa.supported_types.iter().any(|s| s == t);
+    use OperationId as O;
+    // Exhaustive: an operation added to the document must be decided on here.
     match operation_id {
-        "login_code_request" | "login_code_resend" => config.account.login_by_code_enabled,
-        "provider_account_list"
-        | "provider_account_disconnect"
-        | "provider_token_authenticate"
-        | "provider_signup_view"
-        | "provider_signup_complete" => config.socialaccount.enabled,
-        "provider_redirect_start" => config.socialaccount.enabled && client == ClientKind::Browser,
-        "mfa_authenticate" | "mfa_reauthenticate" | "authenticator_list" => mfa.enabled,
-        "mfa_trust" => mfa.enabled && mfa.trust_enabled && client == ClientKind::Browser,
-        "totp_view" | "totp_activate" | "totp_deactivate" => mfa_type("totp"),
-        "recovery_codes_view" | "recovery_codes_regenerate" => mfa_type("recovery_codes"),
-        "webauthn_authenticate_options"
-        | "webauthn_authenticate"
-        | "webauthn_reauthenticate_options"
-        | "webauthn_reauthenticate"
-        | "webauthn_authenticator_options"
-        | "webauthn_authenticator_add"
-        | "webauthn_authenticator_rename"
-        | "webauthn_authenticator_delete" => mfa_type("webauthn"),
-        "webauthn_login_options" | "webauthn_login" => {
+        O::LoginCodeRequest | O::LoginCodeResend => config.account.login_by_code_enabled,
+        O::ProviderAccountList
+        | O::ProviderAccountDisconnect
+        | O::ProviderTokenAuthenticate
+        | O::ProviderSignupView
+        | O::ProviderSignupComplete => config.socialaccount.enabled,
+        O::ProviderRedirectStart => config.socialaccount.enabled && client == ClientKind::Browser,
+        O::MfaAuthenticate | O::MfaReauthenticate | O::AuthenticatorList => mfa.enabled,
+        O::MfaTrust => mfa.enabled && mfa.trust_enabled && client == ClientKind::Browser,
+        O::TotpView | O::TotpActivate | O::TotpDeactivate => mfa_type("totp"),
+        O::RecoveryCodesView | O::RecoveryCodesRegenerate => mfa_type("recovery_codes"),
+        O::WebauthnAuthenticateOptions
+        | O::WebauthnAuthenticate
+        | O::WebauthnReauthenticateOptions
+        | O::WebauthnReauthenticate
+        | O::WebauthnAuthenticatorOptions
+        | O::WebauthnAuthenticatorAdd
+        | O::WebauthnAuthenticatorRename
+        | O::WebauthnAuthenticatorDelete => mfa_type("webauthn"),
+        O::WebauthnLoginOptions | O::WebauthnLogin => {
             mfa_type("webauthn") && mfa.passkey_login_enabled
         }
-        "webauthn_signup_options" | "webauthn_signup_start" | "webauthn_signup_complete" => {
+        O::WebauthnSignupOptions | O::WebauthnSignupStart | O::WebauthnSignupComplete => {
             mfa_type("webauthn") && mfa.passkey_signup_enabled
         }
-        "user_session_list" | "user_session_delete" => config.usersessions.enabled,
-        "token_refresh" => client == ClientKind::App,
-        "token_jwks" => {
+        O::UserSessionList | O::UserSessionDelete => config.usersessions.enabled,
+        O::TokenRefresh => client == ClientKind::App,
+        O::TokenJwks => {
             client == ClientKind::App
                 && uses_jwt(config)
                 && config.headless.jwt_algorithm == crate::config::JwtAlgorithm::RS256
         }
-        _ => true,
+        O::ConfigView
+        | O::LoginPassword
+        | O::SignupCreate
+        | O::EmailVerificationView
+        | O::EmailVerificationConfirm
+        | O::EmailVerificationResend
+        | O::PhoneVerificationConfirm
+        | O::PhoneVerificationResend
+        | O::ReauthenticatePassword
+        | O::PasswordResetRequest
+        | O::PasswordResetView
+        | O::PasswordResetConfirm
+        | O::LoginCodeConfirm
+        | O::EmailList
+        | O::EmailVerificationRequest
+        | O::EmailAdd
+        | O::EmailRemove
+        | O::EmailMarkPrimary
+        | O::PhoneView
+        | O::PhoneChange
+        | O::SessionView
+        | O::SessionLogout
+        | O::PasswordChange => true,
     }
 }
 

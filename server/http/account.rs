@@ -4,20 +4,17 @@
 use allauth_api::api::*;
 use allauth_api::runtime::*;
 use allauth_api::types;
-use dropshot::RequestContext;
 
 use crate::app::login::LoginRequest;
 use crate::app::signup::SignupRequest;
-use crate::http::{not_built, AuthOutcome, ServerContext};
+use crate::http::{not_built, AuthOutcome, Call, Handled};
 
 pub async fn login_password(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<LoginPasswordHeaders>,
     body: JsonBody<types::LoginInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
-    let input = read_input!(call, body);
+) -> Handled<Reply<types::AuthenticatedResponse>> {
+    let (mut call, input) = call.input(body).await?;
     let request = LoginRequest {
         email: input.email.map(|e| e.0),
         username: input.username.map(|u| u.0),
@@ -31,13 +28,11 @@ pub async fn login_password(
 }
 
 pub async fn signup_create(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<SignupCreateHeaders>,
     body: JsonBody<types::SignupInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
-    let input = read_input!(call, body);
+) -> Handled<Reply<types::AuthenticatedResponse>> {
+    let (mut call, input) = call.input(body).await?;
     let request = SignupRequest {
         email: input.email.map(|e| e.0),
         username: input.username.map(|u| u.0),
@@ -51,12 +46,11 @@ pub async fn signup_create(
 }
 
 pub async fn email_verification_view(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     headers: HeaderParams<EmailVerificationViewHeaders>,
-) -> Result<Reply<types::EmailVerificationInfoResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
-    let key = read_input!(call, headers).x_email_verification_key;
+) -> Handled<Reply<types::EmailVerificationInfoResponse>> {
+    let (mut call, headers) = call.input(headers).await?;
+    let key = headers.x_email_verification_key;
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = crate::app::email_verification::view(&deps, &mut call.session, &key).await;
     // The answer carries `meta.is_authenticating`: the typed body.
@@ -70,13 +64,11 @@ pub async fn email_verification_view(
 }
 
 pub async fn email_verification_confirm(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<EmailVerificationConfirmHeaders>,
     body: JsonBody<types::VerifyEmailInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
-    let input = read_input!(call, body);
+) -> Handled<Reply<types::AuthenticatedResponse>> {
+    let (mut call, input) = call.input(body).await?;
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result =
         crate::app::email_verification::confirm(&deps, &mut call.session, &input.key).await;
@@ -86,45 +78,39 @@ pub async fn email_verification_confirm(
 }
 
 pub async fn email_verification_resend(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    mut call: Call<'_>,
     _headers: HeaderParams<EmailVerificationResendHeaders>,
-) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+) -> Handled<Reply<types::StatusOkResponse>> {
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = crate::app::email_verification::resend(&deps, &mut call.session).await;
     Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)
 }
 
 pub async fn phone_verification_confirm(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<PhoneVerificationConfirmHeaders>,
     _body: JsonBody<types::VerifyPhoneInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::AuthenticatedResponse>> {
+    not_built(call).await
 }
 
 pub async fn phone_verification_resend(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<PhoneVerificationResendHeaders>,
-) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::StatusOkResponse>> {
+    not_built(call).await
 }
 
 pub async fn reauthenticate_password(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<ReauthenticatePasswordHeaders>,
     body: JsonBody<types::ReauthenticateInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+) -> Handled<Reply<types::AuthenticatedResponse>> {
     // allauth checks the login before anything else: 401 for anonymous callers.
     if !call.session.is_authenticated() {
         return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
     }
-    let input = read_input!(call, body);
+    let (mut call, input) = call.input(body).await?;
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result =
         crate::app::login::reauthenticate_password(&deps, &mut call.session, input.password.0)

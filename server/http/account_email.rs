@@ -7,15 +7,14 @@ use allauth_api::api::{
     EmailAddHeaders, EmailListHeaders, EmailMarkPrimaryHeaders, EmailRemoveHeaders,
     EmailVerificationRequestHeaders,
 };
-use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply};
+use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
-use dropshot::RequestContext;
 
 use crate::app::accounts::Deps;
 use crate::app::emails::{self, Managed};
 use crate::app::session::UserView;
 use crate::app::Error;
-use crate::http::{AuthOutcome, Call, ServerContext};
+use crate::http::{AuthOutcome, Call, Handled};
 
 /// The logged-in user, or what to answer instead.
 async fn admit(
@@ -47,11 +46,9 @@ fn outcome(managed: Result<Managed, Error>) -> Result<AuthOutcome, Error> {
 
 /// `GET account/email`: the user's addresses.
 pub async fn email_list(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<EmailListHeaders>,
-) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    let call = start_call!(rqctx, client);
+) -> Handled<Reply<types::EmailAddressesResponse>> {
     let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let user = match admit(&call, &env, http::Method::GET).await {
         Ok(user) => user,
@@ -64,18 +61,17 @@ pub async fn email_list(
 /// `PUT account/email`: mails a new verification for one address; 403 when
 /// nothing could be sent.
 pub async fn email_verification_request(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<EmailVerificationRequestHeaders>,
     body: JsonBody<types::EmailAddressInput>,
-) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+) -> Handled<Reply<types::StatusOkResponse>> {
     let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let user = match admit(&call, &env, http::Method::PUT).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
     };
-    let input = read_input!(call, body);
+    let (mut call, input) = call.input(body).await?;
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = emails::request_verification(&env, &mut call.session, &user, &input.email).await;
     let result = match result {
         Ok(true) => Ok(AuthOutcome::Ok),
@@ -87,54 +83,51 @@ pub async fn email_verification_request(
 
 /// `POST account/email`: adds an address and mails its verification.
 pub async fn email_add(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<EmailAddHeaders>,
     body: JsonBody<types::EmailAddressInput>,
-) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+) -> Handled<Reply<types::EmailAddressesResponse>> {
     let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let user = match admit(&call, &env, http::Method::POST).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
     };
-    let input = read_input!(call, body);
+    let (mut call, input) = call.input(body).await?;
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = emails::add(&env, &mut call.session, &user, &input.email).await;
     Ok(call.finish_auth(outcome(result)).await)
 }
 
 /// `DELETE account/email`: removes an address.
 pub async fn email_remove(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<EmailRemoveHeaders>,
     body: JsonBody<types::EmailAddressInput>,
-) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+) -> Handled<Reply<types::EmailAddressesResponse>> {
     let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let user = match admit(&call, &env, http::Method::DELETE).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
     };
-    let input = read_input!(call, body);
+    let (mut call, input) = call.input(body).await?;
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = emails::remove(&env, &mut call.session, &user, &input.email).await;
     Ok(call.finish_auth(outcome(result)).await)
 }
 
 /// `PATCH account/email`: makes a verified address primary.
 pub async fn email_mark_primary(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<EmailMarkPrimaryHeaders>,
     body: JsonBody<types::MarkPrimaryEmailInput>,
-) -> Result<Reply<types::EmailAddressesResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+) -> Handled<Reply<types::EmailAddressesResponse>> {
     let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let user = match admit(&call, &env, http::Method::PATCH).await {
         Ok(user) => user,
         Err(answer) => return Ok(call.finish_auth(answer).await),
     };
-    let input = read_input!(call, body);
+    let (mut call, input) = call.input(body).await?;
+    let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result =
         emails::mark_primary(&env, &mut call.session, &user, &input.email, input.primary).await;
     Ok(call.finish_auth(outcome(result)).await)

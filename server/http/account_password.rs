@@ -1,22 +1,19 @@
 //! Handlers of the `Account: Password` operations.
 
 use allauth_api::api::PasswordChangeHeaders;
-use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply};
+use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
-use dropshot::RequestContext;
 
 use crate::app::password_change::{self, ChangeInput};
-use crate::http::{invalid_input, AuthOutcome, ServerContext};
+use crate::http::{invalid_input, AuthOutcome, Call, Handled};
 
 /// `POST account/password/change`: 200 with the session (under a new key),
 /// 401 when not logged in or when `logout_on_password_change` ended it.
 pub async fn password_change(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    mut call: Call<'_>,
     _headers: HeaderParams<PasswordChangeHeaders>,
     body: JsonBody<types::ChangePasswordInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+) -> Handled<Reply<types::AuthenticatedResponse>> {
     let input = body
         .into_inner()
         .map(|input| ChangeInput {

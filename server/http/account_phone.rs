@@ -4,23 +4,20 @@
 use allauth_api::api::*;
 use allauth_api::runtime::*;
 use allauth_api::types;
-use dropshot::RequestContext;
 
-use crate::http::{not_built, ServerContext};
+use crate::http::{not_built, Call, Handled};
 
 pub async fn phone_view(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<PhoneViewHeaders>,
-) -> Result<Reply<types::PhoneNumbersResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::PhoneNumbersResponse>> {
+    not_built(call).await
 }
 
 pub async fn phone_change(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<PhoneChangeHeaders>,
     _body: JsonBody<types::ChangePhoneInput>,
-) -> Result<Reply<types::PhoneNumberChangeResponse, 202u16>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::PhoneNumberChangeResponse, 202u16>> {
+    not_built(call).await
 }

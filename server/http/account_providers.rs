@@ -4,23 +4,20 @@
 use allauth_api::api::*;
 use allauth_api::runtime::*;
 use allauth_api::types;
-use dropshot::RequestContext;
 
-use crate::http::{not_built, ServerContext};
+use crate::http::{not_built, Call, Handled};
 
 pub async fn provider_account_list(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<ProviderAccountListHeaders>,
-) -> Result<Reply<types::ProviderAccountsResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::ProviderAccountsResponse>> {
+    not_built(call).await
 }
 
 pub async fn provider_account_disconnect(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<ProviderAccountDisconnectHeaders>,
     _body: JsonBody<types::DisconnectProviderAccountInput>,
-) -> Result<Reply<types::ProviderAccountsResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::ProviderAccountsResponse>> {
+    not_built(call).await
 }

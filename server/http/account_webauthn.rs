@@ -4,42 +4,37 @@
 use allauth_api::api::*;
 use allauth_api::runtime::*;
 use allauth_api::types;
-use dropshot::RequestContext;
 
-use crate::http::{not_built, ServerContext};
+use crate::http::{not_built, Call, Handled};
 
 pub async fn webauthn_authenticator_options(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<WebauthnAuthenticatorOptionsHeaders>,
     _query: QueryParams<WebauthnAuthenticatorOptionsQuery>,
-) -> Result<Reply<types::WebAuthnCreationOptionsResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::WebAuthnCreationOptionsResponse>> {
+    not_built(call).await
 }
 
 pub async fn webauthn_authenticator_rename(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<WebauthnAuthenticatorRenameHeaders>,
     _body: JsonBody<types::RenameWebAuthnAuthenticatorInput>,
-) -> Result<Reply<types::WebAuthnAuthenticatorResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::WebAuthnAuthenticatorResponse>> {
+    not_built(call).await
 }
 
 pub async fn webauthn_authenticator_add(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<WebauthnAuthenticatorAddHeaders>,
     _body: JsonBody<types::AddWebAuthnAuthenticatorInput>,
-) -> Result<Reply<types::AddWebAuthnAuthenticatorResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::AddWebAuthnAuthenticatorResponse>> {
+    not_built(call).await
 }
 
 pub async fn webauthn_authenticator_delete(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<WebauthnAuthenticatorDeleteHeaders>,
     _body: JsonBody<types::DeleteWebAuthnAuthenticatorsInput>,
-) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::StatusOkResponse>> {
+    not_built(call).await
 }

@@ -1,18 +1,13 @@
 //! Handlers of the `Configuration` operations.
 
-use allauth_api::runtime::{ApiError, ClientParam, Reply};
+use allauth_api::runtime::Reply;
 use allauth_api::types;
-use dropshot::RequestContext;
 use serde_json::json;
 
 use crate::app::{self, configuration, features::Built};
-use crate::http::ServerContext;
+use crate::http::{Call, Handled};
 
-pub async fn config_view(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
-) -> Result<Reply<types::ConfigurationResponse>, ApiError> {
-    let call = start_call!(rqctx, client);
+pub async fn config_view(call: Call<'_>) -> Handled<Reply<types::ConfigurationResponse>> {
     let data = configuration::config_data(&call.ctx.config, Built::CURRENT);
     let result = serde_json::from_value(json!({ "status": 200, "data": data }))
         .map_err(|e| app::Error::Internal(format!("config response does not fit its schema: {e}")));

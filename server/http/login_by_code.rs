@@ -1,23 +1,20 @@
 //! Handlers of the `Authentication: Login By Code` operations.
 
 use allauth_api::api::{LoginCodeConfirmHeaders, LoginCodeRequestHeaders, LoginCodeResendHeaders};
-use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply};
+use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
-use dropshot::RequestContext;
 
 use crate::app::login_by_code;
-use crate::http::{invalid_input, AuthOutcome, ServerContext};
+use crate::http::{invalid_input, AuthOutcome, Call, Handled};
 
 /// `POST auth/code/request`: mails a code; 401 with `login_by_code` pending
 /// (known address or not), or 200 when already logged in.
 pub async fn login_code_request(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<LoginCodeRequestHeaders>,
     body: JsonBody<types::RequestLoginCodeInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
-    let input = read_input!(call, body);
+) -> Handled<Reply<types::AuthenticatedResponse>> {
+    let (mut call, input) = call.input(body).await?;
     let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let email = input.email.map(String::from);
     let result = login_by_code::request(&env, &mut call.session, email).await;
@@ -28,12 +25,10 @@ pub async fn login_code_request(
 
 /// `POST auth/code/confirm`: logs in with the mailed code.
 pub async fn login_code_confirm(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    mut call: Call<'_>,
     _headers: HeaderParams<LoginCodeConfirmHeaders>,
     body: JsonBody<types::ConfirmLoginCodeInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+) -> Handled<Reply<types::AuthenticatedResponse>> {
     let code = body
         .into_inner()
         .map(|input| String::from(input.code))
@@ -47,11 +42,9 @@ pub async fn login_code_confirm(
 
 /// `POST auth/code/resend`: a new code for the pending login.
 pub async fn login_code_resend(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    mut call: Call<'_>,
     _headers: HeaderParams<LoginCodeResendHeaders>,
-) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+) -> Handled<Reply<types::StatusOkResponse>> {
     let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = login_by_code::resend(&env, &mut call.session).await;
     Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)

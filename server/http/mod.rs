@@ -4,31 +4,6 @@
 //! saves the session and sets cookies and headers; [`error_reply`] is the
 //! only conversion of `app::Error` into the allauth envelope.
 
-/// Starts the call (`Call::start`), or returns from the handler with the
-/// answer that ends it at once: 404, the CSRF 403 or the app's 410.
-macro_rules! start_call {
-    ($rqctx:expr, $client:expr) => {
-        match $crate::http::Call::start(&$rqctx, &$client).await {
-            Ok(call) => call,
-            Err(reply) => return Ok(reply),
-        }
-    };
-}
-
-/// The extracted input, or returns from the handler with its 400 envelope.
-macro_rules! read_input {
-    ($call:ident, $input:expr) => {
-        match $input.into_inner() {
-            Ok(input) => input,
-            Err(errors) => {
-                return Ok($call
-                    .finish_auth(Err($crate::http::invalid_input(errors)))
-                    .await)
-            }
-        }
-    };
-}
-
 pub mod api;
 pub mod cookies;
 pub mod cors;
@@ -55,7 +30,8 @@ mod webauthn_signup;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use allauth_api::runtime::{Answer, ClientKind, ClientParam, ErrorItem, Reply};
+use allauth_api::api::OperationId;
+use allauth_api::runtime::{Answer, ClientKind, ClientParam, ErrorItem, Input, Reply};
 use dropshot::RequestContext;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Map, Value};
@@ -117,12 +93,66 @@ pub enum AuthOutcome {
     Data(Value),
 }
 
+/// What a handler answers. `Err` is an answer too, given before the
+/// handler's work is done (`call.input(body).await?` on invalid input).
+pub type Handled<A> = Result<A, Early>;
+
+/// An envelope answered before a handler's work is done, whatever the
+/// operation's answer type; [`serve`] turns it into that type.
+pub struct Early {
+    status: StatusCode,
+    body: Value,
+    headers: HeaderMap,
+}
+
+impl Answer for Early {
+    fn envelope(status: StatusCode, body: Value) -> Self {
+        Early {
+            status,
+            body,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+}
+
+impl Early {
+    fn answer<A: Answer>(self) -> A {
+        let mut answer = A::envelope(self.status, self.body);
+        answer.headers_mut().extend(self.headers);
+        answer
+    }
+}
+
+/// The one wrapper around every operation (the generated
+/// `allauth_api::tag_handlers!` calls it): admits the call
+/// ([`Call::start`]) and runs the handler with it, or answers for the
+/// handler at once: 404, the CSRF 403 or the app's 410.
+pub async fn serve<'a, S, A, F, Fut>(
+    rqctx: &'a RequestContext<ServerContext>,
+    client: &ClientParam<S>,
+    handler: F,
+) -> Result<A, allauth_api::runtime::ApiError>
+where
+    A: Answer,
+    F: FnOnce(Call<'a>) -> Fut,
+    Fut: std::future::Future<Output = Handled<A>>,
+{
+    Ok(match Call::start::<S, A>(rqctx, client).await {
+        Ok(call) => handler(call).await.unwrap_or_else(Early::answer),
+        Err(answer) => answer,
+    })
+}
+
 /// One API call in progress.
 pub struct Call<'a> {
     pub ctx: &'a ServerContext,
     pub config: &'a Config,
     pub client: ClientKind,
-    pub operation_id: &'a str,
+    pub operation_id: OperationId,
     pub now_ms: i64,
     pub ip: String,
     /// The request's `User-Agent` (at most 200 characters; "" when absent).
@@ -145,13 +175,13 @@ impl<'a> Call<'a> {
     ) -> Result<Call<'a>, A> {
         let ctx = rqctx.context();
         let config: &Config = &ctx.config;
-        let operation_id = rqctx.endpoint.operation_id.as_str();
+        let operation_id = OperationId::parse(&rqctx.endpoint.operation_id);
         let request = rqctx.request.headers();
         let mut headers = response_headers(ctx, request);
-        let admitted = client
-            .kind()
-            .filter(|kind| routes::is_routed(operation_id, *kind, config));
-        let Some(kind) = admitted else {
+        let admitted = operation_id
+            .zip(client.kind())
+            .filter(|(operation_id, kind)| routes::is_routed(*operation_id, *kind, config));
+        let Some((operation_id, kind)) = admitted else {
             return Err(error_reply(app::Error::NotFound, headers));
         };
         if !features::is_implemented(operation_id) {
@@ -293,6 +323,14 @@ impl<'a> Call<'a> {
         {
             cookies::set_session_cookie(&mut self.headers, self.config, None);
             session.forget_cookie = false;
+        }
+    }
+
+    /// The extracted input, or the call ended with its 400 envelope.
+    pub async fn input<I: Input>(self, input: I) -> Result<(Self, I::Value), Early> {
+        match input.read() {
+            Ok(value) => Ok((self, value)),
+            Err(errors) => Err(self.finish_auth(Err(invalid_input(errors))).await),
         }
     }
 
@@ -681,20 +719,13 @@ fn client_ip(rqctx: &RequestContext<ServerContext>, config: &Config) -> IpAddr {
 
 /// Answers an operation that this server does not build yet (or that the
 /// configuration does not route): always one of the two 404 envelopes.
-pub async fn not_built<S, A: Answer>(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<S>,
-) -> Result<A, allauth_api::runtime::ApiError> {
-    match Call::start::<S, A>(&rqctx, &client).await {
-        Err(reply) => Ok(reply),
-        // Reached only if an operation is marked built but still routed here.
-        Ok(call) => {
-            let error = app::Error::NotImplemented {
-                operation_id: call.operation_id.to_string(),
-            };
-            Ok(error_reply(error, call.headers))
-        }
-    }
+/// [`Call::start`] has already answered such a call; this is reached only if
+/// an operation is marked built but its handler is not.
+pub async fn not_built<A: Answer>(call: Call<'_>) -> Handled<A> {
+    let error = app::Error::NotImplemented {
+        operation_id: call.operation_id.to_string(),
+    };
+    Ok(error_reply(error, call.headers))
 }
 
 /// Turns the extractors' 400 items into the application's error.

@@ -3,23 +3,20 @@
 use allauth_api::api::{
     PasswordResetConfirmHeaders, PasswordResetRequestHeaders, PasswordResetViewHeaders,
 };
-use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply};
+use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
-use dropshot::RequestContext;
 
 use crate::app::password_reset::{self, Requested, ResetInput};
-use crate::http::{invalid_input, AuthOutcome, ServerContext};
+use crate::http::{invalid_input, AuthOutcome, Call, Handled};
 
 /// `POST auth/password/request`: mails a reset link (200) or a code (401
 /// with `password_reset_by_code` pending), the same for unknown addresses.
 pub async fn password_reset_request(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<PasswordResetRequestHeaders>,
     body: JsonBody<types::RequestPasswordResetInput>,
-) -> Result<Reply<types::StatusOkResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
-    let input = read_input!(call, body);
+) -> Handled<Reply<types::StatusOkResponse>> {
+    let (mut call, input) = call.input(body).await?;
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = password_reset::request(&deps, &mut call.session, &input.email).await;
     let outcome = result.map(|requested| match requested {
@@ -31,19 +28,14 @@ pub async fn password_reset_request(
 
 /// `GET auth/password/reset`: whose password the key (or code) resets.
 pub async fn password_reset_view(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
-    _headers: HeaderParams<PasswordResetViewHeaders>,
-) -> Result<Reply<types::PasswordResetInfoResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+    mut call: Call<'_>,
+    headers: HeaderParams<PasswordResetViewHeaders>,
+) -> Handled<Reply<types::PasswordResetInfoResponse>> {
     // A missing header is an empty key ("required"), as in allauth.
-    let key = rqctx
-        .request
-        .headers()
-        .get("x-password-reset-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let key = headers
+        .into_inner()
+        .map(|h| h.x_password_reset_key)
+        .unwrap_or_default();
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = password_reset::view(&deps, &mut call.session, &key).await;
     Ok(call.finish_auth(result.map(AuthOutcome::Data)).await)
@@ -52,12 +44,10 @@ pub async fn password_reset_view(
 /// `POST auth/password/reset`: sets the new password; 200 logged in with
 /// `login_on_password_reset`, else 401.
 pub async fn password_reset_confirm(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    mut call: Call<'_>,
     _headers: HeaderParams<PasswordResetConfirmHeaders>,
     body: JsonBody<types::ResetPasswordInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+) -> Handled<Reply<types::AuthenticatedResponse>> {
     let input = body
         .into_inner()
         .map(|input| ResetInput {

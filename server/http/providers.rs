@@ -4,41 +4,36 @@
 use allauth_api::api::*;
 use allauth_api::runtime::*;
 use allauth_api::types;
-use dropshot::RequestContext;
 
-use crate::http::{not_built, ServerContext};
+use crate::http::{not_built, Call, Handled};
 
 pub async fn provider_redirect_start(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::BrowserClient>,
+    call: Call<'_>,
     _headers: HeaderParams<ProviderRedirectStartHeaders>,
     _body: FormBody<types::ProviderRedirectInput>,
-) -> Result<Redirect, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Redirect> {
+    not_built(call).await
 }
 
 pub async fn provider_token_authenticate(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<ProviderTokenAuthenticateHeaders>,
     _body: JsonBody<types::ProviderTokenInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::AuthenticatedResponse>> {
+    not_built(call).await
 }
 
 pub async fn provider_signup_view(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<ProviderSignupViewHeaders>,
-) -> Result<Reply<types::ProviderSignupInfoResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::ProviderSignupInfoResponse>> {
+    not_built(call).await
 }
 
 pub async fn provider_signup_complete(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<ProviderSignupCompleteHeaders>,
     _body: JsonBody<types::ProviderSignupInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::AuthenticatedResponse>> {
+    not_built(call).await
 }

@@ -1,20 +1,17 @@
 //! Handlers of the `Sessions` operations (allauth's user sessions).
 
 use allauth_api::api::{UserSessionDeleteHeaders, UserSessionListHeaders};
-use allauth_api::runtime::{ApiError, ClientParam, HeaderParams, JsonBody, Reply};
+use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
-use dropshot::RequestContext;
 
 use crate::app::usersessions;
-use crate::http::{AuthOutcome, ServerContext};
+use crate::http::{AuthOutcome, Call, Handled};
 
 /// `GET auth/sessions`: the user's sessions; 401 when not logged in.
 pub async fn user_session_list(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<UserSessionListHeaders>,
-) -> Result<Reply<types::SessionsResponse>, ApiError> {
-    let call = start_call!(rqctx, client);
+) -> Handled<Reply<types::SessionsResponse>> {
     let Some(user) = call.session.user.clone() else {
         return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
     };
@@ -33,16 +30,14 @@ pub async fn user_session_list(
 /// `DELETE auth/sessions`: ends the given sessions; the remaining list, or
 /// the anonymous 401 when the current session was among them.
 pub async fn user_session_delete(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<UserSessionDeleteHeaders>,
     body: JsonBody<types::EndSessionsInput>,
-) -> Result<Reply<types::SessionsResponse>, ApiError> {
-    let mut call = start_call!(rqctx, client);
+) -> Handled<Reply<types::SessionsResponse>> {
     let Some(user) = call.session.user.clone() else {
         return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
     };
-    let input = read_input!(call, body);
+    let (mut call, input) = call.input(body).await?;
     let current = call.session.row_id;
     match usersessions::end(&call.ctx.db, user.id, input.sessions, current, call.now_ms).await {
         Err(error) => Ok(call.finish_auth(Err(error)).await),

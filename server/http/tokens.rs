@@ -4,20 +4,17 @@
 use allauth_api::api::*;
 use allauth_api::runtime::*;
 use allauth_api::types;
-use dropshot::RequestContext;
 use serde_json::json;
 
-use crate::http::{AuthOutcome, ServerContext};
+use crate::http::{AuthOutcome, Call, Handled};
 
 /// `POST tokens/refresh` (app): a new access token, and with rotation a new
 /// refresh token; an unusable refresh token is allauth's bare 400.
 pub async fn token_refresh(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::AppClient>,
+    call: Call<'_>,
     body: JsonBody<types::RefreshTokenInput>,
-) -> Result<Reply<types::RefreshTokenResponse>, ApiError> {
-    let call = start_call!(rqctx, client);
-    let input = read_input!(call, body);
+) -> Handled<Reply<types::RefreshTokenResponse>> {
+    let (call, input) = call.input(body).await?;
     let ctx = call.ctx;
     let result = crate::app::jwt::refresh(
         ctx.jwt.as_deref(),
@@ -39,11 +36,7 @@ pub async fn token_refresh(
 
 /// `GET tokens/jwks` (app, JWT with RS256): the public key set resource
 /// servers verify access tokens with. Routed only in that configuration.
-pub async fn token_jwks(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::AppClient>,
-) -> Result<Reply<types::JwksResponse>, ApiError> {
-    let call = start_call!(rqctx, client);
+pub async fn token_jwks(call: Call<'_>) -> Handled<Reply<types::JwksResponse>> {
     let keys = call.ctx.jwt.as_ref().and_then(|keys| keys.jwks());
     let result = match keys {
         Some(set) => serde_json::from_value(set)

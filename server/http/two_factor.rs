@@ -4,33 +4,29 @@
 use allauth_api::api::*;
 use allauth_api::runtime::*;
 use allauth_api::types;
-use dropshot::RequestContext;
 
-use crate::http::{not_built, ServerContext};
+use crate::http::{not_built, Call, Handled};
 
 pub async fn mfa_authenticate(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<MfaAuthenticateHeaders>,
     _body: JsonBody<types::MfaAuthenticateInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::AuthenticatedResponse>> {
+    not_built(call).await
 }
 
 pub async fn mfa_reauthenticate(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::Client>,
+    call: Call<'_>,
     _headers: HeaderParams<MfaReauthenticateHeaders>,
     _body: JsonBody<types::MfaAuthenticateInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::AuthenticatedResponse>> {
+    not_built(call).await
 }
 
 pub async fn mfa_trust(
-    rqctx: RequestContext<ServerContext>,
-    client: ClientParam<types::BrowserClient>,
+    call: Call<'_>,
     _headers: HeaderParams<MfaTrustHeaders>,
     _body: JsonBody<types::MfaTrustInput>,
-) -> Result<Reply<types::AuthenticatedResponse>, ApiError> {
-    not_built(rqctx, client).await
+) -> Handled<Reply<types::AuthenticatedResponse>> {
+    not_built(call).await
 }

@@ -3,7 +3,7 @@
 //! `not_implemented` sweep in `errors.rs`.
 
 use allauth_api::OPERATIONS;
-use allauth_server::app::features::{is_implemented, IMPLEMENTED_OPERATIONS};
+use allauth_server::app::features::is_implemented;
 
 const TEST_SOURCES: &[&str] = &[
     include_str!("account.rs"),
@@ -24,7 +24,7 @@ const TEST_SOURCES: &[&str] = &[
 fn every_operation_has_a_test() {
     let mut untested = Vec::new();
     for op in OPERATIONS.iter() {
-        if is_implemented(op.operation_id) {
+        if is_implemented(op.id) {
             let call = format!(".{}(", op.operation_id);
             if !TEST_SOURCES.iter().any(|source| source.contains(&call)) {
                 untested.push(op.operation_id);
@@ -39,12 +39,6 @@ fn every_operation_has_a_test() {
         include_str!("errors.rs").contains("fn unbuilt_operations_answer_not_implemented"),
         "the sweep covering unbuilt operations is gone"
     );
-    for id in IMPLEMENTED_OPERATIONS {
-        assert!(
-            OPERATIONS.iter().any(|op| op.operation_id == *id),
-            "{id} is not an operation of the document"
-        );
-    }
 }
 
 #[test]
@@ -59,7 +53,7 @@ fn readme_lists_exactly_the_unbuilt_operations() {
         let listed = section.contains(&format!("`{}`", op.operation_id));
         assert_eq!(
             listed,
-            !is_implemented(op.operation_id),
+            !is_implemented(op.id),
             "README listing of {}",
             op.operation_id
         );

@@ -34,10 +34,7 @@ async fn unbuilt_operations_answer_not_implemented() {
             b"{not json",
             b"[1, 2]",
         ];
-        for op in OPERATIONS
-            .iter()
-            .filter(|op| !is_implemented(op.operation_id))
-        {
+        for op in OPERATIONS.iter().filter(|op| !is_implemented(op.id)) {
             for client in ["app", "browser"] {
                 let only = match op.operation_id {
                     "provider_redirect_start" | "mfa_trust" => Some("browser"),

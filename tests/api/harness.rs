@@ -1,6 +1,7 @@
 //! Starting a real server for a test, on a fresh database of either backend;
 //! a raw-HTTP client of either kind; and the stored fixtures (users, logged-in
-//! sessions) and mail outbox reads the tests share.
+//! sessions) and mail outbox reads the tests share. Every response the raw
+//! helpers here receive is checked against the document (`conformance`).
 
 use std::future::Future;
 
@@ -11,6 +12,8 @@ use allauth_server::db::testing::TestDatabase;
 use allauth_server::db::{self, email_addresses, mail_outbox, sessions, users};
 use allauth_server::RunningServer;
 use serde_json::{json, Value};
+
+use crate::conformance;
 
 /// The storage backends a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,6 +210,7 @@ impl Agent {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
+        let method_name = method;
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let url = format!("{}/_allauth/{}/v1/{path}", self.base, self.client);
         let mut request = raw().request(method, url);
@@ -230,7 +234,8 @@ impl Agent {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let session_cookie = response_cookie(&response, "sessionid");
-        let body: Value = response.json().await.expect("json body");
+        let (_, body) = conformance::checked(method_name, response).await;
+        let body = body.expect("json body");
         assert_eq!(body["status"], status, "envelope status: {body}");
         if self.client == "app" {
             if let Some(token) = body["meta"]["session_token"].as_str() {
@@ -387,7 +392,7 @@ pub async fn app_session_statuses(server: &TestServer, token: &str, times: usize
             .send()
             .await
             .expect("request");
-        statuses.push(response.status().as_u16());
+        statuses.push(conformance::checked("GET", response).await.0);
     }
     statuses
 }
@@ -401,14 +406,13 @@ pub async fn simultaneous_refreshes(bases: &[&str], token: &str, count: usize) -
             let url = format!("{}/_allauth/app/v1/tokens/refresh", bases[i % bases.len()]);
             let (client, token) = (client.clone(), token.to_string());
             tokio::spawn(async move {
-                client
+                let response = client
                     .post(url)
                     .json(&serde_json::json!({ "refresh_token": token }))
                     .send()
                     .await
-                    .expect("request")
-                    .status()
-                    .as_u16()
+                    .expect("request");
+                conformance::checked("POST", response).await.0
             })
         })
         .collect();

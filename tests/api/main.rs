@@ -12,6 +12,7 @@ mod account_password;
 mod agreement;
 mod codegen;
 mod configuration;
+mod conformance;
 mod cors;
 mod coverage;
 mod current_session;

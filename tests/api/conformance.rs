@@ -1,0 +1,303 @@
+//! Every response the tests receive over raw HTTP is checked against the
+//! canonical document: the response the document gives for that path,
+//! method and status must exist, and the body must match its schema.
+//!
+//! The document's schemas are OpenAPI 3.0; they are turned into JSON Schema
+//! (2020-12) once and compiled with `jsonschema`:
+//! * `$ref`s to `#/components/{schemas,responses}` resolve inside one root
+//!   that carries the converted components;
+//! * `nullable: true` becomes a `null` alternative (in `type`, in `enum`,
+//!   or as an `anyOf` around a `$ref`/`oneOf`);
+//! * `discriminator`, `example` and `x-*` annotations are dropped (`oneOf`
+//!   alone decides);
+//! * an object schema with `properties` and no `additionalProperties`
+//!   accepts no other property: OpenAPI allows extra ones, but a property
+//!   the server sends and the document does not name is drift all the same.
+//!
+//! A response whose status the document does not list for the operation
+//! fails, body or not. Requests to paths the document has no template for
+//! (the served document itself, deliberately wrong URLs) are not checked.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::{json, Map, Value};
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+/// One documented response: its body's validator, or none for a body-less
+/// answer (302).
+#[derive(Clone)]
+struct Documented {
+    validator: Option<Arc<jsonschema::Validator>>,
+}
+
+struct Operation {
+    method: String,
+    template: Vec<String>,
+    template_text: String,
+    /// Status (`"200"`, `"4XX"`, `"default"`) → response.
+    responses: HashMap<String, Documented>,
+}
+
+struct Document {
+    operations: Vec<Operation>,
+}
+
+fn document() -> &'static Document {
+    static DOCUMENT: OnceLock<Document> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let canonical: Value = serde_yaml::from_str(allauth_server::spec::CANONICAL_YAML)
+            .expect("canonical document parses");
+        Document::compile(&canonical)
+    })
+}
+
+impl Document {
+    fn compile(canonical: &Value) -> Document {
+        let components = canonical["components"]["schemas"]
+            .as_object()
+            .expect("component schemas")
+            .iter()
+            .map(|(name, schema)| (name.clone(), to_json_schema(schema)))
+            .collect::<Map<String, Value>>();
+        let mut compiled: HashMap<String, Arc<jsonschema::Validator>> = HashMap::new();
+        let mut compile = |schema: &Value| -> Arc<jsonschema::Validator> {
+            let converted = to_json_schema(schema);
+            let key = converted.to_string();
+            compiled
+                .entry(key)
+                .or_insert_with(|| {
+                    let root = json!({
+                        "$schema": "https://json-schema.org/draft/2020-12/schema",
+                        "allOf": [converted],
+                        "components": { "schemas": components.clone() },
+                    });
+                    let validator = jsonschema::options()
+                        .with_draft(jsonschema::Draft::Draft202012)
+                        .build(&root)
+                        .unwrap_or_else(|e| panic!("schema {schema} does not compile: {e}"));
+                    Arc::new(validator)
+                })
+                .clone()
+        };
+
+        let mut operations = Vec::new();
+        for (path, item) in canonical["paths"].as_object().expect("paths") {
+            for method in METHODS {
+                let Some(op) = item.get(method) else {
+                    continue;
+                };
+                let mut responses = HashMap::new();
+                for (status, response) in op["responses"].as_object().expect("responses") {
+                    let response = resolve(canonical, response);
+                    let validator = response
+                        .pointer("/content/application~1json/schema")
+                        .map(&mut compile);
+                    responses.insert(status.clone(), Documented { validator });
+                }
+                operations.push(Operation {
+                    method: method.to_uppercase(),
+                    template: path.split('/').map(str::to_string).collect(),
+                    template_text: path.clone(),
+                    responses,
+                });
+            }
+        }
+        Document { operations }
+    }
+
+    /// The operation for a concrete path: of the templates that match, the
+    /// one with the most literal segments.
+    fn operation(&self, method: &str, path: &str) -> Option<&Operation> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.operations
+            .iter()
+            .filter(|op| op.method.eq_ignore_ascii_case(method))
+            .filter(|op| {
+                op.template.len() == segments.len()
+                    && op.template.iter().zip(&segments).all(|(t, s)| {
+                        t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                    })
+            })
+            .max_by_key(|op| op.template.iter().filter(|t| !t.starts_with('{')).count())
+    }
+}
+
+fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(reference) => resolve(
+            doc,
+            doc.pointer(reference.trim_start_matches('#'))
+                .unwrap_or_else(|| panic!("unresolved {reference}")),
+        ),
+        None => value,
+    }
+}
+
+/// An OpenAPI 3.0 schema as JSON Schema 2020-12 (see the module comment).
+fn to_json_schema(schema: &Value) -> Value {
+    match schema {
+        Value::Array(items) => Value::Array(items.iter().map(to_json_schema).collect()),
+        Value::Object(object) => {
+            let mut out = Map::new();
+            for (key, value) in object {
+                match key.as_str() {
+                    "nullable" | "discriminator" | "example" | "xml" | "externalDocs" => {}
+                    k if k.starts_with("x-") => {}
+                    // Maps whose keys are names, not schemas.
+                    "properties" => {
+                        let props = value
+                            .as_object()
+                            .map(|p| {
+                                p.iter()
+                                    .map(|(name, s)| (name.clone(), to_json_schema(s)))
+                                    .collect::<Map<_, _>>()
+                            })
+                            .unwrap_or_default();
+                        out.insert(key.clone(), Value::Object(props));
+                    }
+                    "enum" | "required" | "default" => {
+                        out.insert(key.clone(), value.clone());
+                    }
+                    _ => {
+                        out.insert(key.clone(), to_json_schema(value));
+                    }
+                }
+            }
+            if out.contains_key("properties") && !out.contains_key("additionalProperties") {
+                out.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            if object.get("nullable") == Some(&Value::Bool(true)) {
+                return nullable(out);
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+fn nullable(mut schema: Map<String, Value>) -> Value {
+    if let Some(Value::Array(values)) = schema.get_mut("enum") {
+        if !values.contains(&Value::Null) {
+            values.push(Value::Null);
+        }
+    }
+    match schema.get("type").cloned() {
+        Some(Value::String(t)) => {
+            schema.insert("type".into(), json!([t, "null"]));
+            Value::Object(schema)
+        }
+        _ => json!({ "anyOf": [Value::Object(schema), { "type": "null" }] }),
+    }
+}
+
+/// Fails the test unless `body` (`None`: empty) is what the document gives
+/// for `method` on `url` (absolute, or a path) answering `status`.
+pub fn check(method: &str, url: &str, status: u16, body: Option<&Value>) {
+    let path = url
+        .split_once("://")
+        .map(|(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]))
+        .unwrap_or(url);
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let Some(op) = document().operation(method, path) else {
+        return;
+    };
+    let code = status.to_string();
+    let range = format!("{}XX", status / 100);
+    let documented = op
+        .responses
+        .get(&code)
+        .or_else(|| op.responses.get(&range))
+        .or_else(|| op.responses.get("default"));
+    let body_text = body.map_or_else(|| "(empty)".to_string(), Value::to_string);
+    let Some(documented) = documented else {
+        panic!(
+            "{method} {path} ({}) answered {status}, which the document does not list; body: {body_text}",
+            op.template_text
+        );
+    };
+    match (&documented.validator, body) {
+        (None, None) => {}
+        (None, Some(_)) => panic!(
+            "{method} {path} ({}) {status}: the document gives no body, the server sent {body_text}",
+            op.template_text
+        ),
+        (Some(_), None) => panic!(
+            "{method} {path} ({}) {status}: the document gives a JSON body, the server sent none",
+            op.template_text
+        ),
+        (Some(validator), Some(body)) => {
+            let errors: Vec<String> = validator
+                .iter_errors(body)
+                .map(|e| format!("  at {}: {e}", e.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{method} {path} ({}) {status}: the body does not match the document:\n{}\nbody: {body_text}",
+                op.template_text,
+                errors.join("\n")
+            );
+        }
+    }
+}
+
+/// Reads a raw response's body as JSON (none when empty) and checks it
+/// against the document; the status and the body.
+pub async fn checked(method: &str, response: reqwest::Response) -> (u16, Option<Value>) {
+    let status = response.status().as_u16();
+    let url = response.url().to_string();
+    let bytes = response.bytes().await.expect("response body");
+    let body = if bytes.is_empty() {
+        None
+    } else {
+        Some(serde_json::from_slice::<Value>(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "{method} {url} answered {status} with a body that is not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        }))
+    };
+    check(method, &url, status, body.as_ref());
+    (status, body)
+}
+
+#[test]
+fn every_documented_schema_compiles_and_templates_match() {
+    let doc = document();
+    assert_eq!(doc.operations.len(), allauth_api::OPERATIONS.len());
+    let op = doc
+        .operation("GET", "/_allauth/app/v1/auth/session")
+        .expect("auth/session");
+    assert_eq!(op.template_text, "/_allauth/{client}/v1/auth/session");
+    assert!(doc.operation("GET", "/_allauth/app/v1/nowhere").is_none());
+}
+
+#[test]
+fn undocumented_status_and_drifted_body_fail() {
+    let url = "http://127.0.0.1:1/_allauth/app/v1/auth/session";
+    let drift = std::panic::catch_unwind(|| {
+        check("GET", url, 200, Some(&json!({"status": 200, "data": {}})))
+    });
+    assert!(drift.is_err(), "a 200 without the user passed");
+    let undocumented =
+        std::panic::catch_unwind(|| check("GET", url, 418, Some(&json!({"status": 418}))));
+    assert!(undocumented.is_err(), "an undocumented status passed");
+    let extra = std::panic::catch_unwind(|| {
+        check(
+            "DELETE",
+            url,
+            401,
+            Some(
+                &json!({"status": 401, "data": {"flows": []}, "meta": {"is_authenticated": false}, "surprise": 1}),
+            ),
+        )
+    });
+    assert!(extra.is_err(), "an undocumented property passed");
+    check(
+        "DELETE",
+        url,
+        401,
+        Some(&json!({"status": 401, "data": {"flows": []}, "meta": {"is_authenticated": false}})),
+    );
+}
