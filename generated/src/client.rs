@@ -150,7 +150,10 @@ or `app` (session token in `X-Session-Token`).
     pub async fn config_view<'a>(
         &'a self,
         client: types::Client,
-    ) -> Result<ResponseValue<types::ConfigurationResponse>, Error<()>> {
+    ) -> Result<
+        ResponseValue<types::ConfigurationResponse>,
+        Error<::serde_json::Value>,
+    > {
         let url = format!(
             "{}/_allauth/{}/v1/config", self.baseurl, encode_path(& client.to_string()),
         );
@@ -179,6 +182,9 @@ or `app` (session token in `X-Session-Token`).
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
@@ -4200,6 +4206,9 @@ Arguments:
             400u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }
@@ -4222,7 +4231,7 @@ Arguments:
     pub async fn token_jwks<'a>(
         &'a self,
         client: types::AppClient,
-    ) -> Result<ResponseValue<types::JwksResponse>, Error<()>> {
+    ) -> Result<ResponseValue<types::JwksResponse>, Error<::serde_json::Value>> {
         let url = format!(
             "{}/_allauth/{}/v1/tokens/jwks", self.baseurl, encode_path(& client
             .to_string()),
@@ -4252,6 +4261,9 @@ Arguments:
         let response = result?;
         match response.status().as_u16() {
             200u16 => ResponseValue::from_response(response).await,
+            410u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
             _ => Err(Error::UnexpectedResponse(response)),
         }
     }

@@ -120,7 +120,7 @@ async fn unknown_app_token_is_410_everywhere_before_input_is_read() {
     .await;
 }
 
-fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+fn set_cookies(response: &crate::harness::RawResponse) -> Vec<String> {
     response
         .headers()
         .get_all("set-cookie")
@@ -271,7 +271,7 @@ async fn a_stale_browser_cookie_is_deleted() {
             .await;
             let csrf = crate::harness::CSRF;
             let stale = format!("sessionid=no-such-session; csrftoken={csrf}");
-            let session_cookies = |response: &reqwest::Response| -> Vec<String> {
+            let session_cookies = |response: &crate::harness::RawResponse| -> Vec<String> {
                 response
                     .headers()
                     .get_all("set-cookie")

@@ -21,7 +21,7 @@ fn operation_ids(doc: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-async fn fetch(server: &crate::harness::TestServer, name: &str) -> reqwest::Response {
+async fn fetch(server: &crate::harness::TestServer, name: &str) -> crate::harness::RawResponse {
     raw()
         .get(server.url(&format!("/_allauth/{name}")))
         .send()

@@ -136,12 +136,133 @@ where
     }
 }
 
-/// A plain HTTP client for requests the generated client cannot make.
-pub fn raw() -> reqwest::Client {
-    reqwest::Client::builder()
+/// A plain HTTP client for requests the generated client cannot make. Its
+/// answers are checked against the document (`conformance::check`).
+pub fn raw() -> Raw {
+    Raw(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .expect("http client")
+        .expect("http client"))
+}
+
+/// [`raw`]'s client: reqwest's, whose every answer is checked.
+#[derive(Clone)]
+pub struct Raw(reqwest::Client);
+
+impl Raw {
+    pub fn request(&self, method: reqwest::Method, url: impl reqwest::IntoUrl) -> RawRequest {
+        RawRequest {
+            method: method.to_string(),
+            inner: self.0.request(method, url),
+        }
+    }
+
+    pub fn get(&self, url: impl reqwest::IntoUrl) -> RawRequest {
+        self.request(reqwest::Method::GET, url)
+    }
+
+    pub fn post(&self, url: impl reqwest::IntoUrl) -> RawRequest {
+        self.request(reqwest::Method::POST, url)
+    }
+
+    pub fn delete(&self, url: impl reqwest::IntoUrl) -> RawRequest {
+        self.request(reqwest::Method::DELETE, url)
+    }
+}
+
+/// A request of [`Raw`]: reqwest's builder, remembering the method.
+pub struct RawRequest {
+    method: String,
+    inner: reqwest::RequestBuilder,
+}
+
+impl RawRequest {
+    pub fn header(self, name: &str, value: impl AsRef<str>) -> RawRequest {
+        RawRequest {
+            inner: self.inner.header(name, value.as_ref()),
+            ..self
+        }
+    }
+
+    pub fn json(self, body: &impl serde::Serialize) -> RawRequest {
+        RawRequest {
+            inner: self.inner.json(body),
+            ..self
+        }
+    }
+
+    pub fn body(self, body: impl Into<reqwest::Body>) -> RawRequest {
+        RawRequest {
+            inner: self.inner.body(body),
+            ..self
+        }
+    }
+
+    /// Sends the request and reads the whole answer, which must be what
+    /// the document gives for the operation and status.
+    pub async fn send(self) -> reqwest::Result<RawResponse> {
+        let response = self.inner.send().await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let url = response.url().clone();
+        let bytes = response.bytes().await?;
+        let json = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json"));
+        let body = if bytes.is_empty() {
+            None
+        } else if json {
+            Some(serde_json::from_slice::<Value>(&bytes).unwrap_or_else(|e| {
+                panic!(
+                    "{} {url} answered {status} with invalid JSON ({e}): {}",
+                    self.method,
+                    String::from_utf8_lossy(&bytes)
+                )
+            }))
+        } else {
+            // Not JSON: checked as "a body the document may not give".
+            Some(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        conformance::check(&self.method, url.as_str(), status.as_u16(), body.as_ref());
+        Ok(RawResponse {
+            status,
+            headers,
+            url,
+            bytes: bytes.to_vec(),
+        })
+    }
+}
+
+/// A whole answer to a [`RawRequest`], already checked.
+pub struct RawResponse {
+    status: reqwest::StatusCode,
+    headers: reqwest::header::HeaderMap,
+    url: reqwest::Url,
+    bytes: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn status(&self) -> reqwest::StatusCode {
+        self.status
+    }
+
+    pub fn headers(&self) -> &reqwest::header::HeaderMap {
+        &self.headers
+    }
+
+    #[allow(dead_code)]
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    pub async fn json<T: serde::de::DeserializeOwned>(self) -> serde_json::Result<T> {
+        serde_json::from_slice(&self.bytes)
+    }
+
+    pub async fn text(self) -> Result<String, std::string::FromUtf8Error> {
+        String::from_utf8(self.bytes)
+    }
 }
 
 /// The shipped example configuration (every feature on, specification
@@ -159,7 +280,7 @@ pub fn everything(config: &mut Config) {
 }
 
 /// The value a response's `Set-Cookie` gives cookie `name`, if it sets it.
-pub fn response_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+pub fn response_cookie(response: &RawResponse, name: &str) -> Option<String> {
     let prefix = format!("{name}=");
     response
         .headers()
@@ -210,7 +331,6 @@ impl Agent {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let method_name = method;
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let url = format!("{}/_allauth/{}/v1/{path}", self.base, self.client);
         let mut request = raw().request(method, url);
@@ -234,8 +354,7 @@ impl Agent {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let session_cookie = response_cookie(&response, "sessionid");
-        let (_, body) = conformance::checked(method_name, response).await;
-        let body = body.expect("json body");
+        let body: Value = response.json().await.expect("json body");
         assert_eq!(body["status"], status, "envelope status: {body}");
         if self.client == "app" {
             if let Some(token) = body["meta"]["session_token"].as_str() {
@@ -392,7 +511,7 @@ pub async fn app_session_statuses(server: &TestServer, token: &str, times: usize
             .send()
             .await
             .expect("request");
-        statuses.push(conformance::checked("GET", response).await.0);
+        statuses.push(response.status().as_u16());
     }
     statuses
 }
@@ -412,7 +531,7 @@ pub async fn simultaneous_refreshes(bases: &[&str], token: &str, count: usize) -
                     .send()
                     .await
                     .expect("request");
-                conformance::checked("POST", response).await.0
+                response.status().as_u16()
             })
         })
         .collect();
