@@ -3,13 +3,28 @@
 //!
 //! Compared for every operation: path, method, operationId, tags, parameters
 //! (location, name, required), request body (media type and schema), success
-//! response (status and schema); and for every component schema both
-//! documents have: property names and required lists.
+//! response (status and schema), error bodies (below); and for every
+//! component schema both documents have: property names and required lists,
+//! and the types and enums of the schema and of each property (type, enum,
+//! `$ref`, array items, map values, `oneOf` members; nullability of required
+//! properties).
 //!
 //! Differences dropshot cannot express, and therefore not compared:
 //! * Per-status error bodies. The canonical document gives each error status
 //!   its own schema (400 `ErrorResponse`, 401 flows, 409, 410, 429); dropshot
-//!   lists one error schema under `4XX`/`5XX`.
+//!   lists one error schema under `4XX`/`5XX`. What is compared instead: that
+//!   schema is `ErrorResponse` and has its canonical shape, every canonical
+//!   error status falls under those ranges, and every canonical envelope's
+//!   `status` enum says its HTTP status (so a body cannot be filed under the
+//!   wrong status).
+//! * A `$ref` to an alias (`Email` is a string) is inlined by the generator,
+//!   and an inline enum becomes a named type; such references are compared
+//!   by what they name. References to objects and `oneOf`s by name.
+//! * Integer and number `format`s: the Rust type typify picks decides the
+//!   derived one.
+//! * Nullability of optional properties: an optional property is an
+//!   `Option<T>`, which schemars marks `nullable` whether or not the
+//!   canonical document allows `null`.
 //! * Header names are compared case-insensitively, as HTTP treats them.
 //! * Schema names are compared after typify's PascalCase (`MFAAuthenticate`
 //!   is the Rust type `MfaAuthenticate`).
@@ -238,6 +253,8 @@ fn derived_document_agrees_with_canonical() {
         compared > 20,
         "only {compared} component schemas could be compared"
     );
+    problems.extend(type_differences(&canonical, &derived));
+    problems.extend(error_body_differences(&canonical, &derived));
     assert!(
         problems.is_empty(),
         "the documents disagree:\n{}",
@@ -275,4 +292,198 @@ fn every_operation_has_a_unique_operation_id_and_declared_tag() {
         "allauth's 56 operations and our JWKS document"
     );
     assert_eq!(allauth_api::OPERATIONS.len(), 57);
+    // The generated OperationId names exactly these operations.
+    assert_eq!(allauth_api::OperationId::ALL.len(), ids.len());
+    for id in allauth_api::OperationId::ALL {
+        assert!(ids.contains(id.as_str()), "{id} is not in the document");
+        assert_eq!(allauth_api::OperationId::parse(id.as_str()), Some(id));
+        assert_eq!(id.info().operation_id, id.as_str());
+        assert_eq!(id.info().id, id);
+    }
+    assert_eq!(allauth_api::OperationId::parse("openapi_document"), None);
+}
+
+/// The shape of a schema as both documents can say it: its type, enum,
+/// reference, array items, map values and `oneOf` members. A `$ref` to an
+/// object with properties or to a `oneOf` is compared by (normalised) name;
+/// any other `$ref` by what it names, because the generator inlines some
+/// aliases (`Email` is a string) and names some inline enums
+/// (`AccountConfigurationAuthenticationMethod`). schemars' `allOf: [$ref]`
+/// wrapper of a nullable reference is the reference.
+fn shape(doc: &Value, schema: &Value) -> Value {
+    if let Some(reference) = schema_ref(Some(schema)) {
+        let target = resolve(doc, schema);
+        let named = target.get("properties").is_some()
+            || target.get("oneOf").is_some()
+            || target.get("anyOf").is_some();
+        if named {
+            return Value::String(format!("$ref {reference}"));
+        }
+        return shape(doc, target);
+    }
+    if let Some([only]) = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        return shape(doc, only);
+    }
+    let mut out = serde_json::Map::new();
+    for key in ["type", "enum"] {
+        if let Some(value) = schema.get(key) {
+            out.insert(key.into(), value.clone());
+        }
+    }
+    if let Some(items) = schema.get("items") {
+        out.insert("items".into(), shape(doc, items));
+    }
+    match schema.get("additionalProperties") {
+        Some(Value::Object(values)) => {
+            out.insert(
+                "additionalProperties".into(),
+                shape(doc, &Value::Object(values.clone())),
+            );
+        }
+        Some(other) => {
+            out.insert("additionalProperties".into(), other.clone());
+        }
+        None => {}
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(members) = schema.get(key).and_then(Value::as_array) {
+            let mut members: Vec<String> =
+                members.iter().map(|m| shape(doc, m).to_string()).collect();
+            members.sort();
+            out.insert("oneOf".into(), members.into());
+        }
+    }
+    Value::Object(out)
+}
+
+fn is_nullable(schema: &Value) -> bool {
+    schema.get("nullable") == Some(&Value::Bool(true))
+}
+
+/// Types and enums: every component schema both documents have, and each of
+/// its properties, has the same [`shape`]; a required property is nullable
+/// in both or in neither.
+fn type_differences(canonical: &Value, derived: &Value) -> Vec<String> {
+    let derived_schemas: BTreeMap<String, &Value> = derived["components"]["schemas"]
+        .as_object()
+        .expect("derived components")
+        .iter()
+        .map(|(name, schema)| (norm(name), schema))
+        .collect();
+    let mut problems = Vec::new();
+    for (name, c_schema) in canonical["components"]["schemas"]
+        .as_object()
+        .expect("canonical components")
+    {
+        let Some(d_schema) = derived_schemas.get(&norm(name)) else {
+            continue;
+        };
+        let (c, d) = (shape(canonical, c_schema), shape(derived, d_schema));
+        if c != d {
+            problems.push(format!("schema {name}: type {c} ≠ {d}"));
+        }
+        let Some(c_props) = c_schema.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        let required: BTreeSet<&str> = c_schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (prop, c_prop) in c_props {
+            let Some(d_prop) = d_schema.pointer(&format!("/properties/{prop}")) else {
+                continue;
+            };
+            let (c, d) = (shape(canonical, c_prop), shape(derived, d_prop));
+            if c != d {
+                problems.push(format!("schema {name}.{prop}: type {c} ≠ {d}"));
+            }
+            if required.contains(prop.as_str()) && is_nullable(c_prop) != is_nullable(d_prop) {
+                problems.push(format!(
+                    "schema {name}.{prop}: required, nullable {} ≠ {}",
+                    is_nullable(c_prop),
+                    is_nullable(d_prop)
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Error bodies. dropshot gives every operation one error schema under
+/// `4XX` and `5XX`: it must be the canonical `ErrorResponse`, and every
+/// error status the canonical document lists must fall under those ranges.
+/// Every canonical response body's `status` must say its HTTP status.
+fn error_body_differences(canonical: &Value, derived: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let derived_ops = operations(derived);
+    for (key, c_op) in operations(canonical) {
+        let Some(d_op) = derived_ops.get(&key) else {
+            continue;
+        };
+        for range in ["4XX", "5XX"] {
+            let schema = d_op["responses"]
+                .get(range)
+                .map(|r| resolve(derived, r))
+                .and_then(|r| r.pointer("/content/application~1json/schema"))
+                .and_then(|s| schema_ref(Some(s)));
+            if schema.as_deref() != Some("ErrorResponse") {
+                problems.push(format!("{key:?} {range}: derived error body {schema:?}"));
+            }
+        }
+        for (code, response) in c_op["responses"].as_object().expect("responses") {
+            let Ok(status) = code.parse::<u16>() else {
+                problems.push(format!(
+                    "{key:?}: status range {code} in the canonical document"
+                ));
+                continue;
+            };
+            let Some(schema) =
+                resolve(canonical, response).pointer("/content/application~1json/schema")
+            else {
+                continue;
+            };
+            // A body without `status` is not an envelope (the JWKS).
+            if let Some(said) = envelope_statuses(canonical, schema) {
+                if said.iter().any(|s| *s != Value::from(status)) || said.is_empty() {
+                    problems.push(format!("{key:?} {code}: body status says {said:?}"));
+                }
+            }
+            if !(200..300).contains(&status) && status != 302 && !(400..600).contains(&status) {
+                problems.push(format!("{key:?} {code}: not covered by 4XX/5XX"));
+            }
+        }
+    }
+    let derived_error = derived.pointer("/components/schemas/ErrorResponse");
+    let canonical_error = canonical.pointer("/components/schemas/ErrorResponse");
+    match (canonical_error, derived_error) {
+        (Some(c), Some(d)) if shape(canonical, c) == shape(derived, d) => {}
+        (c, d) => problems.push(format!("ErrorResponse: canonical {c:?} ≠ derived {d:?}")),
+    }
+    problems
+}
+
+/// The values an envelope schema allows for `status` (through `oneOf`
+/// members too); `None` for a body that is not an envelope.
+fn envelope_statuses(doc: &Value, schema: &Value) -> Option<Vec<Value>> {
+    let schema = resolve(doc, schema);
+    if let Some(members) = schema.get("oneOf").and_then(Value::as_array) {
+        let mut all = Vec::new();
+        for member in members {
+            all.extend(envelope_statuses(doc, member)?);
+        }
+        return Some(all);
+    }
+    let status = resolve(doc, schema.pointer("/properties/status")?);
+    Some(
+        status
+            .get("enum")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    )
 }
