@@ -77,6 +77,16 @@ fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
     }
 }
 
+/// The derived document's component schemas by normalised name.
+fn schemas_by_name(doc: &Value) -> BTreeMap<String, &Value> {
+    doc["components"]["schemas"]
+        .as_object()
+        .expect("derived components")
+        .iter()
+        .map(|(name, schema)| (norm(name), schema))
+        .collect()
+}
+
 fn schema_ref(schema: Option<&Value>) -> Option<String> {
     let reference = schema?.get("$ref")?.as_str()?;
     Some(norm(reference.rsplit('/').next()?))
@@ -185,12 +195,7 @@ fn derived_document_agrees_with_canonical() {
     }
 
     // Component schemas: same properties and required fields.
-    let derived_schemas: BTreeMap<String, &Value> = derived["components"]["schemas"]
-        .as_object()
-        .expect("derived components")
-        .iter()
-        .map(|(name, schema)| (norm(name), schema))
-        .collect();
+    let derived_schemas = schemas_by_name(&derived);
     let mut compared = 0;
     for (name, c_schema) in canonical["components"]["schemas"]
         .as_object()
@@ -368,12 +373,7 @@ fn is_nullable(schema: &Value) -> bool {
 /// its properties, has the same [`shape`]; a required property is nullable
 /// in both or in neither.
 fn type_differences(canonical: &Value, derived: &Value) -> Vec<String> {
-    let derived_schemas: BTreeMap<String, &Value> = derived["components"]["schemas"]
-        .as_object()
-        .expect("derived components")
-        .iter()
-        .map(|(name, schema)| (norm(name), schema))
-        .collect();
+    let derived_schemas = schemas_by_name(derived);
     let mut problems = Vec::new();
     for (name, c_schema) in canonical["components"]["schemas"]
         .as_object()
