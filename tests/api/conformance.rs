@@ -15,11 +15,14 @@
 //!   the server sends and the document does not name is drift all the same.
 //!
 //! A response whose status the document does not list for the operation
-//! fails, body or not. Requests to paths the document has no template for
+//! fails, body or not. The raw client (`harness::raw`) checks as it
+//! receives; the generated client talks to the server through a checking
+//! proxy ([`checking_proxy`]) whose findings fail the test when its server
+//! stops. Requests to paths the document has no template for
 //! (the served document itself, deliberately wrong URLs) are not checked.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{json, Map, Value};
 
@@ -255,19 +258,24 @@ fn nullable(mut schema: Map<String, Value>) -> Value {
 /// Fails the test unless `body` (`None`: empty) is what the document gives
 /// for `method` on `url` (absolute, or a path) answering `status`.
 pub fn check(method: &str, url: &str, status: u16, body: Option<&Value>) {
+    if let Some(problem) = mismatch(method, url, status, body) {
+        panic!("{problem}");
+    }
+}
+
+/// How the answer differs from the document, if it does ([`check`]).
+pub fn mismatch(method: &str, url: &str, status: u16, body: Option<&Value>) -> Option<String> {
     let path = url
         .split_once("://")
         .map(|(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]))
         .unwrap_or(url);
     let path = path.split(['?', '#']).next().unwrap_or(path);
-    let Some(op) = document().operation(method, path) else {
-        return;
-    };
+    let op = document().operation(method, path)?;
     if body
         .and_then(|body| outside_the_document(status, body))
         .is_some()
     {
-        return;
+        return None;
     }
     let code = status.to_string();
     let range = format!("{}XX", status / 100);
@@ -277,35 +285,124 @@ pub fn check(method: &str, url: &str, status: u16, body: Option<&Value>) {
         .or_else(|| op.responses.get(&range))
         .or_else(|| op.responses.get("default"));
     let body_text = body.map_or_else(|| "(empty)".to_string(), Value::to_string);
+    let template = &op.template_text;
     let Some(documented) = documented else {
-        panic!(
-            "{method} {path} ({}) answered {status}, which the document does not list; body: {body_text}",
-            op.template_text
-        );
+        return Some(format!(
+            "{method} {path} ({template}) answered {status}, which the document does not list; body: {body_text}"
+        ));
     };
     match (&documented.validator, body) {
-        (None, None) => {}
-        (None, Some(_)) => panic!(
-            "{method} {path} ({}) {status}: the document gives no body, the server sent {body_text}",
-            op.template_text
-        ),
-        (Some(_), None) => panic!(
-            "{method} {path} ({}) {status}: the document gives a JSON body, the server sent none",
-            op.template_text
-        ),
+        (None, None) => None,
+        (None, Some(_)) => Some(format!(
+            "{method} {path} ({template}) {status}: the document gives no body, the server sent {body_text}"
+        )),
+        (Some(_), None) => Some(format!(
+            "{method} {path} ({template}) {status}: the document gives a JSON body, the server sent none"
+        )),
         (Some(validator), Some(body)) => {
             let errors: Vec<String> = validator
                 .iter_errors(body)
                 .map(|e| format!("  at {}: {e}", e.instance_path()))
                 .collect();
-            assert!(
-                errors.is_empty(),
-                "{method} {path} ({}) {status}: the body does not match the document:\n{}\nbody: {body_text}",
-                op.template_text,
-                errors.join("\n")
-            );
+            (!errors.is_empty()).then(|| {
+                format!(
+                    "{method} {path} ({template}) {status}: the body does not match the document:\n{}\nbody: {body_text}",
+                    errors.join("\n")
+                )
+            })
         }
     }
+}
+
+/// An answer's body as [`check`] takes it: none when empty, the JSON value
+/// of a JSON body, and any other body (or JSON that does not parse) as a
+/// string, which no documented JSON schema accepts.
+pub fn answer_body(headers: &reqwest::header::HeaderMap, bytes: &[u8]) -> Option<Value> {
+    let json = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    match serde_json::from_slice::<Value>(bytes) {
+        _ if bytes.is_empty() => None,
+        Ok(value) if json => Some(value),
+        _ => Some(Value::String(String::from_utf8_lossy(bytes).into_owned())),
+    }
+}
+
+/// What a checking proxy found: one line per answer that differs.
+pub type Problems = Arc<Mutex<Vec<String>>>;
+
+/// Starts a proxy in front of `upstream` (a base URL) for the generated
+/// client, which cannot be hooked: every answer passing through is checked
+/// with [`mismatch`] and what differs is collected in the returned
+/// [`Problems`] (the test server asserts it empty when it stops). The
+/// proxy's base URL and its problems.
+pub async fn checking_proxy(upstream: String) -> (String, Problems) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("proxy port");
+    let base = format!("http://{}", listener.local_addr().expect("proxy address"));
+    let problems = Problems::default();
+    let found = problems.clone();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (client, upstream, found) = (client.clone(), upstream.clone(), found.clone());
+            let service = hyper::service::service_fn(move |request| {
+                forward(client.clone(), upstream.clone(), found.clone(), request)
+            });
+            tokio::spawn(async move {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    (base, problems)
+}
+
+async fn forward(
+    client: reqwest::Client,
+    upstream: String,
+    problems: Problems,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, reqwest::Error> {
+    use http_body_util::BodyExt;
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut headers = parts.headers;
+    for hop in ["host", "connection", "content-length", "transfer-encoding"] {
+        headers.remove(hop);
+    }
+    let response = client
+        .request(parts.method.clone(), format!("{upstream}{path}"))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await?;
+    let status = response.status();
+    let mut headers = response.headers().clone();
+    let bytes = response.bytes().await?;
+    let value = answer_body(&headers, &bytes);
+    if let Some(problem) = mismatch(parts.method.as_str(), path, status.as_u16(), value.as_ref()) {
+        problems.lock().expect("problems").push(problem);
+    }
+    for hop in ["connection", "content-length", "transfer-encoding"] {
+        headers.remove(hop);
+    }
+    let mut answer = hyper::Response::new(http_body_util::Full::new(bytes));
+    *answer.status_mut() = status;
+    *answer.headers_mut() = headers;
+    Ok(answer)
 }
 
 #[test]

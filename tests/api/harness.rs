@@ -48,6 +48,9 @@ pub struct TestServer {
     pub backend: Backend,
     _database: Option<TestDatabase>,
     _dir: tempfile::TempDir,
+    /// The checking proxy the generated client goes through, and what it found.
+    checked_base: String,
+    problems: conformance::Problems,
 }
 
 impl TestServer {
@@ -71,12 +74,15 @@ impl TestServer {
         configure(&mut config);
         let server = allauth_server::start(config).await.expect("server starts");
         let base = format!("http://{}", server.local_addr());
+        let (checked_base, problems) = conformance::checking_proxy(base.clone()).await;
         TestServer {
             server,
             base,
             backend,
             _database: database,
             _dir: dir,
+            checked_base,
+            problems,
         }
     }
 
@@ -94,17 +100,21 @@ impl TestServer {
             .await
             .expect("second server starts");
         let base = format!("http://{}", server.local_addr());
+        let (checked_base, problems) = conformance::checking_proxy(base.clone()).await;
         TestServer {
             server,
             base,
             backend: self.backend,
             _database: None,
             _dir: dir,
+            checked_base,
+            problems,
         }
     }
 
+    /// The generated client, through the checking proxy.
     pub fn client(&self) -> allauth_api::client::Client {
-        allauth_api::client::Client::new(&self.base)
+        allauth_api::client::Client::new(&self.checked_base)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -116,10 +126,17 @@ impl TestServer {
             server,
             _database,
             _dir,
+            problems,
             ..
         } = self;
         server.stop().await.expect("server stops");
         drop(_database);
+        let problems = problems.lock().expect("problems");
+        assert!(
+            problems.is_empty(),
+            "answers to the generated client differ from the document:\n{}",
+            problems.join("\n")
+        );
     }
 }
 
@@ -206,24 +223,7 @@ impl RawRequest {
         let headers = response.headers().clone();
         let url = response.url().clone();
         let bytes = response.bytes().await?;
-        let json = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.starts_with("application/json"));
-        let body = if bytes.is_empty() {
-            None
-        } else if json {
-            Some(serde_json::from_slice::<Value>(&bytes).unwrap_or_else(|e| {
-                panic!(
-                    "{} {url} answered {status} with invalid JSON ({e}): {}",
-                    self.method,
-                    String::from_utf8_lossy(&bytes)
-                )
-            }))
-        } else {
-            // Not JSON: checked as "a body the document may not give".
-            Some(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
+        let body = conformance::answer_body(&headers, &bytes);
         conformance::check(&self.method, url.as_str(), status.as_u16(), body.as_ref());
         Ok(RawResponse {
             status,
