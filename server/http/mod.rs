@@ -26,12 +26,15 @@ mod tokens;
 mod two_factor;
 mod webauthn_login;
 mod webauthn_signup;
+mod wrapper;
+
+pub use wrapper::{serve, Early, Handled};
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use allauth_api::api::OperationId;
-use allauth_api::runtime::{Answer, ClientKind, ClientParam, ErrorItem, Input, Reply};
+use allauth_api::runtime::{Answer, ClientKind, ClientParam, ErrorItem, Reply};
 use dropshot::RequestContext;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Map, Value};
@@ -91,60 +94,6 @@ pub enum AuthOutcome {
     Ok,
     /// `{"status": 200, "data": …}`.
     Data(Value),
-}
-
-/// What a handler answers. `Err` is an answer too, given before the
-/// handler's work is done (`call.input(body).await?` on invalid input).
-pub type Handled<A> = Result<A, Early>;
-
-/// An envelope answered before a handler's work is done, whatever the
-/// operation's answer type; [`serve`] turns it into that type.
-pub struct Early {
-    status: StatusCode,
-    body: Value,
-    headers: HeaderMap,
-}
-
-impl Answer for Early {
-    fn envelope(status: StatusCode, body: Value) -> Self {
-        Early {
-            status,
-            body,
-            headers: HeaderMap::new(),
-        }
-    }
-
-    fn headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.headers
-    }
-}
-
-impl Early {
-    fn answer<A: Answer>(self) -> A {
-        let mut answer = A::envelope(self.status, self.body);
-        answer.headers_mut().extend(self.headers);
-        answer
-    }
-}
-
-/// The one wrapper around every operation (the generated
-/// `allauth_api::tag_handlers!` calls it): admits the call
-/// ([`Call::start`]) and runs the handler with it, or answers for the
-/// handler at once: 404, the CSRF 403 or the app's 410.
-pub async fn serve<'a, S, A, F, Fut>(
-    rqctx: &'a RequestContext<ServerContext>,
-    client: &ClientParam<S>,
-    handler: F,
-) -> Result<A, allauth_api::runtime::ApiError>
-where
-    A: Answer,
-    F: FnOnce(Call<'a>) -> Fut,
-    Fut: std::future::Future<Output = Handled<A>>,
-{
-    Ok(match Call::start::<S, A>(rqctx, client).await {
-        Ok(call) => handler(call).await.unwrap_or_else(Early::answer),
-        Err(answer) => answer,
-    })
 }
 
 /// One API call in progress.
@@ -323,14 +272,6 @@ impl<'a> Call<'a> {
         {
             cookies::set_session_cookie(&mut self.headers, self.config, None);
             session.forget_cookie = false;
-        }
-    }
-
-    /// The extracted input, or the call ended with its 400 envelope.
-    pub async fn input<I: Input>(self, input: I) -> Result<(Self, I::Value), Early> {
-        match input.read() {
-            Ok(value) => Ok((self, value)),
-            Err(errors) => Err(self.finish_auth(Err(invalid_input(errors))).await),
         }
     }
 

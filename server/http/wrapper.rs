@@ -1,0 +1,72 @@
+//! The one wrapper every operation goes through ([`serve`], called by the
+//! generated `allauth_api::tag_handlers!`), and how a handler answers early.
+
+use allauth_api::runtime::{Answer, ClientParam, Input};
+use dropshot::RequestContext;
+use http::{HeaderMap, StatusCode};
+use serde_json::Value;
+
+use crate::http::{invalid_input, Call, ServerContext};
+
+/// What a handler answers. `Err` is an answer too, given before the
+/// handler's work is done (`call.input(body).await?` on invalid input).
+pub type Handled<A> = Result<A, Early>;
+
+/// An envelope answered before a handler's work is done, whatever the
+/// operation's answer type; [`serve`] turns it into that type.
+pub struct Early {
+    status: StatusCode,
+    body: Value,
+    headers: HeaderMap,
+}
+
+impl Answer for Early {
+    fn envelope(status: StatusCode, body: Value) -> Self {
+        Early {
+            status,
+            body,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+}
+
+impl Early {
+    fn answer<A: Answer>(self) -> A {
+        let mut answer = A::envelope(self.status, self.body);
+        answer.headers_mut().extend(self.headers);
+        answer
+    }
+}
+
+/// The one wrapper around every operation: admits the call
+/// ([`Call::start`]) and runs the handler with it, or answers for the
+/// handler at once: 404, the CSRF 403 or the app's 410.
+pub async fn serve<'a, S, A, F, Fut>(
+    rqctx: &'a RequestContext<ServerContext>,
+    client: &ClientParam<S>,
+    handler: F,
+) -> Result<A, allauth_api::runtime::ApiError>
+where
+    A: Answer,
+    F: FnOnce(Call<'a>) -> Fut,
+    Fut: std::future::Future<Output = Handled<A>>,
+{
+    Ok(match Call::start::<S, A>(rqctx, client).await {
+        Ok(call) => handler(call).await.unwrap_or_else(Early::answer),
+        Err(answer) => answer,
+    })
+}
+
+impl Call<'_> {
+    /// The extracted input, or the call ended with its 400 envelope.
+    pub async fn input<I: Input>(self, input: I) -> Result<(Self, I::Value), Early> {
+        match input.read() {
+            Ok(value) => Ok((self, value)),
+            Err(errors) => Err(self.finish_auth(Err(invalid_input(errors))).await),
+        }
+    }
+}
