@@ -2473,7 +2473,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../allauth-server.example.toml");
+    const EXAMPLE: &str = include_str!("../../allauth-server.example.toml");
 
     fn load(toml: &str) -> Config {
         Config::from_sources(toml, &[]).unwrap()
