@@ -185,15 +185,19 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         stop,
         tasks: vec![sender, chores],
     };
+    let sessions = crate::app::session_store::SessionStore::new(db.clone());
     let context = ServerContext {
-        config,
-        db,
+        services: crate::app::services::Services {
+            config,
+            db,
+            passwords,
+            rate_limiter,
+            mailer,
+            jwt,
+            sessions,
+        },
         spec,
         cors,
-        passwords,
-        rate_limiter,
-        mailer,
-        jwt,
     };
     let dropshot_config = ConfigDropshot {
         bind_address: bind,

@@ -6,6 +6,7 @@
 use crate::app::passwords::Passwords;
 use crate::app::ratelimit::{Consumed, RateLimitSubject, RateLimiter, Ticket};
 use crate::app::session::UserView;
+use crate::app::session_store::SessionStore;
 use crate::app::{Error, FieldError};
 use crate::config::{Config, EmailVerification};
 use crate::db::email_addresses::{self, EmailAddress};
@@ -21,6 +22,8 @@ pub struct Deps<'a> {
     pub passwords: &'a Passwords,
     pub rate_limiter: &'a RateLimiter,
     pub mailer: &'a Mailer,
+    /// Loads and saves sessions (compare-and-set).
+    pub store: &'a SessionStore,
     /// Unix epoch milliseconds of the request.
     pub now_ms: i64,
     /// The client address (for rate limits).
@@ -30,6 +33,11 @@ pub struct Deps<'a> {
 }
 
 impl Deps<'_> {
+    /// The session store, for atomic changes of the session's flow state.
+    pub fn sessions(&self) -> &SessionStore {
+        self.store
+    }
+
     /// Where a change made by this request comes from, for notice mails.
     pub fn change_origin(&self) -> crate::email::ChangeOrigin {
         crate::email::ChangeOrigin {

@@ -10,12 +10,14 @@
 //! stage with their attempts; reaching `email_verification_by_code_max_attempts`
 //! wrong codes, or the code's timeout, ends the stage.
 
-use serde_json::{json, Value};
-
 use crate::app::accounts::{self, Deps};
 use crate::app::codes;
+use crate::app::pipeline::{self, Attempt};
 use crate::app::ratelimit::Consumed;
-use crate::app::session::{CodeState, LiveSession, Pending};
+use crate::app::session::{
+    check_code, CodeCheck, CodeLimits, CodeSlot, CodeStage, LiveSession, PendingLogin, SessionData,
+    Stage, Step, UserView,
+};
 use crate::app::{Error, FieldError};
 use crate::config::{Config, EmailVerification};
 use crate::db::email_addresses::{self, EmailAddress, NewEmailAddress};
@@ -24,17 +26,6 @@ use crate::email::{self, FrontendLinks, Message};
 
 /// Salt of the signed link keys.
 const KEY_SALT: &str = "email-verification";
-
-/// A login that stops at the verification stage.
-pub struct StagedLogin {
-    /// `None` under enumeration prevention (signup with a taken address).
-    pub user: Option<User>,
-    /// The address the login named (login by email, or the signup address).
-    pub email: Option<String>,
-    pub signup: bool,
-    /// The authentication record to add once verified.
-    pub record: Option<Value>,
-}
 
 fn by_code(config: &Config) -> bool {
     config.account.email_verification_by_code_enabled
@@ -167,32 +158,35 @@ pub async fn send_link(deps: &Deps<'_>, address: &EmailAddress) -> Result<bool, 
     Ok(true)
 }
 
-/// Stops `login` at the `verify_email` stage (the answer is then the
-/// session's 401 with the stage pending): mails the code or link (or,
-/// for a taken address at signup, the "account already exists" mail) and
-/// leaves the stage pending. By code, an exhausted `confirm_email` is a 429.
-pub async fn stage_login(
-    deps: &Deps<'_>,
-    session: &mut LiveSession,
-    login: StagedLogin,
-) -> Result<(), Error> {
-    let (user_id, email) = match &login.user {
+/// The pipeline's `verify_email` step: under mandatory verification, a
+/// login without a verified address (or a decoy) waits in the
+/// `verify_email` stage. Starting it mails the code or link (or, for a
+/// taken address at signup, the "account already exists" mail). By code,
+/// an exhausted `confirm_email` is a 429.
+pub async fn stage_for(deps: &Deps<'_>, attempt: &Attempt) -> Result<Option<Stage>, Error> {
+    if deps.config.account.email_verification != EmailVerification::Mandatory {
+        return Ok(None);
+    }
+    let email = match &attempt.user {
         Some(user) => {
-            let address = address_for_login(deps, user.id, login.email.as_deref()).await?;
+            if has_verified_email(deps, user.id, attempt.email.as_deref()).await? {
+                return Ok(None);
+            }
+            let address = address_for_login(deps, user.id, attempt.email.as_deref()).await?;
             let email = address
                 .as_ref()
                 .map(|a| a.email.clone())
-                .or(login.email.clone())
+                .or(attempt.email.clone())
                 .unwrap_or_default();
             if !by_code(deps.config) {
                 if let Some(address) = address.filter(|a| !a.verified) {
                     send_link(deps, &address).await?;
                 }
             }
-            (Some(user.id), email)
+            email
         }
         None => {
-            let email = login.email.clone().unwrap_or_default();
+            let email = attempt.email.clone().unwrap_or_default();
             if !by_code(deps.config) && !email.is_empty() {
                 let key = email.to_lowercase();
                 if deps
@@ -203,47 +197,78 @@ pub async fn stage_login(
                     send_mail(deps, &email, already_exists_message(deps, &email)).await?;
                 }
             }
-            (None, email)
+            email
         }
     };
     let code = if by_code(deps.config) && !email.is_empty() {
-        let code = codes::generate_user_code();
         deps.consume_or_429("confirm_email", None, Some(&email.to_lowercase()))
             .await?;
-        let message = match user_id {
-            Some(_) => Message::EmailVerificationCode {
-                code: code.clone(),
-                email: email.clone(),
-            },
-            None => already_exists_message(deps, &email),
+        let (stage, message) = match &attempt.user {
+            Some(_) => {
+                let (stage, code) = CodeStage::new(deps.secret(), deps.now_ms);
+                let message = Message::EmailVerificationCode {
+                    code,
+                    email: email.clone(),
+                };
+                (stage, message)
+            }
+            None => (
+                CodeStage::decoy(deps.now_ms),
+                already_exists_message(deps, &email),
+            ),
         };
         send_mail(deps, &email, message).await?;
-        Some(CodeState {
-            code_hash: codes::hash_code(deps.secret(), &code),
-            sent_at: deps.now_ms,
-            failed_attempts: 0,
-            resend_count: 0,
-        })
+        Some(stage)
     } else {
         None
     };
-    session.set_pending(Some(Pending::VerifyEmail {
-        user_id,
-        email,
-        started_at: deps.now_ms,
-        code,
-        record: login.record,
-    }));
-    Ok(())
+    Ok(Some(Stage::VerifyEmail { email, code }))
 }
 
-/// The verification stage pending in this session, if it is live.
-fn live_stage(deps: &Deps<'_>, session: &LiveSession) -> Option<Pending> {
-    session
-        .data
-        .live_pending(deps.config, deps.now_ms)
-        .filter(|p| matches!(p, Pending::VerifyEmail { .. }))
-        .cloned()
+/// The pending verification of the session: the login waiting in
+/// `verify_email`, or an address a logged-in user added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Login,
+    Added,
+}
+
+impl Pending {
+    fn slot(self) -> CodeSlot {
+        match self {
+            Pending::Login => CodeSlot::LoginStage,
+            Pending::Added => CodeSlot::EmailVerification,
+        }
+    }
+
+    /// Which one `data` has, live.
+    fn of(config: &Config, data: &SessionData, now_ms: i64) -> Option<Pending> {
+        let login = data
+            .live_login(config, now_ms)
+            .is_some_and(|l| matches!(l.stage, Stage::VerifyEmail { .. }));
+        if login {
+            Some(Pending::Login)
+        } else if data.processes.email_verification.is_some() {
+            Some(Pending::Added)
+        } else {
+            None
+        }
+    }
+
+    /// The user and address it verifies.
+    fn target(self, data: &SessionData) -> Option<(Option<i64>, String)> {
+        match self {
+            Pending::Login => data.login.as_ref().map(|l| match &l.stage {
+                Stage::VerifyEmail { email, .. } => (l.user_id, email.clone()),
+                Stage::LoginByCode { .. } => (l.user_id, l.email.clone().unwrap_or_default()),
+            }),
+            Pending::Added => data
+                .processes
+                .email_verification
+                .as_ref()
+                .map(|p| (Some(p.user_id), p.email.clone())),
+        }
+    }
 }
 
 /// What a valid key refers to.
@@ -253,14 +278,8 @@ struct Verification {
     address: Option<EmailAddress>,
     email: String,
     user: User,
-}
-
-/// What the key is checked against.
-enum Process {
-    /// Verification by code: the stage's code.
-    Code(Pending),
-    /// Verification by link: any signed key.
-    Link,
+    /// The key is a link key: it is good only while the address is unverified.
+    by_link: bool,
 }
 
 fn incorrect_code() -> Error {
@@ -279,185 +298,215 @@ fn invalid_key() -> Error {
     )])
 }
 
-/// allauth's `VerifyEmailView.handle`: which process the call works on,
-/// or 409. An expired code ends the stage.
-fn resume(deps: &Deps<'_>, session: &mut LiveSession) -> Result<(Option<Pending>, Process), Error> {
-    let stage = live_stage(deps, session);
-    if !by_code(deps.config) {
-        return Ok((stage, Process::Link));
-    }
-    let Some(stage) = stage else {
-        return Err(Error::Conflict);
-    };
-    let Pending::VerifyEmail {
-        code: Some(code), ..
-    } = &stage
-    else {
-        return Err(Error::Conflict);
-    };
-    let timeout_ms = i64::try_from(deps.config.account.email_verification_by_code_timeout)
-        .unwrap_or(i64::MAX / 2000)
-        .saturating_mul(1000);
-    if deps.now_ms.saturating_sub(code.sent_at) > timeout_ms {
-        session.set_pending(None);
-        return Err(Error::Conflict);
-    }
-    Ok((Some(stage.clone()), Process::Code(stage)))
+/// What a code check claimed from the session.
+enum Claimed {
+    /// Nothing (a view): the user and address the right code verifies.
+    Nothing(Option<i64>, String),
+    /// The login waiting in `verify_email`.
+    Login(PendingLogin),
+    /// The added address's process.
+    Added(Option<i64>, String),
 }
 
-/// Counts a wrong code; the last allowed one ends the stage.
-fn record_invalid_attempt(deps: &Deps<'_>, session: &mut LiveSession, mut stage: Pending) {
-    if let Pending::VerifyEmail {
-        code: Some(code), ..
-    } = &mut stage
-    {
-        code.failed_attempts += 1;
-        if code.failed_attempts >= deps.config.account.email_verification_by_code_max_attempts {
-            session.set_pending(None);
-        } else {
-            session.set_pending(Some(stage));
-        }
-    }
-}
-
-/// allauth's `VerifyEmailInput.clean_key`.
-async fn check_key(
+/// Checks a code against the pending verification and counts a wrong (or
+/// missing) one, in one compare-and-set; with `claim`, a right code takes
+/// the pending verification out of the session in the same write, so it
+/// serves once. 409 when nothing is pending (or it lapsed, or was used up).
+async fn check_code_key(
     deps: &Deps<'_>,
     session: &mut LiveSession,
-    process: &Process,
     key: &str,
-) -> Result<Verification, Error> {
-    if key.trim().is_empty() {
-        if let Process::Code(stage) = process {
-            record_invalid_attempt(deps, session, stage.clone());
+    claim: bool,
+) -> Result<Claimed, Error> {
+    let limits = CodeLimits::email_verification(deps.config);
+    let (config, secret, now) = (deps.config.clone(), deps.secret().to_owned(), deps.now_ms);
+    let given = key.trim().to_owned();
+    let outcome = deps
+        .sessions()
+        .update(session, move |data| {
+            let Some(pending) = Pending::of(&config, data, now) else {
+                return Err(None);
+            };
+            let target = pending.target(data);
+            match check_code(data, pending.slot(), limits, &secret, &given, now) {
+                CodeCheck::Gone => Err(None),
+                CodeCheck::Wrong { .. } => Err(Some(())),
+                CodeCheck::Right => {
+                    let (user_id, email) = target.unwrap_or((None, String::new()));
+                    Ok(match (claim, pending) {
+                        (false, _) => Claimed::Nothing(user_id, email),
+                        (true, Pending::Login) => match data.login.take() {
+                            Some(login) => Claimed::Login(login),
+                            None => Claimed::Nothing(user_id, email),
+                        },
+                        (true, Pending::Added) => {
+                            data.processes.email_verification = None;
+                            Claimed::Added(user_id, email)
+                        }
+                    })
+                }
+            }
+        })
+        .await?;
+    match outcome {
+        Ok(claimed) => Ok(claimed),
+        Err(None) => Err(Error::Conflict),
+        Err(Some(())) if key.trim().is_empty() => {
+            Err(Error::Invalid(vec![accounts::required("key")]))
         }
+        Err(Some(())) => Err(incorrect_code()),
+    }
+}
+
+/// The user and address row a right code names.
+async fn code_target(
+    deps: &Deps<'_>,
+    user_id: Option<i64>,
+    email: String,
+) -> Result<Option<Verification>, Error> {
+    let Some(user_id) = user_id else {
+        return Ok(None);
+    };
+    let folded = email_addresses::fold_email(&email);
+    let found = deps
+        .db
+        .run(move |conn| {
+            let Some(user) = users::by_id(conn, user_id)? else {
+                return Ok(None);
+            };
+            let address = email_addresses::for_user_by_email_lower(conn, user_id, &folded)?;
+            Ok(Some((user, address)))
+        })
+        .await?;
+    Ok(found.map(|(user, address)| Verification {
+        email: address.as_ref().map_or(email, |a| a.email.clone()),
+        address,
+        user,
+        by_link: false,
+    }))
+}
+
+/// A link key: the unverified address row it was signed for.
+async fn check_link_key(deps: &Deps<'_>, key: &str) -> Result<Verification, Error> {
+    if key.trim().is_empty() {
         return Err(Error::Invalid(vec![accounts::required("key")]));
     }
-    let verification = match process {
-        Process::Code(stage) => {
-            let Pending::VerifyEmail {
-                user_id,
-                email,
-                code: Some(code),
-                ..
-            } = stage
-            else {
-                return Err(Error::Conflict);
-            };
-            let matches = codes::verify_code_hash(deps.secret(), &code.code_hash, key);
-            let found = match (matches, *user_id) {
-                (true, Some(user_id)) => {
-                    let folded = email_addresses::fold_email(email);
-                    deps.db
-                        .run(move |conn| {
-                            let Some(user) = users::by_id(conn, user_id)? else {
-                                return Ok(None);
-                            };
-                            let address =
-                                email_addresses::for_user_by_email_lower(conn, user_id, &folded)?;
-                            Ok(Some((user, address)))
-                        })
-                        .await?
-                }
-                _ => None,
-            };
-            let Some((user, address)) = found else {
-                record_invalid_attempt(deps, session, stage.clone());
-                return Err(incorrect_code());
-            };
-            Verification {
-                email: address
-                    .as_ref()
-                    .map_or_else(|| email.clone(), |a| a.email.clone()),
-                address,
-                user,
-            }
-        }
-        Process::Link => {
-            let max_age = i64::from(deps.config.account.email_confirmation_expire_days) * 86_400;
-            let Ok(id) = codes::unsign(
-                deps.secret(),
-                KEY_SALT,
-                key.trim(),
-                max_age,
-                deps.now_secs(),
-            ) else {
-                return Err(invalid_key());
-            };
-            let Ok(id) = id.parse::<i64>() else {
-                return Err(invalid_key());
-            };
-            let found = deps
-                .db
-                .run(move |conn| {
-                    let Some(address) = email_addresses::by_id(conn, id)? else {
-                        return Ok(None);
-                    };
-                    if address.verified {
-                        return Ok(None);
-                    }
-                    Ok(users::by_id(conn, address.user_id)?.map(|u| (u, address)))
-                })
-                .await?;
-            let Some((user, address)) = found else {
-                return Err(invalid_key());
-            };
-            Verification {
-                email: address.email.clone(),
-                address: Some(address),
-                user,
-            }
-        }
+    let max_age = i64::from(deps.config.account.email_confirmation_expire_days) * 86_400;
+    let Ok(id) = codes::unsign(
+        deps.secret(),
+        KEY_SALT,
+        key.trim(),
+        max_age,
+        deps.now_secs(),
+    ) else {
+        return Err(invalid_key());
     };
-    // allauth's `can_set_verified`: nobody else has it verified.
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(invalid_key());
+    };
+    let found = deps
+        .db
+        .run(move |conn| {
+            let Some(address) = email_addresses::by_id(conn, id)? else {
+                return Ok(None);
+            };
+            if address.verified {
+                return Ok(None);
+            }
+            Ok(users::by_id(conn, address.user_id)?.map(|u| (u, address)))
+        })
+        .await?;
+    let Some((user, address)) = found else {
+        return Err(invalid_key());
+    };
+    Ok(Verification {
+        email: address.email.clone(),
+        address: Some(address),
+        user,
+        by_link: true,
+    })
+}
+
+/// allauth's `can_set_verified`: nobody else has the address verified.
+async fn check_unclaimed(deps: &Deps<'_>, verification: &Verification) -> Result<(), Error> {
     let verified = verification.address.as_ref().is_some_and(|a| a.verified);
-    if !verified && deps.config.account.unique_email {
-        let (folded, user_id) = (
-            email_addresses::fold_email(&verification.email),
-            verification.user.id,
-        );
-        let owner = deps
-            .db
-            .run(move |conn| email_addresses::verified_by_email_lower(conn, &folded))
-            .await?;
-        if owner.is_some_and(|o| o.user_id != user_id) {
-            return Err(Error::Invalid(vec![accounts::email_taken("key")]));
-        }
+    if verified || !deps.config.account.unique_email {
+        return Ok(());
     }
-    Ok(verification)
+    let (folded, user_id) = (
+        email_addresses::fold_email(&verification.email),
+        verification.user.id,
+    );
+    let owner = deps
+        .db
+        .run(move |conn| email_addresses::verified_by_email_lower(conn, &folded))
+        .await?;
+    if owner.is_some_and(|o| o.user_id != user_id) {
+        return Err(Error::Invalid(vec![accounts::email_taken("key")]));
+    }
+    Ok(())
 }
 
 /// `GET auth/email/verify`: what the key verifies, and whether verifying
-/// completes a login pending here.
-pub async fn view(deps: &Deps<'_>, session: &mut LiveSession, key: &str) -> Result<Value, Error> {
-    let (stage, process) = resume(deps, session)?;
-    let verification = check_key(deps, session, &process, key).await?;
+/// completes a login pending here. A wrong or missing code counts as an
+/// attempt, as in allauth.
+pub async fn view(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    key: &str,
+) -> Result<VerificationInfo, Error> {
+    let pending = Pending::of(deps.config, &session.data, deps.now_ms);
+    let verification = if by_code(deps.config) {
+        let Claimed::Nothing(user_id, email) = check_code_key(deps, session, key, false).await?
+        else {
+            return Err(Error::Conflict);
+        };
+        code_target(deps, user_id, email)
+            .await?
+            .ok_or_else(incorrect_code)?
+    } else {
+        check_link_key(deps, key).await?
+    };
+    check_unclaimed(deps, &verification).await?;
     let user = verification.user.clone();
     let view = deps
         .db
         .run(move |conn| accounts::view_of(conn, &user))
         .await?;
-    Ok(json!({
-        "status": 200,
-        "data": {"email": verification.email, "user": view.to_json()},
+    Ok(VerificationInfo {
+        email: verification.email,
+        user: view,
         // A login or signup waits on this verification (not a logged-in
         // user verifying an address they added).
-        "meta": {"is_authenticating": stage.is_some() && session.user.is_none()},
-    }))
+        is_authenticating: pending == Some(Pending::Login) && session.user.is_none(),
+    })
+}
+
+/// What `GET auth/email/verify` answers.
+#[derive(Debug, Clone)]
+pub struct VerificationInfo {
+    pub email: String,
+    pub user: UserView,
+    pub is_authenticating: bool,
 }
 
 /// Marks the address verified, and primary when the user has none (or,
-/// with `change_email`, primary in place of every other address).
+/// with `change_email`, primary in place of every other address). A link
+/// key whose address got verified meanwhile is no longer valid.
 async fn mark_verified(deps: &Deps<'_>, verification: &Verification) -> Result<(), Error> {
     let (user_id, email) = (verification.user.id, verification.email.clone());
     let address_id = verification.address.as_ref().map(|a| a.id);
+    let by_link = verification.by_link;
     let change_email = deps.config.account.change_email;
     let result = deps
         .db
         .transaction(move |conn| {
             let id = match address_id {
                 Some(id) => {
-                    email_addresses::mark_verified(conn, id)?;
+                    let marked = email_addresses::mark_verified_if_unverified(conn, id)?;
+                    if by_link && !marked {
+                        return Ok(false);
+                    }
                     id
                 }
                 None => {
@@ -479,11 +528,12 @@ async fn mark_verified(deps: &Deps<'_>, verification: &Verification) -> Result<(
                     }
                 }
             }
-            Ok(())
+            Ok(true)
         })
         .await;
     match result {
-        Ok(()) => Ok(()),
+        Ok(true) => Ok(()),
+        Ok(false) => Err(invalid_key()),
         Err(e) if e.is_unique_violation() => {
             Err(Error::Invalid(vec![accounts::email_taken("key")]))
         }
@@ -492,74 +542,118 @@ async fn mark_verified(deps: &Deps<'_>, verification: &Verification) -> Result<(
 }
 
 /// `POST auth/email/verify`: verifies; completes the pending login when
-/// allauth would (`login_on_verification`), else ends the stage.
+/// allauth would (`login_on_email_confirmation`, always by code), else ends
+/// the login in progress.
 pub async fn confirm(deps: &Deps<'_>, session: &mut LiveSession, key: &str) -> Result<(), Error> {
-    let (stage, process) = resume(deps, session)?;
-    let verification = check_key(deps, session, &process, key).await?;
-    mark_verified(deps, &verification).await?;
-    let Some(Pending::VerifyEmail {
-        user_id, record, ..
-    }) = stage
-    else {
-        return Ok(());
-    };
-    let login_allowed = deps.config.account.login_on_email_confirmation || by_code(deps.config);
-    if !login_allowed || session.is_authenticated() || user_id != Some(verification.user.id) {
-        session.set_pending(None);
-        return Ok(());
+    if by_code(deps.config) {
+        let (verification, login) = match check_code_key(deps, session, key, true).await? {
+            Claimed::Login(login) => {
+                let email = match &login.stage {
+                    Stage::VerifyEmail { email, .. } => email.clone(),
+                    Stage::LoginByCode { .. } => login.email.clone().unwrap_or_default(),
+                };
+                (code_target(deps, login.user_id, email).await?, Some(login))
+            }
+            Claimed::Added(user_id, email) | Claimed::Nothing(user_id, email) => {
+                (code_target(deps, user_id, email).await?, None)
+            }
+        };
+        // A right code of a decoy cannot happen; an account gone meanwhile
+        // ends the flow.
+        let verification = verification.ok_or(Error::Conflict)?;
+        check_unclaimed(deps, &verification).await?;
+        mark_verified(deps, &verification).await?;
+        return match login {
+            Some(login) if !session.is_authenticated() => {
+                let attempt = Attempt::resume(deps, login).await?;
+                pipeline::advance(deps, session, attempt, Step::VerifyEmail).await
+            }
+            _ => Ok(()),
+        };
     }
-    let (user_id, now) = (verification.user.id, deps.now_ms);
-    let user = deps
-        .db
-        .run(move |conn| {
-            let Some(user) = users::by_id(conn, user_id)? else {
-                return Ok(None);
-            };
-            users::set_last_login(conn, user_id, now)?;
-            Ok(Some(accounts::view_of(conn, &user)?))
+    let verification = check_link_key(deps, key).await?;
+    check_unclaimed(deps, &verification).await?;
+    mark_verified(deps, &verification).await?;
+    let login_allowed = deps.config.account.login_on_email_confirmation;
+    let user_id = verification.user.id;
+    let claimed = deps
+        .sessions()
+        .update(session, move |data| {
+            let waiting = matches!(
+                data.login.as_ref().map(|l| &l.stage),
+                Some(Stage::VerifyEmail { .. })
+            );
+            if !waiting {
+                return None;
+            }
+            let login = data.login.take()?;
+            (login_allowed && login.user_id == Some(user_id)).then_some(login)
         })
         .await?;
-    match user {
-        Some(view) => session.login(view, record),
-        None => session.set_pending(None),
+    match claimed {
+        Some(login) if !session.is_authenticated() && now_live(deps, &login) => {
+            let attempt = Attempt::resume(deps, login).await?;
+            pipeline::advance(deps, session, attempt, Step::VerifyEmail).await
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
-/// `POST auth/email/verify/resend`: a new code for the pending stage.
+/// Whether a claimed login was still within `login_timeout`.
+fn now_live(deps: &Deps<'_>, login: &PendingLogin) -> bool {
+    let data = SessionData {
+        login: Some(login.clone()),
+        ..Default::default()
+    };
+    data.live_login(deps.config, deps.now_ms).is_some()
+}
+
+/// `POST auth/email/verify/resend`: a new code for the pending verification.
 pub async fn resend(deps: &Deps<'_>, session: &mut LiveSession) -> Result<(), Error> {
     if !by_code(deps.config) {
         return Err(Error::Conflict);
     }
-    let (_, process) = resume(deps, session)?;
-    let Process::Code(mut stage) = process else {
+    let Some(pending) = Pending::of(deps.config, &session.data, deps.now_ms) else {
         return Err(Error::Conflict);
     };
-    let Pending::VerifyEmail {
-        user_id,
-        email,
-        code: Some(code_state),
-        ..
-    } = &mut stage
-    else {
+    let limits = CodeLimits::email_verification(deps.config);
+    let Some((user_id, email)) = pending.target(&session.data) else {
         return Err(Error::Conflict);
     };
-    if code_state.resend_count >= deps.config.account.email_verification_max_resend_count {
-        return Err(Error::Conflict);
+    {
+        let slot_live = pending
+            .slot()
+            .get_mut(&mut session.data.clone())
+            .is_some_and(|c| {
+                !c.expired(limits, deps.now_ms) && c.resend_count < limits.max_resends
+            });
+        if !slot_live {
+            return Err(Error::Conflict);
+        }
     }
-    let code = codes::generate_user_code();
     deps.consume_or_429("confirm_email", None, Some(&email.to_lowercase()))
         .await?;
+    let (secret, now) = (deps.secret().to_owned(), deps.now_ms);
+    let code = deps
+        .sessions()
+        .update(session, move |data| {
+            let stage = pending.slot().get_mut(data)?;
+            if stage.expired(limits, now) {
+                return None;
+            }
+            stage.resend(&secret, limits)
+        })
+        .await?;
+    let Some(code) = code else {
+        return Err(Error::Conflict);
+    };
     // A resend never repeats the enumeration mails.
     if user_id.is_some() {
         let message = Message::EmailVerificationCode {
-            code: code.clone(),
+            code,
             email: email.clone(),
         };
-        send_mail(deps, email, message).await?;
+        send_mail(deps, &email, message).await?;
     }
-    code_state.code_hash = codes::hash_code(deps.secret(), &code);
-    code_state.resend_count += 1;
-    session.set_pending(Some(stage));
     Ok(())
 }

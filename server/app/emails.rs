@@ -5,7 +5,7 @@
 //!
 //! With `email_verification_by_code_enabled`, adding an address does not
 //! store it: as in allauth, the session keeps a pending verification
-//! ([`Pending::VerifyEmail`] with a code, on the logged-in session) and the
+//! (an [`EmailVerificationProcess`] beside the login, on the logged-in session) and the
 //! list shows it unverified until the code is confirmed (`auth/email/verify`)
 //! — the row is created then. Otherwise the row is stored unverified and a
 //! link is mailed (`email_verification::send_link`, whose keys
@@ -17,8 +17,10 @@ use serde_json::{json, Value};
 use crate::app::accounts::{self, Deps};
 use crate::app::email_verification;
 use crate::app::features::Built;
-use crate::app::session::{self, CodeState, LiveSession, Pending, UserView};
-use crate::app::{codes, Error, FieldError};
+use crate::app::session::{
+    self, CodeLimits, CodeStage, EmailVerificationProcess, LiveSession, UserView,
+};
+use crate::app::{Error, FieldError};
 use crate::config::{Config, LoginMethod};
 use crate::db::email_addresses::{self, EmailAddress, NewEmailAddress};
 use crate::db::{users, DbConnection, DbError};
@@ -96,20 +98,14 @@ pub fn verify_owned_address(
 
 /// The address added in this session and waiting for its code, if any.
 fn pending_added(env: &Deps<'_>, session: &LiveSession, user_id: i64) -> Option<String> {
-    match session.data.live_pending(env.config, env.now_ms) {
-        Some(Pending::VerifyEmail {
-            user_id: owner,
-            email,
-            code: Some(code),
-            ..
-        }) if *owner == Some(user_id) && env.config.account.email_verification_by_code_enabled => {
-            let timeout_ms = i64::try_from(env.config.account.email_verification_by_code_timeout)
-                .unwrap_or(i64::MAX / 2000)
-                .saturating_mul(1000);
-            (env.now_ms.saturating_sub(code.sent_at) <= timeout_ms).then(|| email.clone())
-        }
-        _ => None,
+    if !env.config.account.email_verification_by_code_enabled {
+        return None;
     }
+    session
+        .data
+        .live_email_verification(env.config, env.now_ms)
+        .filter(|p| p.user_id == user_id)
+        .map(|p| p.email.clone())
 }
 
 /// `GET account/email` (and the answer of every change): the stored
@@ -256,13 +252,7 @@ async fn start_code_verification(
         Some(&email_addresses::fold_email(email)),
     )
     .await?;
-    let code = codes::generate_user_code();
-    let state = CodeState {
-        code_hash: codes::hash_code(env.secret(), &code),
-        sent_at: env.now_ms,
-        failed_attempts: 0,
-        resend_count: 0,
-    };
+    let (state, code) = CodeStage::new(env.secret(), env.now_ms);
     send(
         env,
         email,
@@ -272,13 +262,11 @@ async fn start_code_verification(
         },
     )
     .await?;
-    session.set_pending(Some(Pending::VerifyEmail {
-        user_id: Some(user_id),
+    session.processes_mut().email_verification = Some(EmailVerificationProcess {
+        user_id,
         email: email.to_owned(),
-        started_at: env.now_ms,
-        code: Some(state),
-        record: None,
-    }));
+        code: state,
+    });
     Ok(())
 }
 
@@ -359,15 +347,14 @@ async fn resend_pending(
     user_id: i64,
     email: &str,
 ) -> Result<bool, Error> {
-    let Some(Pending::VerifyEmail {
-        code: Some(state),
-        started_at,
-        ..
-    }) = session.data.pending.clone()
-    else {
-        return Ok(false);
-    };
-    if state.resend_count >= env.config.account.email_verification_max_resend_count {
+    let limits = CodeLimits::email_verification(env.config);
+    let resendable = session
+        .data
+        .processes
+        .email_verification
+        .as_ref()
+        .is_some_and(|p| p.user_id == user_id && p.code.resend_count < limits.max_resends);
+    if !resendable {
         return Ok(false);
     }
     env.consume_or_429(
@@ -376,27 +363,30 @@ async fn resend_pending(
         Some(&email_addresses::fold_email(email)),
     )
     .await?;
-    let code = codes::generate_user_code();
+    let (secret, now) = (env.secret().to_owned(), env.now_ms);
+    let code = env
+        .sessions()
+        .update(session, move |data| {
+            let process = data
+                .processes
+                .email_verification
+                .as_mut()
+                .filter(|p| p.user_id == user_id && !p.code.expired(limits, now))?;
+            process.code.resend(&secret, limits)
+        })
+        .await?;
+    let Some(code) = code else {
+        return Ok(false);
+    };
     send(
         env,
         email,
         Message::EmailVerificationCode {
-            code: code.clone(),
+            code,
             email: email.to_owned(),
         },
     )
     .await?;
-    session.set_pending(Some(Pending::VerifyEmail {
-        user_id: Some(user_id),
-        email: email.to_owned(),
-        started_at,
-        code: Some(CodeState {
-            code_hash: codes::hash_code(env.secret(), &code),
-            resend_count: state.resend_count.saturating_add(1),
-            ..state
-        }),
-        record: None,
-    }));
     Ok(true)
 }
 
@@ -503,7 +493,7 @@ pub async fn remove(
     let selected = select(env, session, user_id, email).await?;
     let address = match selected {
         Selected::Pending(_) => {
-            session.set_pending(None);
+            session.processes_mut().email_verification = None;
             return Ok(Managed::List(list(env, session, user_id).await?));
         }
         Selected::Stored(address) => address,

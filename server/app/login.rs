@@ -6,15 +6,14 @@
 //! and a good login in between does not reset it. Unknown users cost one
 //! dummy verification, so answers take as long either way.
 
-use serde_json::json;
-
 use crate::app::accounts::{self, Deps};
-use crate::app::email_verification::{self, StagedLogin};
+use crate::app::email_verification;
 use crate::app::passwords::Verified;
+use crate::app::pipeline::{self, Attempt};
 use crate::app::ratelimit::Consumed;
-use crate::app::session::{self, LiveSession};
+use crate::app::session::{AuthRecord, LiveSession};
 use crate::app::{Error, FieldError};
-use crate::config::{EmailVerification, LoginMethod};
+use crate::config::LoginMethod;
 use crate::db::users::{self, User};
 
 /// The login form as posted.
@@ -221,50 +220,22 @@ pub async fn login_password(
         return Err(Error::Conflict);
     }
 
-    let record = session::record(
-        "password",
-        deps.now_ms,
-        &[(credential.method(), json!(credential.value()))],
-    );
     if !user.is_active {
         // allauth answers the "inactive" stage: still anonymous.
         return Ok(());
     }
-    if deps.config.account.email_verification == EmailVerification::Mandatory
-        && !email_verification::has_verified_email(deps, user.id, login_email.as_deref()).await?
-    {
-        return email_verification::stage_login(
-            deps,
-            session,
-            StagedLogin {
-                user: Some(user),
-                email: login_email,
-                signup: false,
-                record: Some(record),
-            },
-        )
-        .await;
-    }
-    complete_login(deps, session, &user, Some(record)).await
-}
-
-/// Logs `user` in: `last_login`, a new session key, the record.
-pub async fn complete_login(
-    deps: &Deps<'_>,
-    session: &mut LiveSession,
-    user: &User,
-    record: Option<serde_json::Value>,
-) -> Result<(), Error> {
-    let (user, now) = (user.clone(), deps.now_ms);
-    let view = deps
-        .db
-        .run(move |conn| {
-            users::set_last_login(conn, user.id, now)?;
-            accounts::view_of(conn, &user)
-        })
-        .await?;
-    session.login(view, record);
-    Ok(())
+    let (email, username) = match credential {
+        Credential::Email(e) => (Some(e), None),
+        Credential::Username(u) => (None, Some(u)),
+    };
+    let record = AuthRecord::Password {
+        at: AuthRecord::seconds(deps.now_ms),
+        email,
+        username,
+        reauthenticated: false,
+    };
+    let attempt = Attempt::new(deps, Some(user), login_email).with_record(record);
+    pipeline::authenticated(deps, session, attempt).await
 }
 
 /// `POST auth/reauthenticate` (the caller is logged in): the password
@@ -312,10 +283,11 @@ pub async fn reauthenticate_password(
         )]));
     }
     deps.rate_limiter.release(ticket).await?;
-    session.add_record(session::record(
-        "password",
-        deps.now_ms,
-        &[("reauthenticated", json!(true))],
-    ));
+    session.add_record(AuthRecord::Password {
+        at: AuthRecord::seconds(deps.now_ms),
+        email: None,
+        username: None,
+        reauthenticated: true,
+    });
     Ok(())
 }

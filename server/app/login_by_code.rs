@@ -3,7 +3,7 @@
 //! (and, when `email_unknown_accounts`, an "unknown account" mail) and a
 //! stage whose code matches nothing.
 //!
-//! The stage is [`Pending::LoginByCode`]; only the HMAC of the code is kept.
+//! The stage is [`Stage::LoginByCode`] of the pending login; only the HMAC of the code is kept.
 //! `code.sent_at` is when the flow began (allauth's `at`): a resend does not
 //! extend the code's lifetime (`login_by_code_timeout`). Each wrong (or
 //! missing) code counts; the attempt that reaches `login_by_code_max_attempts`
@@ -11,10 +11,14 @@
 
 use crate::app::accounts::Deps;
 use crate::app::emails;
+use crate::app::pipeline::{self, Attempt};
 use crate::app::ratelimit::Consumed;
-use crate::app::session::{self, CodeState, LiveSession, Pending, UserView};
-use crate::app::{codes, Error, FieldError};
-use crate::db::{email_addresses, users};
+use crate::app::session::{
+    check_code, AuthRecord, CodeCheck, CodeLimits, CodeSlot, CodeStage, LiveSession, PendingLogin,
+    Stage, Step,
+};
+use crate::app::{Error, FieldError};
+use crate::db::email_addresses;
 use crate::email::{enqueue, FrontendLinks, Message};
 
 /// The code has not been accepted.
@@ -62,13 +66,9 @@ pub async fn request(
         )]));
     }
 
-    let code = codes::generate_user_code();
-    let secret = env.secret();
-    let state = CodeState {
-        code_hash: codes::hash_code(secret, &code),
-        sent_at: env.now_ms,
-        failed_attempts: 0,
-        resend_count: 0,
+    let (state, code) = match user_id {
+        Some(_) => CodeStage::new(env.secret(), env.now_ms),
+        None => (CodeStage::decoy(env.now_ms), String::new()),
     };
     let message = match user_id {
         Some(_) => Some(Message::LoginCode {
@@ -85,80 +85,84 @@ pub async fn request(
         None => None,
     };
     send(env, &email, message).await?;
-    session.set_pending(Some(Pending::LoginByCode {
+    session.begin_login(PendingLogin {
         user_id,
-        email,
+        email: Some(email),
+        signup: false,
         started_at: env.now_ms,
-        code: state,
-    }));
+        records: Vec::new(),
+        stage: Stage::LoginByCode { code: state },
+    });
     Ok(())
 }
 
 /// `POST auth/code/confirm`. `code` is the parsed input (its 400 counts as
 /// a wrong attempt, as in allauth, but only once a live stage exists).
+///
+/// The code is checked and counted inside one compare-and-set of the
+/// session, and a right one claims the stage in the same write: of any
+/// number of concurrent attempts at most `login_by_code_max_attempts` are
+/// counted, and one right code logs in once.
 pub async fn confirm(
     env: &Deps<'_>,
     session: &mut LiveSession,
     code: Result<String, Error>,
 ) -> Result<(), Error> {
-    let config = env.config;
     if session.is_authenticated() {
         return Err(Error::Conflict);
     }
-    let Some((user_id, email, mut state)) = live_stage(env, session) else {
+    if !matches!(
+        session
+            .data
+            .live_login(env.config, env.now_ms)
+            .map(|l| &l.stage),
+        Some(Stage::LoginByCode { .. })
+    ) {
         return Err(Error::Conflict);
-    };
-    let secret = env.secret();
-    let matched = match &code {
-        Ok(given) => user_id.is_some() && codes::verify_code_hash(secret, &state.code_hash, given),
-        Err(_) => false,
-    };
-    if !matched {
-        state.failed_attempts = state.failed_attempts.saturating_add(1);
-        if state.failed_attempts >= config.account.login_by_code_max_attempts {
-            session.set_pending(None);
-        } else {
-            let started_at = session
-                .data
-                .pending
-                .as_ref()
-                .map_or(env.now_ms, Pending::started_at);
-            session.set_pending(Some(Pending::LoginByCode {
-                user_id,
-                email,
-                started_at,
-                code: state,
-            }));
-        }
-        return Err(code.err().unwrap_or_else(incorrect_code));
     }
-    let Some(user_id) = user_id else {
-        return Err(incorrect_code());
-    };
-    let now = env.now_ms;
-    let folded = email_addresses::fold_email(&email);
-    let row = env
-        .db
-        .transaction(move |conn| {
-            let Some(user) = users::by_id(conn, user_id)?.filter(|u| u.is_active) else {
-                return Ok(None);
-            };
-            // Typing the code proves the address: verify it (allauth's
-            // `verify_email_indirectly`), making it primary when there is none.
-            emails::verify_owned_address(conn, user_id, &folded)?;
-            users::set_last_login(conn, user_id, now)?;
-            let primary = email_addresses::primary_for_user(conn, user_id)?.map(|a| a.email);
-            Ok(Some(UserView::from_row(&user, primary)))
+    let limits = CodeLimits::login_by_code(env.config);
+    let (secret, now) = (env.secret().to_owned(), env.now_ms);
+    let given = code.as_ref().map(String::clone).unwrap_or_default();
+    let config = env.config.clone();
+    let (check, claimed) = env
+        .sessions()
+        .update(session, move |data| {
+            let live = data
+                .live_login(&config, now)
+                .is_some_and(|l| matches!(l.stage, Stage::LoginByCode { .. }));
+            if !live {
+                return (CodeCheck::Gone, None);
+            }
+            match check_code(data, CodeSlot::LoginStage, limits, &secret, &given, now) {
+                CodeCheck::Right => (CodeCheck::Right, data.login.take()),
+                other => (other, None),
+            }
         })
         .await?;
-    let Some(user) = row else {
-        // The account went away or was deactivated meanwhile.
-        session.set_pending(None);
-        return Err(Error::Conflict);
+    let pending = match (check, claimed) {
+        (CodeCheck::Right, Some(pending)) if pending.user_id.is_some() => pending,
+        (CodeCheck::Gone, _) => return Err(Error::Conflict),
+        _ => return Err(code.err().unwrap_or_else(incorrect_code)),
     };
-    let record = session::record("code", now, &[("email", serde_json::json!(email))]);
-    session.login(user, Some(record));
-    Ok(())
+    let email = pending.email.clone().unwrap_or_default();
+    if let Some(user_id) = pending.user_id {
+        // Typing the code proves the address: verify it (allauth's
+        // `verify_email_indirectly`), making it primary when there is none.
+        let folded = email_addresses::fold_email(&email);
+        env.db
+            .transaction(move |conn| emails::verify_owned_address(conn, user_id, &folded))
+            .await?;
+    }
+    let attempt = Attempt::resume(env, pending).await?;
+    if attempt.user.is_none() {
+        // The account went away or was deactivated meanwhile.
+        return Err(Error::Conflict);
+    }
+    let attempt = attempt.with_record(AuthRecord::Code {
+        at: AuthRecord::seconds(now),
+        email: Some(email),
+    });
+    pipeline::advance(env, session, attempt, Step::Authenticate).await
 }
 
 /// `POST auth/code/resend`: a new code for the staged address, within
@@ -166,58 +170,38 @@ pub async fn confirm(
 /// 0 by default, so 409). Like allauth, no rate limit beyond that quota, and
 /// no mail to an unknown address on resend.
 pub async fn resend(env: &Deps<'_>, session: &mut LiveSession) -> Result<(), Error> {
-    let config = env.config;
-    let Some((user_id, email, mut state)) = live_stage(env, session) else {
+    let limits = CodeLimits::login_by_code(env.config);
+    let (secret, now, config) = (env.secret().to_owned(), env.now_ms, env.config.clone());
+    let resent = env
+        .sessions()
+        .update(session, move |data| {
+            let live = data
+                .live_login(&config, now)
+                .is_some_and(|l| matches!(l.stage, Stage::LoginByCode { .. }));
+            let login = data.login.as_mut().filter(|_| live)?;
+            let Stage::LoginByCode { code } = &mut login.stage else {
+                return None;
+            };
+            if code.expired(limits, now) {
+                data.login = None;
+                return None;
+            }
+            let new_code = code.resend(&secret, limits)?;
+            Some((
+                login.user_id,
+                login.email.clone().unwrap_or_default(),
+                new_code,
+            ))
+        })
+        .await?;
+    let Some((user_id, email, code)) = resent else {
         return Err(Error::Conflict);
     };
-    if state.resend_count >= config.account.login_by_code_max_resend_count {
-        return Err(Error::Conflict);
-    }
-    let code = codes::generate_user_code();
-    state.code_hash = codes::hash_code(env.secret(), &code);
-    state.resend_count = state.resend_count.saturating_add(1);
     let message = user_id.map(|_| Message::LoginCode {
         code,
         email: email.clone(),
     });
-    send(env, &email, message).await?;
-    let started_at = session
-        .data
-        .pending
-        .as_ref()
-        .map_or(env.now_ms, Pending::started_at);
-    session.set_pending(Some(Pending::LoginByCode {
-        user_id,
-        email,
-        started_at,
-        code: state,
-    }));
-    Ok(())
-}
-
-/// The live `login_by_code` stage, if any; a stage whose code has outlived
-/// `login_by_code_timeout` is ended (allauth's `abort_if_invalid`).
-fn live_stage(
-    env: &Deps<'_>,
-    session: &mut LiveSession,
-) -> Option<(Option<i64>, String, CodeState)> {
-    let stage = match session.data.live_pending(env.config, env.now_ms) {
-        Some(Pending::LoginByCode {
-            user_id,
-            email,
-            code,
-            ..
-        }) => Some((*user_id, email.clone(), code.clone())),
-        _ => None,
-    }?;
-    let timeout_ms = i64::try_from(env.config.account.login_by_code_timeout)
-        .unwrap_or(i64::MAX / 2000)
-        .saturating_mul(1000);
-    if env.now_ms.saturating_sub(stage.2.sent_at) > timeout_ms {
-        session.set_pending(None);
-        return None;
-    }
-    Some(stage)
+    send(env, &email, message).await
 }
 
 async fn send(env: &Deps<'_>, to: &str, message: Option<Message>) -> Result<(), Error> {

@@ -15,10 +15,13 @@ pub mod password_change;
 pub mod password_reset;
 pub mod password_validation;
 pub mod passwords;
+pub mod pipeline;
 pub mod ratelimit;
 pub mod routes;
 pub mod secrets;
+pub mod services;
 pub mod session;
+pub mod session_store;
 pub mod signup;
 pub mod usersessions;
 

@@ -11,7 +11,7 @@
 //!   a key works once and dies with any password change, like Django's
 //!   `PasswordResetTokenGenerator`. Keys expire after Django's
 //!   `PASSWORD_RESET_TIMEOUT` (three days).
-//! * **Codes** live in the session as [`Pending::PasswordResetByCode`] (only
+//! * **Codes** live in the session as [`PasswordResetProcess`] (only
 //!   the HMAC of the code is kept) for `password_reset_by_code_timeout`; every
 //!   wrong code counts, and the attempt reaching
 //!   `password_reset_by_code_max_attempts` ends the flow (then 409). A right
@@ -23,14 +23,17 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::app::accounts::{self, Deps};
 use crate::app::password_validation::{self, UserAttribute};
+use crate::app::pipeline::{self, Attempt};
 use crate::app::ratelimit::{self, RateLimitSubject};
 use crate::app::secrets::{constant_time_eq, hex};
-use crate::app::session::{self, CodeState, LiveSession, Pending, UserView};
+use crate::app::session::{
+    check_code, AuthRecord, CodeCheck, CodeLimits, CodeSlot, CodeStage, LiveSession,
+    PasswordResetProcess, UserView,
+};
 use crate::app::{codes, Error, FieldError};
 use crate::config::{Config, EmailVerification};
 use crate::db::users::{self, User};
@@ -138,18 +141,18 @@ pub async fn request(
             })
             .await?;
         deps.mailer.wake();
-        session.set_pending(Some(Pending::PasswordResetByCode {
+        session.processes_mut().password_reset = Some(PasswordResetProcess {
             user_id,
             email,
             started_at: now,
-            code: CodeState {
+            code: CodeStage {
                 code_hash,
                 sent_at: now,
                 failed_attempts: 0,
                 resend_count: 0,
             },
             verified: false,
-        }));
+        });
         return Ok(Requested::Code);
     }
 
@@ -179,35 +182,41 @@ pub async fn request(
     Ok(Requested::Link)
 }
 
-/// `GET auth/password/reset`: the user the key (or code) belongs to, as
-/// `{"user": …}`.
-pub async fn view(deps: &Deps<'_>, session: &mut LiveSession, key: &str) -> Result<Value, Error> {
+/// `GET auth/password/reset`: the user the key (or code) belongs to. A
+/// wrong or missing code counts as an attempt.
+pub async fn view(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    key: &str,
+) -> Result<UserView, Error> {
     let key = key.trim();
     if deps.config.account.password_reset_by_code_enabled {
-        let mut stage = resume(deps, session)?;
+        resume(deps, session).await?;
+        let stage = check_reset_code(deps, session, key).await?;
         let user = match stage.user_id {
             Some(id) => load_user(deps, id).await?,
             None => None,
         };
-        let matched = !key.is_empty()
-            && user.is_some()
-            && codes::verify_code_hash(deps.secret(), &stage.code.code_hash, key);
-        let Some(user) = user.filter(|_| matched) else {
-            let error = if key.is_empty() {
-                accounts::required("key")
-            } else {
-                incorrect_code()
-            };
-            record_invalid_attempt(deps, session, stage);
-            return Err(Error::Invalid(vec![error]));
+        let Some(user) = user else {
+            return Err(Error::Invalid(vec![incorrect_code()]));
         };
         if !stage.verified {
             verify_indirectly(deps, user.id, &stage.email).await?;
-            stage.verified = true;
-            session.set_pending(Some(stage.into_pending()));
+            let started_at = stage.started_at;
+            deps.sessions()
+                .update(session, move |data| {
+                    if let Some(p) = data
+                        .processes
+                        .password_reset
+                        .as_mut()
+                        .filter(|p| p.started_at == started_at)
+                    {
+                        p.verified = true;
+                    }
+                })
+                .await?;
         }
-        let view = view_of(deps, user).await?;
-        return Ok(json!({ "user": view.to_json() }));
+        return view_of(deps, user).await;
     }
     if key.is_empty() {
         return Err(Error::Invalid(vec![accounts::required("key")]));
@@ -215,8 +224,7 @@ pub async fn view(deps: &Deps<'_>, session: &mut LiveSession, key: &str) -> Resu
     let Some(user) = check_key(deps, key).await? else {
         return Err(Error::Invalid(vec![invalid_reset_key()]));
     };
-    let view = view_of(deps, user).await?;
-    Ok(json!({ "user": view.to_json() }))
+    view_of(deps, user).await
 }
 
 /// `POST auth/password/reset`. `input` is the parsed body, or the errors of
@@ -231,17 +239,16 @@ pub async fn confirm(
     deps.consume_or_429("reset_password_from_key", None, None)
         .await?;
     let by_code = config.account.password_reset_by_code_enabled;
-    let stage = if by_code {
-        Some(resume(deps, session)?)
-    } else {
-        None
-    };
+    if by_code {
+        resume(deps, session).await?;
+    }
     let input = match input {
         Ok(input) => input,
         Err(error) => {
-            if let (Some(stage), Error::Invalid(errors)) = (stage, &error) {
+            if let (true, Error::Invalid(errors)) = (by_code, &error) {
                 if errors.iter().any(|e| e.param.as_deref() == Some("key")) {
-                    record_invalid_attempt(deps, session, stage);
+                    // A key that did not parse is a wrong code.
+                    check_reset_code(deps, session, "").await.ok();
                 }
             }
             return Err(error);
@@ -253,34 +260,32 @@ pub async fn confirm(
     let mut errors = Vec::new();
     // The user whose password would be set: the key's (link), or the
     // flow's, whatever the code (allauth validates the password against it
-    // in both cases).
-    let (user, key_ok) = match &stage {
-        Some(stage) => {
-            let user = match stage.user_id {
-                Some(id) => load_user(deps, id).await?,
-                None => None,
-            };
-            let ok = !key.is_empty()
-                && user.is_some()
-                && codes::verify_code_hash(deps.secret(), &stage.code.code_hash, key);
-            (user, ok)
+    // in both cases). A code is checked (and a wrong one counted) in one
+    // compare-and-set.
+    let (user, stage, key_error) = if by_code {
+        let process = session
+            .data
+            .live_password_reset(config, deps.now_ms)
+            .cloned();
+        let user = match process.as_ref().and_then(|p| p.user_id) {
+            Some(id) => load_user(deps, id).await?,
+            None => None,
+        };
+        match check_reset_code(deps, session, key).await {
+            Ok(stage) if user.is_some() => (user, Some(stage), None),
+            Ok(_) => (user, None, Some(incorrect_code())),
+            Err(Error::Invalid(mut e)) => (user, None, e.pop()),
+            Err(other) => return Err(other),
         }
-        None if key.is_empty() => (None, false),
-        None => {
-            let user = check_key(deps, key).await?;
-            let ok = user.is_some();
-            (user, ok)
+    } else if key.is_empty() {
+        (None, None, Some(accounts::required("key")))
+    } else {
+        match check_key(deps, key).await? {
+            Some(user) => (Some(user), None, None),
+            None => (None, None, Some(invalid_reset_key())),
         }
     };
-    if key.is_empty() {
-        errors.push(accounts::required("key"));
-    } else if !key_ok {
-        errors.push(if by_code {
-            incorrect_code()
-        } else {
-            invalid_reset_key()
-        });
-    }
+    errors.extend(key_error);
     if password.is_empty() {
         errors.push(accounts::required("password"));
     } else if let Some(user) = &user {
@@ -288,16 +293,30 @@ pub async fn confirm(
         errors.extend(password_errors(deps, &view, password, "password"));
     }
     if !errors.is_empty() {
-        if let Some(stage) = stage {
-            if !key_ok {
-                record_invalid_attempt(deps, session, stage);
-            }
-        }
         return Err(Error::Invalid(errors));
     }
     let Some(user) = user else {
         return Err(Error::Invalid(vec![invalid_reset_key()]));
     };
+    if let Some(stage) = &stage {
+        // The right code serves one reset: claim the process.
+        let (started_at, code_hash) = (stage.started_at, stage.code.code_hash.clone());
+        let claimed =
+            deps.sessions()
+                .update(session, move |data| {
+                    let same = data.processes.password_reset.as_ref().is_some_and(|p| {
+                        p.started_at == started_at && p.code.code_hash == code_hash
+                    });
+                    if same {
+                        data.processes.password_reset = None;
+                    }
+                    same
+                })
+                .await?;
+        if !claimed {
+            return Err(Error::Conflict);
+        }
+    }
 
     let hash = deps.passwords.hash(password).await?;
     let email = stage.as_ref().map(|s| s.email.clone());
@@ -312,12 +331,17 @@ pub async fn confirm(
     let shared = config_arc(deps);
     let now = deps.now_ms;
     let user_id = user.id;
+    let old_hash = user.password_hash.clone();
     let ip = deps.ip.to_owned();
     let origin = deps.change_origin();
     let updated = deps
         .db
         .transaction(move |conn| {
-            users::set_password_hash(conn, user_id, Some(&hash))?;
+            // Only if nobody set a password since the key was checked: a
+            // link key (bound to the old hash) works once.
+            if !users::replace_password_hash(conn, user_id, old_hash.as_deref(), &hash)? {
+                return Ok(Err(()));
+            }
             if let Some(email) = &verify {
                 verify_owned_address(conn, user_id, email)?;
             }
@@ -342,9 +366,6 @@ pub async fn confirm(
             let verified = addresses.iter().any(|a| a.verified);
             let may_log_in = log_in
                 && (shared.account.email_verification != EmailVerification::Mandatory || verified);
-            if may_log_in {
-                users::set_last_login(conn, user_id, now)?;
-            }
             let primary = email_addresses::primary_for_user(conn, user_id)?.map(|a| a.email);
             if shared.account.email_notifications {
                 if let Some(to) = &primary {
@@ -352,28 +373,33 @@ pub async fn confirm(
                 }
             }
             let user = users::by_id(conn, user_id)?;
-            Ok(user.map(|u| (UserView::from_row(&u, primary), may_log_in)))
+            Ok(Ok(user.map(|u| (u, may_log_in))))
         })
         .await?;
     deps.mailer.wake();
-    if stage.is_some() {
-        session.set_pending(None);
-    }
-    let Some((view, may_log_in)) = updated else {
+    let Ok(updated) = updated else {
+        return Err(Error::Invalid(vec![if by_code {
+            incorrect_code()
+        } else {
+            invalid_reset_key()
+        }]));
+    };
+    let Some((user, may_log_in)) = updated else {
         return Ok(());
     };
     if may_log_in {
-        if session.user.as_ref().is_some_and(|u| u.id != view.id) {
-            // Django flushes the session when another user logs in.
-            session.data.methods.clear();
+        let record = AuthRecord::PasswordReset {
+            at: AuthRecord::seconds(now),
+            email,
+        };
+        let attempt = Attempt::new(deps, Some(user), None).with_record(record);
+        pipeline::authenticated(deps, session, attempt).await
+    } else {
+        if session.user.as_ref().is_some_and(|u| u.id == user.id) {
+            session.logout();
         }
-        let extra: Vec<(&str, Value)> = email.iter().map(|e| ("email", json!(e))).collect();
-        let record = session::record("password_reset", now, &extra);
-        session.login(view, Some(record));
-    } else if session.user.as_ref().is_some_and(|u| u.id == view.id) {
-        session.logout();
+        Ok(())
     }
-    Ok(())
 }
 
 /// Django's password validators for `user`, then the length limit, with `param`.
@@ -401,63 +427,48 @@ pub fn password_errors(
     errors
 }
 
-/// The reset flow of the session, as its parts.
-struct Stage {
-    user_id: Option<i64>,
-    email: String,
-    started_at: i64,
-    code: CodeState,
-    verified: bool,
-}
-
-impl Stage {
-    fn into_pending(self) -> Pending {
-        Pending::PasswordResetByCode {
-            user_id: self.user_id,
-            email: self.email,
-            started_at: self.started_at,
-            code: self.code,
-            verified: self.verified,
-        }
-    }
-}
-
-/// The live reset flow (allauth's `resume`), or 409. A lapsed one is ended.
-fn resume(deps: &Deps<'_>, session: &mut LiveSession) -> Result<Stage, Error> {
-    let live = match session.data.live_password_reset(deps.config, deps.now_ms) {
-        Some(Pending::PasswordResetByCode {
-            user_id,
-            email,
-            started_at,
-            code,
-            verified,
-        }) => Some(Stage {
-            user_id: *user_id,
-            email: email.clone(),
-            started_at: *started_at,
-            code: code.clone(),
-            verified: *verified,
-        }),
-        _ => None,
-    };
-    if live.is_none()
-        && matches!(
-            session.data.pending,
-            Some(Pending::PasswordResetByCode { .. })
-        )
+/// The live reset process (allauth's `resume`), or 409. A lapsed one is ended.
+async fn resume(deps: &Deps<'_>, session: &mut LiveSession) -> Result<(), Error> {
+    if session
+        .data
+        .live_password_reset(deps.config, deps.now_ms)
+        .is_some()
     {
-        session.set_pending(None);
+        return Ok(());
     }
-    live.ok_or(Error::Conflict)
+    if session.data.processes.password_reset.is_some() {
+        session.processes_mut().password_reset = None;
+    }
+    Err(Error::Conflict)
 }
 
-/// A wrong code: counted; the attempt reaching the maximum ends the flow.
-fn record_invalid_attempt(deps: &Deps<'_>, session: &mut LiveSession, mut stage: Stage) {
-    stage.code.failed_attempts = stage.code.failed_attempts.saturating_add(1);
-    if stage.code.failed_attempts >= deps.config.account.password_reset_by_code_max_attempts {
-        session.set_pending(None);
-    } else {
-        session.set_pending(Some(stage.into_pending()));
+/// Checks a reset code and counts a wrong (or missing) one in one
+/// compare-and-set of the session: the process as it was when the code
+/// was right; a 400 (`required` or `incorrect_code`) when wrong; 409 when
+/// no process is live (lapsed, or its attempts used up).
+async fn check_reset_code(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    key: &str,
+) -> Result<PasswordResetProcess, Error> {
+    let limits = CodeLimits::password_reset(deps.config);
+    let (secret, now) = (deps.secret().to_owned(), deps.now_ms);
+    let given = key.trim().to_owned();
+    let outcome = deps
+        .sessions()
+        .update(session, move |data| {
+            let process = data.processes.password_reset.clone();
+            let check = check_code(data, CodeSlot::PasswordReset, limits, &secret, &given, now);
+            (check, process)
+        })
+        .await?;
+    match outcome {
+        (CodeCheck::Right, Some(process)) => Ok(process),
+        (CodeCheck::Wrong { .. }, _) if key.trim().is_empty() => {
+            Err(Error::Invalid(vec![accounts::required("key")]))
+        }
+        (CodeCheck::Wrong { .. }, _) => Err(Error::Invalid(vec![incorrect_code()])),
+        _ => Err(Error::Conflict),
     }
 }
 

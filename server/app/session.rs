@@ -1,81 +1,330 @@
 //! Sessions as the application sees them: who is logged in, how they
-//! authenticated (`methods`), and the pending stage of an unfinished flow — a
-//! typed state persisted with the session, not loose flags.
+//! authenticated (typed [`AuthRecord`]s, allauth's `AuthenticationMethod`),
+//! the login in progress ([`PendingLogin`], waiting in one typed [`Stage`] of
+//! the login pipeline) and, apart from it, the processes that run beside a
+//! login ([`Processes`]: a password reset by code, the verification of an
+//! added address), so that one flow never wipes another's state.
+//!
+//! Everything here is persisted as the JSON of `sessions.data`; the store
+//! (`app::session_store`) reads and writes it with compare-and-set.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
 
+use crate::app::codes;
 use crate::app::features::Built;
 use crate::config::Config;
 
-/// A code sent by mail for a flow stage: only its hash is kept.
+/// One way the user proved who they are in this session (allauth's
+/// `AuthenticationMethod` records, `data.methods` on the wire). `at` is
+/// seconds since the epoch, with fractions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum AuthRecord {
+    /// A password, given with an address or a username (or again, to
+    /// reauthenticate).
+    Password {
+        at: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reauthenticated: bool,
+    },
+    /// A completed password reset that logged the user in.
+    PasswordReset {
+        at: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+    },
+    /// A code sent to an address.
+    Code {
+        at: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+    },
+}
+
+impl AuthRecord {
+    /// Seconds since the epoch for `now_ms`, as records keep them.
+    pub fn seconds(now_ms: i64) -> f64 {
+        now_ms as f64 / 1000.0
+    }
+
+    pub fn at(&self) -> f64 {
+        match self {
+            AuthRecord::Password { at, .. }
+            | AuthRecord::PasswordReset { at, .. }
+            | AuthRecord::Code { at, .. } => *at,
+        }
+    }
+}
+
+/// A code sent by mail (later: SMS) for a stage or process: only its hash
+/// is kept, with when it was sent and how it has been used. One type for
+/// email verification, login by code and password reset by code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CodeState {
+pub struct CodeStage {
     pub code_hash: String,
-    /// When the code was sent (unix ms).
+    /// When the code was first sent (unix ms); a resend keeps it.
     pub sent_at: i64,
     pub failed_attempts: u32,
     pub resend_count: u32,
 }
 
-/// The stage a flow waits in. Each variant is one of allauth's pending flow ids.
+impl CodeStage {
+    /// A new code sent at `now_ms`: the stage and the code to mail.
+    pub fn new(secret: &str, now_ms: i64) -> (CodeStage, String) {
+        let code = codes::generate_user_code();
+        let stage = CodeStage {
+            code_hash: codes::hash_code(secret, &code),
+            sent_at: now_ms,
+            failed_attempts: 0,
+            resend_count: 0,
+        };
+        (stage, code)
+    }
+
+    /// A stage whose code was never mailed (enumeration prevention): no
+    /// code typed back can match it.
+    pub fn decoy(now_ms: i64) -> CodeStage {
+        CodeStage {
+            code_hash: String::new(),
+            sent_at: now_ms,
+            failed_attempts: 0,
+            resend_count: 0,
+        }
+    }
+
+    /// Whether the code has outlived `limits.timeout_secs`.
+    pub fn expired(&self, limits: CodeLimits, now_ms: i64) -> bool {
+        let timeout_ms = i64::try_from(limits.timeout_secs)
+            .unwrap_or(i64::MAX / 2000)
+            .saturating_mul(1000);
+        now_ms.saturating_sub(self.sent_at) > timeout_ms
+    }
+
+    /// A new code in place of the old one, if the resend quota allows;
+    /// the code to mail.
+    pub fn resend(&mut self, secret: &str, limits: CodeLimits) -> Option<String> {
+        if self.resend_count >= limits.max_resends {
+            return None;
+        }
+        let code = codes::generate_user_code();
+        self.code_hash = codes::hash_code(secret, &code);
+        self.resend_count = self.resend_count.saturating_add(1);
+        Some(code)
+    }
+}
+
+/// The rules of one kind of code, from the settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeLimits {
+    pub max_attempts: u32,
+    pub timeout_secs: u64,
+    pub max_resends: u32,
+}
+
+impl CodeLimits {
+    pub fn login_by_code(config: &Config) -> CodeLimits {
+        let account = &config.account;
+        CodeLimits {
+            max_attempts: account.login_by_code_max_attempts,
+            timeout_secs: account.login_by_code_timeout,
+            max_resends: account.login_by_code_max_resend_count,
+        }
+    }
+
+    pub fn email_verification(config: &Config) -> CodeLimits {
+        let account = &config.account;
+        CodeLimits {
+            max_attempts: account.email_verification_by_code_max_attempts,
+            timeout_secs: account.email_verification_by_code_timeout,
+            max_resends: account.email_verification_max_resend_count,
+        }
+    }
+
+    pub fn password_reset(config: &Config) -> CodeLimits {
+        let account = &config.account;
+        CodeLimits {
+            max_attempts: account.password_reset_by_code_max_attempts,
+            timeout_secs: account.password_reset_by_code_timeout,
+            max_resends: 0,
+        }
+    }
+}
+
+/// The steps of the login pipeline, in allauth's order. A login passes the
+/// ones that apply to it, one after the other; it waits in a [`Stage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The first factor, when it takes a round trip (login by code).
+    Authenticate,
+    /// Mandatory email verification.
+    VerifyEmail,
+}
+
+/// Where a login waits, with that stage's own state. Each variant is one
+/// of allauth's pending flow ids.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "stage", rename_all = "snake_case")]
-pub enum Pending {
-    /// Login or signup waits until the address is verified (mandatory verification).
-    VerifyEmail {
-        /// `None` under enumeration prevention: a signup with a taken
-        /// address waits here too, for a code that was never mailed.
-        user_id: Option<i64>,
-        email: String,
-        /// When the stage began (unix ms); it lapses after `login_timeout`.
-        started_at: i64,
-        /// Present when verification is by code.
-        code: Option<CodeState>,
-        /// Method record to add once verified (the login that was stopped).
-        record: Option<Value>,
-    },
+pub enum Stage {
     /// Login by code: a code was mailed (to an account's address or, under
-    /// enumeration prevention, to an unknown one).
-    LoginByCode {
-        user_id: Option<i64>,
+    /// enumeration prevention, nowhere).
+    LoginByCode { code: CodeStage },
+    /// The address `email` must be verified first: by a mailed code, or
+    /// by the link (`code` is `None`).
+    VerifyEmail {
         email: String,
-        started_at: i64,
-        code: CodeState,
-    },
-    /// Password reset by code.
-    PasswordResetByCode {
-        user_id: Option<i64>,
-        email: String,
-        started_at: i64,
-        code: CodeState,
-        verified: bool,
+        code: Option<CodeStage>,
     },
 }
 
-impl Pending {
-    /// allauth's flow id of the stage.
-    pub fn flow_id(&self) -> &'static str {
+impl Stage {
+    pub fn step(&self) -> Step {
         match self {
-            Pending::VerifyEmail { .. } => "verify_email",
-            Pending::LoginByCode { .. } => "login_by_code",
-            Pending::PasswordResetByCode { .. } => "password_reset_by_code",
+            Stage::LoginByCode { .. } => Step::Authenticate,
+            Stage::VerifyEmail { .. } => Step::VerifyEmail,
         }
     }
 
-    pub fn started_at(&self) -> i64 {
+    pub fn flow(&self) -> FlowKind {
         match self {
-            Pending::VerifyEmail { started_at, .. }
-            | Pending::LoginByCode { started_at, .. }
-            | Pending::PasswordResetByCode { started_at, .. } => *started_at,
+            Stage::LoginByCode { .. } => FlowKind::LoginByCode,
+            Stage::VerifyEmail { .. } => FlowKind::VerifyEmail,
         }
     }
 
-    /// Whether the stage appears in the flows list as the login stage
-    /// (password reset by code is reported separately).
-    fn is_login_stage(&self) -> bool {
-        !matches!(self, Pending::PasswordResetByCode { .. })
+    fn code_mut(&mut self) -> Option<&mut CodeStage> {
+        match self {
+            Stage::LoginByCode { code } => Some(code),
+            Stage::VerifyEmail { code, .. } => code.as_mut(),
+        }
     }
+}
+
+/// A login (or signup) in progress: who it is for, what it has proved so
+/// far, and the stage it waits in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// `None` for a decoy under enumeration prevention (a signup with a
+    /// taken address, a code asked for an unknown one): it never completes.
+    pub user_id: Option<i64>,
+    /// The address the login named, or the signup's.
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub signup: bool,
+    /// When the login began (unix ms); it lapses after `login_timeout`.
+    pub started_at: i64,
+    /// The records of the steps passed, added to the session at the end.
+    #[serde(default)]
+    pub records: Vec<AuthRecord>,
+    pub stage: Stage,
+}
+
+/// A password reset by code in progress (beside any login).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PasswordResetProcess {
+    pub user_id: Option<i64>,
+    pub email: String,
+    pub started_at: i64,
+    pub code: CodeStage,
+    /// A right code was shown once: the address is verified.
+    #[serde(default)]
+    pub verified: bool,
+}
+
+/// A logged-in user's verification by code of an address they added.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmailVerificationProcess {
+    pub user_id: i64,
+    pub email: String,
+    pub code: CodeStage,
+}
+
+/// Flows that run beside the login, each in its own place.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Processes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_reset: Option<PasswordResetProcess>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verification: Option<EmailVerificationProcess>,
+}
+
+/// Where a code lives in the session data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeSlot {
+    /// The code of the pending login's stage.
+    LoginStage,
+    PasswordReset,
+    EmailVerification,
+}
+
+impl CodeSlot {
+    pub fn get_mut(self, data: &mut SessionData) -> Option<&mut CodeStage> {
+        match self {
+            CodeSlot::LoginStage => data.login.as_mut().and_then(|l| l.stage.code_mut()),
+            CodeSlot::PasswordReset => data.processes.password_reset.as_mut().map(|p| &mut p.code),
+            CodeSlot::EmailVerification => data
+                .processes
+                .email_verification
+                .as_mut()
+                .map(|p| &mut p.code),
+        }
+    }
+
+    /// Ends the flow that holds the code.
+    pub fn clear(self, data: &mut SessionData) {
+        match self {
+            CodeSlot::LoginStage => data.login = None,
+            CodeSlot::PasswordReset => data.processes.password_reset = None,
+            CodeSlot::EmailVerification => data.processes.email_verification = None,
+        }
+    }
+}
+
+/// What checking a typed code against the session found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// No live code there (none, lapsed, or used up): allauth's 409.
+    Gone,
+    /// Wrong (or missing): counted; `ended` when that was the last attempt.
+    Wrong {
+        ended: bool,
+    },
+    Right,
+}
+
+/// Checks `given` against the code in `slot` and counts a wrong one: the
+/// attempt that reaches `limits.max_attempts` ends the flow. Pure, so that
+/// the store can run it inside a compare-and-set: concurrent attempts are
+/// counted one after the other, never lost.
+pub fn check_code(
+    data: &mut SessionData,
+    slot: CodeSlot,
+    limits: CodeLimits,
+    secret: &str,
+    given: &str,
+    now_ms: i64,
+) -> CodeCheck {
+    let Some(stage) = slot.get_mut(data) else {
+        return CodeCheck::Gone;
+    };
+    if stage.expired(limits, now_ms) || stage.failed_attempts >= limits.max_attempts {
+        slot.clear(data);
+        return CodeCheck::Gone;
+    }
+    if !stage.code_hash.is_empty() && codes::verify_code_hash(secret, &stage.code_hash, given) {
+        return CodeCheck::Right;
+    }
+    stage.failed_attempts = stage.failed_attempts.saturating_add(1);
+    let ended = stage.failed_attempts >= limits.max_attempts;
+    if ended {
+        slot.clear(data);
+    }
+    CodeCheck::Wrong { ended }
 }
 
 /// What a session keeps besides its user: the JSON in `sessions.data`.
@@ -83,9 +332,12 @@ impl Pending {
 pub struct SessionData {
     /// Authentication records, as sent in `data.methods`.
     #[serde(default)]
-    pub methods: Vec<Value>,
+    pub methods: Vec<AuthRecord>,
+    /// The login in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<PendingLogin>,
     #[serde(default)]
-    pub pending: Option<Pending>,
+    pub processes: Processes,
     /// The login was revoked (a password change or reset elsewhere): the
     /// next use of the session ends it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -101,27 +353,44 @@ impl SessionData {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
     }
 
-    /// The pending password reset by code, unless it has outlived
+    /// The login in progress, unless it has outlived `login_timeout`.
+    pub fn live_login(&self, config: &Config, now_ms: i64) -> Option<&PendingLogin> {
+        let timeout_ms = i64::try_from(config.account.login_timeout)
+            .unwrap_or(i64::MAX / 2000)
+            .saturating_mul(1000);
+        self.login
+            .as_ref()
+            .filter(|l| now_ms.saturating_sub(l.started_at) < timeout_ms)
+    }
+
+    /// The password reset by code, unless it has outlived
     /// `password_reset_by_code_timeout` (allauth's `abort_if_invalid`: the
-    /// reset process has its own timeout, not the login stage's).
-    pub fn live_password_reset(&self, config: &Config, now_ms: i64) -> Option<&Pending> {
+    /// reset process has its own timeout, not the login's).
+    pub fn live_password_reset(
+        &self,
+        config: &Config,
+        now_ms: i64,
+    ) -> Option<&PasswordResetProcess> {
         let timeout_ms = i64::try_from(config.account.password_reset_by_code_timeout)
             .unwrap_or(i64::MAX / 2000)
             .saturating_mul(1000);
-        self.pending.as_ref().filter(|p| {
-            matches!(p, Pending::PasswordResetByCode { .. })
-                && now_ms.saturating_sub(p.started_at()) <= timeout_ms
-        })
+        self.processes
+            .password_reset
+            .as_ref()
+            .filter(|p| now_ms.saturating_sub(p.started_at) <= timeout_ms)
     }
 
-    /// The pending stage, unless it has lapsed.
-    pub fn live_pending(&self, config: &Config, now_ms: i64) -> Option<&Pending> {
-        let timeout_ms = i64::try_from(config.account.login_timeout)
-            .unwrap_or(i64::MAX / 2)
-            .saturating_mul(1000);
-        self.pending
+    /// The added address waiting for its code, unless the code lapsed.
+    pub fn live_email_verification(
+        &self,
+        config: &Config,
+        now_ms: i64,
+    ) -> Option<&EmailVerificationProcess> {
+        let limits = CodeLimits::email_verification(config);
+        self.processes
+            .email_verification
             .as_ref()
-            .filter(|p| now_ms.saturating_sub(p.started_at()) < timeout_ms)
+            .filter(|p| !p.code.expired(limits, now_ms))
     }
 }
 
@@ -144,39 +413,43 @@ impl UserView {
         }
     }
 
-    /// `{id, display, has_usable_password, email, username}`.
-    pub fn to_json(&self) -> Value {
-        let display = self
-            .username
+    /// allauth's `display`: the username, else the address, else the id.
+    pub fn display(&self) -> String {
+        self.username
             .clone()
             .or_else(|| self.email.clone())
-            .unwrap_or_else(|| self.id.to_string());
-        let mut user = Map::new();
-        user.insert("id".into(), json!(self.id));
-        user.insert("display".into(), json!(display));
-        user.insert(
-            "has_usable_password".into(),
-            json!(self.has_usable_password),
-        );
-        if let Some(email) = &self.email {
-            user.insert("email".into(), json!(email));
-        }
-        if let Some(username) = &self.username {
-            user.insert("username".into(), json!(username));
-        }
-        Value::Object(user)
+            .unwrap_or_else(|| self.id.to_string())
     }
 }
 
-/// An authentication record for `data.methods`, stamped with `at` (seconds).
-pub fn record(method: &str, now_ms: i64, extra: &[(&str, Value)]) -> Value {
-    let mut entry = Map::new();
-    entry.insert("method".into(), json!(method));
-    entry.insert("at".into(), json!(now_ms as f64 / 1000.0));
-    for (key, value) in extra {
-        entry.insert((*key).to_string(), value.clone());
+/// allauth's flow ids, as far as this server offers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowKind {
+    Login,
+    LoginByCode,
+    Signup,
+    MfaLoginWebauthn,
+    VerifyEmail,
+    PasswordResetByCode,
+    Reauthenticate,
+    MfaReauthenticate,
+}
+
+/// One entry of `data.flows`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flow {
+    pub id: FlowKind,
+    /// `None`: the field is left out.
+    pub is_pending: Option<bool>,
+}
+
+impl Flow {
+    fn plain(id: FlowKind) -> Flow {
+        Flow {
+            id,
+            is_pending: None,
+        }
     }
-    Value::Object(entry)
 }
 
 /// The flows an anonymous (or pending) client may take next, in allauth's order.
@@ -185,42 +458,45 @@ pub fn anonymous_flows(
     built: Built,
     data: &SessionData,
     now_ms: i64,
-) -> Vec<Value> {
-    let mut flows = vec![json!({"id": "login"})];
+) -> Vec<Flow> {
+    let mut flows = vec![Flow::plain(FlowKind::Login)];
     if config.account.login_by_code_enabled && built.login_by_code {
-        flows.push(json!({"id": "login_by_code"}));
+        flows.push(Flow::plain(FlowKind::LoginByCode));
     }
     if config.account.signup_open && built.signup {
-        flows.push(json!({"id": "signup"}));
+        flows.push(Flow::plain(FlowKind::Signup));
     }
     if config.mfa.enabled && built.mfa && config.mfa.passkey_login_enabled {
-        flows.push(json!({"id": "mfa_login_webauthn"}));
+        flows.push(Flow::plain(FlowKind::MfaLoginWebauthn));
     }
-    let pending = data.live_pending(config, now_ms);
-    if let Some(stage) = pending.filter(|p| p.is_login_stage()) {
-        let id = stage.flow_id();
-        match flows.iter_mut().find(|f| f["id"] == id) {
-            Some(flow) => {
-                flow["is_pending"] = json!(true);
-            }
-            None => flows.push(json!({"id": id, "is_pending": true})),
+    if let Some(login) = data.live_login(config, now_ms) {
+        let id = login.stage.flow();
+        match flows.iter_mut().find(|f| f.id == id) {
+            Some(flow) => flow.is_pending = Some(true),
+            None => flows.push(Flow {
+                id,
+                is_pending: Some(true),
+            }),
         }
     }
     if config.account.password_reset_by_code_enabled && built.password_reset_by_code {
         let pending_reset = data.live_password_reset(config, now_ms).is_some();
-        flows.push(json!({"id": "password_reset_by_code", "is_pending": pending_reset}));
+        flows.push(Flow {
+            id: FlowKind::PasswordResetByCode,
+            is_pending: Some(pending_reset),
+        });
     }
     flows
 }
 
 /// The flows offered to a logged-in user who must reauthenticate.
-pub fn reauthentication_flows(config: &Config, built: Built, user: &UserView) -> Vec<Value> {
+pub fn reauthentication_flows(config: &Config, built: Built, user: &UserView) -> Vec<Flow> {
     let mut flows = Vec::new();
     if user.has_usable_password {
-        flows.push(json!({"id": "reauthenticate"}));
+        flows.push(Flow::plain(FlowKind::Reauthenticate));
     }
     if config.mfa.enabled && built.mfa {
-        flows.push(json!({"id": "mfa_reauthenticate"}));
+        flows.push(Flow::plain(FlowKind::MfaReauthenticate));
     }
     flows
 }
@@ -230,19 +506,22 @@ pub fn recently_authenticated(config: &Config, data: &SessionData, now_ms: i64) 
     let window = config.account.reauthentication_timeout as f64;
     data.methods
         .iter()
-        .filter_map(|m| m.get("at").and_then(Value::as_f64))
+        .map(AuthRecord::at)
         .fold(None, |latest: Option<f64>, at| {
             Some(latest.map_or(at, |l| l.max(at)))
         })
-        .is_some_and(|at| now_ms as f64 / 1000.0 - at <= window)
+        .is_some_and(|at| AuthRecord::seconds(now_ms) - at <= window)
 }
 
 /// The session of the request being handled. Flows change it through these
-/// methods; the HTTP layer loads it before and saves it after.
+/// methods; the store (`app::session_store`) loads it before and saves it
+/// after, with compare-and-set on `version`.
 #[derive(Debug, Default)]
 pub struct LiveSession {
     /// The stored row, if there is one.
     pub row_id: Option<i64>,
+    /// The version of the row this value was read at (or last wrote).
+    pub version: i64,
     /// The SHA-256 (hex) of the row's current key; JWTs are bound to it.
     pub key_hash: Option<String>,
     pub user: Option<UserView>,
@@ -264,15 +543,26 @@ pub struct LiveSession {
 impl LiveSession {
     pub fn loaded(
         row_id: i64,
+        version: i64,
         key_hash: String,
         user: Option<UserView>,
         data: SessionData,
     ) -> Self {
         LiveSession {
             row_id: Some(row_id),
+            version,
             key_hash: Some(key_hash),
             user,
             data,
+            ..Default::default()
+        }
+    }
+
+    /// No session, and the client's stale one is forgotten (a browser's
+    /// cookie is deleted).
+    pub fn forgotten() -> Self {
+        LiveSession {
+            forget_cookie: true,
             ..Default::default()
         }
     }
@@ -289,13 +579,17 @@ impl LiveSession {
         self.ended
     }
 
-    /// Logs `user` in: a new session key (no fixation), the pending stage
-    /// cleared, `record` added to the authentication records.
-    pub fn login(&mut self, user: UserView, record: Option<Value>) {
+    /// Logs `user` in: a new session key (no fixation), the login in
+    /// progress cleared, its `records` added.
+    pub fn login(&mut self, user: UserView, records: Vec<AuthRecord>) {
+        if self.user.as_ref().is_some_and(|u| u.id != user.id) {
+            // Django flushes the session when another user logs in.
+            self.data.methods.clear();
+        }
         self.user = Some(user);
-        self.data.pending = None;
-        self.data.methods.extend(record);
-        self.new_token = Some(crate::app::codes::new_token());
+        self.data.login = None;
+        self.data.methods.extend(records);
+        self.new_token = Some(codes::new_token());
         self.rotate_csrf = true;
         self.logged_in = true;
         self.modified = true;
@@ -304,22 +598,41 @@ impl LiveSession {
     /// A new key for the same session and user (Django's `cycle_key`, as
     /// `update_session_auth_hash` does after a password change).
     pub fn cycle_key(&mut self) {
-        self.new_token = Some(crate::app::codes::new_token());
+        self.new_token = Some(codes::new_token());
         self.modified = true;
     }
 
     /// Adds an authentication record to a logged-in session (reauthentication).
-    pub fn add_record(&mut self, record: Value) {
+    pub fn add_record(&mut self, record: AuthRecord) {
         self.data.methods.push(record);
         self.modified = true;
     }
 
-    /// Replaces the pending stage.
-    pub fn set_pending(&mut self, pending: Option<Pending>) {
-        self.data.pending = pending;
+    /// Starts (or replaces) the login in progress.
+    pub fn begin_login(&mut self, login: PendingLogin) {
+        self.data.login = Some(login);
+        self.mark_modified();
+    }
+
+    /// Ends the login in progress.
+    pub fn end_login(&mut self) {
+        if self.data.login.take().is_some() {
+            self.mark_modified();
+        }
+    }
+
+    /// Changes the processes beside the login.
+    pub fn processes_mut(&mut self) -> &mut Processes {
+        self.mark_modified();
+        &mut self.data.processes
+    }
+
+    /// The data changed: it is saved at the end of the call (a client
+    /// without a session gets one).
+    pub fn mark_modified(&mut self) {
         self.modified = true;
         if self.row_id.is_none() && self.new_token.is_none() {
-            self.new_token = Some(crate::app::codes::new_token());
+            self.new_token = Some(codes::new_token());
         }
     }
 
@@ -332,11 +645,15 @@ impl LiveSession {
         self.modified = true;
     }
 
-    /// Whether saving keeps a row (a user or a stage to remember). A stored
+    /// Whether saving keeps a row (a user or a flow to remember). A stored
     /// row outlives the end of its flow (as a Django session does): the
     /// client's token keeps working — a later call is a 409 or the
     /// anonymous 401, not a 410. Only logout deletes it.
     pub fn worth_keeping(&self) -> bool {
-        !self.ended && (self.user.is_some() || self.data.pending.is_some() || self.row_id.is_some())
+        !self.ended
+            && (self.user.is_some()
+                || self.data.login.is_some()
+                || self.data.processes != Processes::default()
+                || self.row_id.is_some())
     }
 }

@@ -11,9 +11,9 @@
 //! mandatory verification; only verified addresses are unique in the schema.
 
 use crate::app::accounts::{self, Deps, EmailAssessment};
-use crate::app::email_verification::{self, StagedLogin};
-use crate::app::login;
+use crate::app::email_verification;
 use crate::app::password_validation;
+use crate::app::pipeline::{self, Attempt};
 use crate::app::session::LiveSession;
 use crate::app::{Error, FieldError};
 use crate::config::{EmailVerification, SignupFieldName};
@@ -209,15 +209,12 @@ pub async fn signup_create(
     }
     // Enumeration prevention: the same answer as a new account's, and the
     // owner gets an "account already exists" mail.
-    let pretend = |email: Option<String>| StagedLogin {
-        user: None,
-        email,
+    let pretend = |email: Option<String>| Attempt {
         signup: true,
-        record: None,
+        ..Attempt::new(deps, None, email)
     };
     if cleaned.account_already_exists {
-        let login = pretend(cleaned.email.clone());
-        return email_verification::stage_login(deps, session, login).await;
+        return pipeline::authenticated(deps, session, pretend(cleaned.email.clone())).await;
     }
     let password_hash = match &cleaned.password {
         Some(p) => Some(deps.passwords.hash(p).await?),
@@ -236,8 +233,7 @@ pub async fn signup_create(
     let (user, address) = match saved {
         Saved::Created(user, address) => (user, address),
         Saved::AlreadyExists => {
-            let login = pretend(cleaned.email.clone());
-            return email_verification::stage_login(deps, session, login).await;
+            return pipeline::authenticated(deps, session, pretend(cleaned.email.clone())).await;
         }
         Saved::Invalid(error) => return Err(Error::Invalid(vec![error])),
     };
@@ -245,35 +241,27 @@ pub async fn signup_create(
 }
 
 /// allauth's `complete_signup`: the login of the new user, through the
-/// verification stage when it applies. No authentication record: a signup
-/// is not an authentication (`methods` stays empty).
+/// pipeline (the verification stage when it applies). No authentication
+/// record: a signup is not an authentication (`methods` stays empty).
 async fn complete_signup(
     deps: &Deps<'_>,
     session: &mut LiveSession,
     user: User,
     address: Option<EmailAddress>,
 ) -> Result<(), Error> {
-    match deps.config.account.email_verification {
-        EmailVerification::Mandatory => {
-            let login = StagedLogin {
-                user: Some(user),
-                email: None,
-                signup: true,
-                record: None,
-            };
-            match email_verification::stage_login(deps, session, login).await {
-                // allauth swallows this refusal for a new account: the
-                // account stays, the stage does not start.
-                Err(Error::TooManyRequests) => Ok(()),
-                other => other,
-            }
+    if deps.config.account.email_verification == EmailVerification::Optional {
+        if let Some(address) = address.filter(|a| !a.verified) {
+            email_verification::send_link(deps, &address).await?;
         }
-        EmailVerification::Optional => {
-            if let Some(address) = address.filter(|a| !a.verified) {
-                email_verification::send_link(deps, &address).await?;
-            }
-            login::complete_login(deps, session, &user, None).await
-        }
-        EmailVerification::None => login::complete_login(deps, session, &user, None).await,
+    }
+    let attempt = Attempt {
+        signup: true,
+        ..Attempt::new(deps, Some(user), None)
+    };
+    match pipeline::authenticated(deps, session, attempt).await {
+        // allauth swallows this refusal for a new account: the account
+        // stays, the verification stage does not start.
+        Err(Error::TooManyRequests) => Ok(()),
+        other => other,
     }
 }

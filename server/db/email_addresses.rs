@@ -142,6 +142,19 @@ pub fn mark_verified(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> 
     Ok(n > 0)
 }
 
+/// Marks `id` verified only if it is not yet (a link key works once):
+/// whether this call did it.
+pub fn mark_verified_if_unverified(conn: &mut DbConnection, id: i64) -> Result<bool, DbError> {
+    let n = diesel::update(
+        email_addresses::table
+            .find(id)
+            .filter(email_addresses::verified.eq(false)),
+    )
+    .set(email_addresses::verified.eq(true))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
 /// Makes `id` the user's only primary address (in a transaction, or a
 /// savepoint when one is open). Returns false, changing nothing, when `id` is
 /// not one of the user's addresses.

@@ -62,9 +62,19 @@ pub fn is_live(
 /// Ends every refresh token of session `session_id` (its key was cycled:
 /// tokens naming the old key must not outlive it). Returns how many.
 pub fn delete_for_session(conn: &mut DbConnection, session_id: i64) -> Result<usize, DbError> {
+    delete_for_sessions(conn, &[session_id])
+}
+
+/// Ends every refresh token of the given sessions. Returns how many.
+pub fn delete_for_sessions(conn: &mut DbConnection, session_ids: &[i64]) -> Result<usize, DbError> {
+    if session_ids.is_empty() {
+        return Ok(0);
+    }
     Ok(
-        diesel::delete(refresh_tokens::table.filter(refresh_tokens::session_id.eq(session_id)))
-            .execute(conn)?,
+        diesel::delete(
+            refresh_tokens::table.filter(refresh_tokens::session_id.eq_any(session_ids)),
+        )
+        .execute(conn)?,
     )
 }
 

@@ -57,6 +57,7 @@ diesel::table! {
         last_seen_at -> Int8,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        version -> Int8,
     }
 }
 

@@ -51,6 +51,9 @@ pub struct Session {
     pub last_seen_at: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Bumped by every change of `data`, `user_id` or `key_hash`; those
+    /// changes are compare-and-set on it ([`update_if_version`]).
+    pub version: i64,
 }
 
 impl Session {
@@ -163,7 +166,8 @@ pub fn for_user(conn: &mut DbConnection, user_id: i64, now: i64) -> Result<Vec<S
         .load(conn)?)
 }
 
-/// Changes the given columns. Returns whether the session exists.
+/// Changes the given columns without touching the version (activity
+/// tracking). Returns whether the session exists.
 pub fn update(conn: &mut DbConnection, id: i64, changes: &SessionUpdate) -> Result<bool, DbError> {
     if changes.is_empty() {
         return Ok(by_id(conn, id)?.is_some());
@@ -171,6 +175,30 @@ pub fn update(conn: &mut DbConnection, id: i64, changes: &SessionUpdate) -> Resu
     let n = diesel::update(sessions::table.find(id))
         .set(changes)
         .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Changes the given columns and bumps the version, if the row still has
+/// `version` (compare-and-set). Returns whether it did: `false` means that
+/// another request changed (or ended) the session since it was read.
+pub fn update_if_version(
+    conn: &mut DbConnection,
+    id: i64,
+    version: i64,
+    changes: &SessionUpdate,
+) -> Result<bool, DbError> {
+    let target = sessions::table
+        .filter(sessions::id.eq(id))
+        .filter(sessions::version.eq(version));
+    let n = if changes.is_empty() {
+        diesel::update(target)
+            .set(sessions::version.eq(version + 1))
+            .execute(conn)?
+    } else {
+        diesel::update(target)
+            .set((changes, sessions::version.eq(version + 1)))
+            .execute(conn)?
+    };
     Ok(n > 0)
 }
 
@@ -198,10 +226,14 @@ pub fn extend(conn: &mut DbConnection, id: i64, expires_at: i64) -> Result<bool,
     Ok(n > 0)
 }
 
-/// Replaces the session's JSON data.
+/// Replaces the session's JSON data (and bumps the version), whatever it
+/// was: for tests and maintenance; flows use [`update_if_version`].
 pub fn update_data(conn: &mut DbConnection, id: i64, data: &str) -> Result<bool, DbError> {
     let n = diesel::update(sessions::table.find(id))
-        .set(sessions::data.eq(data))
+        .set((
+            sessions::data.eq(data),
+            sessions::version.eq(sessions::version + 1),
+        ))
         .execute(conn)?;
     Ok(n > 0)
 }
@@ -224,7 +256,6 @@ pub fn revoke_for_user(
     user_id: i64,
     keep: Option<i64>,
 ) -> Result<usize, DbError> {
-    use super::schema::refresh_tokens;
     let ids: Vec<i64> = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::id.ne(keep.unwrap_or(-1)))
@@ -233,13 +264,15 @@ pub fn revoke_for_user(
     if ids.is_empty() {
         return Ok(0);
     }
-    diesel::delete(refresh_tokens::table.filter(refresh_tokens::session_id.eq_any(&ids)))
-        .execute(conn)?;
+    super::refresh_tokens::delete_for_sessions(conn, &ids)?;
+    // The version moves too: a request in flight on one of these sessions
+    // cannot write its (now stale) login back.
     Ok(
         diesel::update(sessions::table.filter(sessions::id.eq_any(&ids)))
             .set((
                 sessions::user_id.eq(None::<i64>),
                 sessions::data.eq(REVOKED_DATA),
+                sessions::version.eq(sessions::version + 1),
             ))
             .execute(conn)?,
     )

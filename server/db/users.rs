@@ -130,6 +130,27 @@ pub fn set_password_hash(
     Ok(n > 0)
 }
 
+/// Replaces the password hash only if it still is `expected` (a reset key
+/// works once, even when two requests use it at the same moment): whether
+/// it did.
+pub fn replace_password_hash(
+    conn: &mut DbConnection,
+    id: i64,
+    expected: Option<&str>,
+    password_hash: &str,
+) -> Result<bool, DbError> {
+    let target = users::table.find(id);
+    let n = match expected {
+        Some(old) => diesel::update(target.filter(users::password_hash.eq(old)))
+            .set(users::password_hash.eq(password_hash))
+            .execute(conn)?,
+        None => diesel::update(target.filter(users::password_hash.is_null()))
+            .set(users::password_hash.eq(password_hash))
+            .execute(conn)?,
+    };
+    Ok(n > 0)
+}
+
 /// Sets or clears the username (and its folded copy).
 pub fn set_username(
     conn: &mut DbConnection,

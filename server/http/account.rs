@@ -7,7 +7,7 @@ use allauth_api::types;
 
 use crate::app::login::LoginRequest;
 use crate::app::signup::SignupRequest;
-use crate::http::{not_built, AuthOutcome, Call, Handled};
+use crate::http::{not_built, reply, AuthOutcome, Call, Handled};
 
 pub async fn login_password(
     call: Call<'_>,
@@ -49,18 +49,31 @@ pub async fn email_verification_view(
     call: Call<'_>,
     headers: HeaderParams<EmailVerificationViewHeaders>,
 ) -> Handled<Reply<types::EmailVerificationInfoResponse>> {
-    let (mut call, headers) = call.input(headers).await?;
-    let key = headers.x_email_verification_key;
+    let mut call = call;
+    // A missing header is an empty key: "required", and counted as a
+    // wrong code, as in allauth.
+    let key = headers
+        .into_inner()
+        .map(|h| h.x_email_verification_key)
+        .unwrap_or_default();
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = crate::app::email_verification::view(&deps, &mut call.session, &key).await;
-    // The answer carries `meta.is_authenticating`: the typed body.
-    match result.and_then(|v| {
-        serde_json::from_value::<types::EmailVerificationInfoResponse>(v)
-            .map_err(|e| crate::app::Error::Internal(format!("verification info: {e}")))
-    }) {
-        Ok(body) => Ok(call.finish(Ok(body)).await),
-        Err(error) => Ok(call.finish_auth(Err(error)).await),
-    }
+    let body = result.and_then(|info| {
+        Ok(types::EmailVerificationInfoResponse {
+            data: types::EmailVerificationInfo {
+                email: types::Email(info.email),
+                user: reply::user(&info.user),
+            },
+            meta: types::EmailVerificationInfoMeta {
+                is_authenticating: info.is_authenticating,
+            },
+            status: reply::status(200)?,
+        })
+    });
+    Ok(match body {
+        Ok(body) => call.finish(Ok(body)).await,
+        Err(error) => call.finish_auth(Err(error)).await,
+    })
 }
 
 pub async fn email_verification_confirm(

@@ -8,6 +8,7 @@ pub mod api;
 pub mod cookies;
 pub mod cors;
 pub mod document;
+pub mod reply;
 
 mod account;
 mod account_email;
@@ -31,35 +32,37 @@ mod wrapper;
 pub use wrapper::{serve, Early, Handled};
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use allauth_api::api::OperationId;
 use allauth_api::runtime::{Answer, ClientKind, ClientParam, ErrorItem, Reply};
+use allauth_api::types;
 use dropshot::RequestContext;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::app::features::Built;
-use crate::app::session::{self as app_session, LiveSession, SessionData, UserView};
-use crate::app::{self, codes, features, routes};
+use crate::app::services::Services;
+use crate::app::session::{self as app_session, LiveSession, SessionData};
+use crate::app::session_store::{Found, Origin};
+use crate::app::{self, features, routes};
 use crate::config::Config;
-use crate::db::{self, refresh_tokens, sessions as session_rows, Db};
+use crate::db::{self, sessions as session_rows};
 use crate::spec::ServedSpec;
 
-/// Shared state of the running server.
+/// Shared state of the running server: the application's services, and
+/// what only HTTP needs (the served document, the CORS policy).
 pub struct ServerContext {
-    pub config: Arc<Config>,
-    pub db: Db,
+    pub services: Services,
     pub spec: ServedSpec,
     pub cors: cors::CorsPolicy,
-    /// Password hashing on its bounded blocking pool.
-    pub passwords: crate::app::passwords::Passwords,
-    /// allauth's rate limits, shared through the database.
-    pub rate_limiter: crate::app::ratelimit::RateLimiter,
-    /// Wakes the background mail sender after a mail is queued.
-    pub mailer: crate::email::sender::Mailer,
-    /// The JWT keys, with the `jwt` token strategy.
-    pub jwt: Option<Arc<crate::app::jwt::JwtKeys>>,
+}
+
+impl std::ops::Deref for ServerContext {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 impl ServerContext {
@@ -70,16 +73,7 @@ impl ServerContext {
         ip: &'a str,
         user_agent: &'a str,
     ) -> crate::app::accounts::Deps<'a> {
-        crate::app::accounts::Deps {
-            config: &self.config,
-            db: &self.db,
-            passwords: &self.passwords,
-            rate_limiter: &self.rate_limiter,
-            mailer: &self.mailer,
-            now_ms,
-            ip,
-            user_agent,
-        }
+        self.services.request(now_ms, ip, user_agent)
     }
 }
 
@@ -157,8 +151,7 @@ impl<'a> Call<'a> {
                     .and_then(|v| v.to_str().ok());
                 let token_ok = matches!((&secret, token), (Some(s), Some(t)) if cookies::csrf_token_matches(s, t));
                 if !token_ok || !cookies::origin_allowed(request, config) {
-                    let secret = secret.clone().unwrap_or_else(cookies::new_csrf_secret);
-                    cookies::set_csrf_cookie(&mut headers, config, &secret);
+                    // Django's CSRF 403 sets no cookie.
                     return Err(error_reply(app::Error::CsrfFailed, headers));
                 }
             }
@@ -174,52 +167,40 @@ impl<'a> Call<'a> {
             ClientKind::Browser => cookies::request_cookie(request, &config.session.cookie_name),
         }
         .filter(|t| !t.is_empty());
-        let session = match token {
-            None if kind == ClientKind::App => match bearer_session(ctx, request, now_ms).await {
+        // A session revoked elsewhere ended now: this call is anonymous,
+        // and a browser's cookie is deleted.
+        let forgotten = LiveSession::forgotten;
+        let session = match (token, kind) {
+            (Some(token), _) => match ctx.sessions.by_token(&token, now_ms).await {
+                Ok(Found::Session(session)) => *session,
+                Ok(Found::Revoked) => forgotten(),
+                // The app named a session that does not exist: allauth's 410.
+                Ok(Found::Missing) if kind == ClientKind::App => {
+                    return Err(gone_reply::<A>(config, now_ms, headers));
+                }
+                // A stale browser cookie is no session, and is deleted (as
+                // Django's session middleware does).
+                Ok(Found::Missing) => forgotten(),
+                Err(error) => return Err(error_reply(error, headers)),
+            },
+            (None, ClientKind::App) => match bearer_session(ctx, request, now_ms).await {
                 Ok(Bearer::Session(session)) => *session,
                 Ok(Bearer::Anonymous) => LiveSession::default(),
                 Ok(Bearer::Gone) => return Err(gone_reply::<A>(config, now_ms, headers)),
                 Err(error) => return Err(error_reply(error, headers)),
             },
-            None => LiveSession::default(),
-            Some(token) => match load_session(&ctx.db, &token, now_ms).await {
-                Ok(Some(session)) => session,
-                Ok(None) if kind == ClientKind::App => {
-                    return Err(gone_reply::<A>(config, now_ms, headers));
-                }
-                // A stale browser cookie is no session, and is deleted (as
-                // Django's session middleware does).
-                Ok(None) => {
-                    let mut session = LiveSession::default();
-                    session.forget_cookie = true;
-                    session
-                }
-                Err(error) => return Err(error_reply(error, headers)),
-            },
+            (None, ClientKind::Browser) => LiveSession::default(),
         };
 
         let ip = client_ip(rqctx, config).to_string();
         let user_agent = user_agent(request);
         if config.usersessions.track_activity {
-            // allauth's `UserSessionsMiddleware`: the session records the
-            // client's current address and user agent, and when it was seen.
-            if let (Some(id), true) = (session.row_id, session.is_authenticated()) {
-                let (seen_ip, seen_agent, now) = (ip.clone(), user_agent.clone(), now_ms);
-                let touched = ctx
-                    .db
-                    .run(move |conn| {
-                        let changes = session_rows::SessionUpdate {
-                            last_seen_at: Some(now),
-                            ip: Some(Some(seen_ip)),
-                            user_agent: Some(Some(seen_agent)),
-                            ..Default::default()
-                        };
-                        session_rows::update(conn, id, &changes)
-                    })
-                    .await;
-                if let Err(error) = touched {
-                    return Err(error_reply(error.into(), headers));
-                }
+            if let Err(error) = ctx
+                .sessions
+                .track_activity(&session, &ip, &user_agent, now_ms)
+                .await
+            {
+                return Err(error_reply(error, headers));
             }
         }
 
@@ -242,7 +223,14 @@ impl<'a> Call<'a> {
     /// Saves the session if it changed and sets the cookies (browser) that
     /// go with it; returns the token to expose in `meta` (app).
     async fn persist(&mut self) -> Result<Option<String>, app::Error> {
-        let exposed = save_session(self).await?;
+        let origin = Origin {
+            client: session_client(self.client),
+            ip: &self.ip,
+            user_agent: &self.user_agent,
+            now_ms: self.now_ms,
+            expires_at: self.config.session.expires_at(self.now_ms),
+        };
+        let exposed = self.ctx.sessions.save(&mut self.session, origin).await?;
         if self.client == ClientKind::Browser {
             if self.session.is_ended() {
                 cookies::set_session_cookie(&mut self.headers, self.config, None);
@@ -324,11 +312,10 @@ impl<'a> Call<'a> {
             Ok(tokens) => tokens,
             Err(error) => return error_reply(error, self.headers),
         };
-        let (status, mut body) = self.auth_body(outcome, token);
-        if let Some(pair) = tokens {
-            body["meta"]["access_token"] = json!(pair.access_token);
-            body["meta"]["refresh_token"] = json!(pair.refresh_token);
-        }
+        let (status, body) = match self.auth_body(outcome, token, tokens) {
+            Ok(answer) => answer,
+            Err(error) => return error_reply(error, self.headers),
+        };
         let mut answer = A::envelope(status, body);
         answer.headers_mut().extend(self.headers);
         answer
@@ -364,51 +351,89 @@ impl<'a> Call<'a> {
         Ok(Some(pair))
     }
 
-    fn auth_body(&self, outcome: AuthOutcome, token: Option<String>) -> (StatusCode, Value) {
-        let mut meta = Map::new();
-        let (status, mut body) = match outcome {
-            AuthOutcome::Ok => (StatusCode::OK, json!({})),
-            AuthOutcome::Data(data) => (StatusCode::OK, json!({ "data": data })),
+    /// The answer of `outcome` for the session as it is now, typed as the
+    /// document's response bodies.
+    fn auth_body(
+        &self,
+        outcome: AuthOutcome,
+        token: Option<String>,
+        jwts: Option<app::jwt::TokenPair>,
+    ) -> Result<(StatusCode, Value), app::Error> {
+        let session_token = token.map(types::SessionTokenValue);
+        let signed_in_meta = |session_token| types::AuthenticatedMeta {
+            access_token: jwts
+                .as_ref()
+                .map(|p| types::AccessToken(p.access_token.clone())),
+            is_authenticated: true,
+            refresh_token: jwts
+                .as_ref()
+                .map(|p| types::RefreshToken(p.refresh_token.clone())),
+            session_token,
+        };
+        let (status, body) = match outcome {
+            AuthOutcome::Ok => (
+                StatusCode::OK,
+                reply::to_json(&types::StatusOkResponse {
+                    status: reply::status(200)?,
+                })?,
+            ),
+            AuthOutcome::Data(data) => (StatusCode::OK, json!({ "status": 200, "data": data })),
             AuthOutcome::Session => match &self.session.user {
-                Some(user) => {
-                    meta.insert("is_authenticated".into(), json!(true));
-                    (
-                        StatusCode::OK,
-                        json!({"data": {"user": user.to_json(), "methods": self.session.data.methods}}),
-                    )
-                }
+                Some(user) => (
+                    StatusCode::OK,
+                    reply::to_json(&types::AuthenticatedResponse {
+                        data: types::Authenticated {
+                            methods: reply::methods(&self.session.data.methods),
+                            user: reply::user(user),
+                        },
+                        meta: signed_in_meta(session_token),
+                        status: reply::status(200)?,
+                    })?,
+                ),
                 None => {
-                    meta.insert("is_authenticated".into(), json!(false));
                     let flows = app_session::anonymous_flows(
                         self.config,
                         Built::CURRENT,
                         &self.session.data,
                         self.now_ms,
                     );
-                    (StatusCode::UNAUTHORIZED, json!({"data": {"flows": flows}}))
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        reply::to_json(&types::AuthenticationResponse {
+                            data: types::AuthenticationFlows {
+                                flows: reply::flows(&flows),
+                            },
+                            meta: types::AuthenticationMeta {
+                                is_authenticated: Some(false),
+                                session_token,
+                            },
+                            status: reply::status(401)?,
+                        })?,
+                    )
                 }
             },
             AuthOutcome::ReauthenticationRequired => {
-                meta.insert("is_authenticated".into(), json!(true));
-                let user = self.session.user.as_ref();
-                let flows = user
-                    .map(|u| app_session::reauthentication_flows(self.config, Built::CURRENT, u))
-                    .unwrap_or_default();
-                let data = json!({
-                    "user": user.map(UserView::to_json),
-                    "methods": self.session.data.methods,
-                    "flows": flows,
-                });
-                (StatusCode::UNAUTHORIZED, json!({ "data": data }))
+                let Some(user) = self.session.user.as_ref() else {
+                    return Err(app::Error::Internal(
+                        "reauthentication asked of an anonymous session".into(),
+                    ));
+                };
+                let flows = app_session::reauthentication_flows(self.config, Built::CURRENT, user);
+                (
+                    StatusCode::UNAUTHORIZED,
+                    reply::to_json(&types::ReauthenticationResponse {
+                        data: types::ReauthenticationRequired {
+                            flows: reply::flows(&flows),
+                            methods: reply::methods(&self.session.data.methods),
+                            user: reply::user(user),
+                        },
+                        meta: signed_in_meta(session_token),
+                        status: reply::status(401)?,
+                    })?,
+                )
             }
         };
-        if let Some(token) = token {
-            meta.insert("session_token".into(), json!(token));
-        }
-        if !meta.is_empty() {
-            body["meta"] = Value::Object(meta);
-        }
-        (status, body)
+        Ok((status, body))
     }
 }
 
@@ -429,8 +454,22 @@ const USER_AGENT_MAX_CHARS: usize = 200;
 fn gone_reply<A: Answer>(config: &Config, now_ms: i64, headers: HeaderMap) -> A {
     let flows =
         app_session::anonymous_flows(config, Built::CURRENT, &SessionData::default(), now_ms);
-    let body = json!({"data": {"flows": flows}, "meta": {"is_authenticated": null}});
-    let mut answer = A::envelope(StatusCode::GONE, body);
+    let body = reply::status(410).and_then(|status| {
+        reply::to_json(&types::SessionGoneResponse {
+            data: types::AuthenticationFlows {
+                flows: reply::flows(&flows),
+            },
+            meta: types::AuthenticationMeta {
+                is_authenticated: None,
+                session_token: None,
+            },
+            status,
+        })
+    });
+    let mut answer = match body {
+        Ok(body) => A::envelope(StatusCode::GONE, body),
+        Err(error) => error_reply(error, HeaderMap::new()),
+    };
     answer.headers_mut().extend(headers);
     answer
 }
@@ -470,160 +509,31 @@ async fn bearer_session(
     let Some(session_id) = claims.session_id() else {
         return Ok(Bearer::Anonymous);
     };
-    let row = ctx
-        .db
-        .run(move |conn| session_rows::load_with_user_by_id(conn, session_id, now_ms))
+    let found = ctx
+        .sessions
+        .by_id(session_id, now_ms, |key_hash| claims.names_key(key_hash))
         .await?;
     // The session must still have the key the token was issued under (a
     // password change cycles it); else it is gone.
-    let Some((session, user, email)) = row.filter(|(s, _, _)| claims.names_key(&s.key_hash)) else {
-        return Ok(if ctx.config.headless.jwt_stateful_validation_enabled {
-            Bearer::Anonymous
-        } else {
-            Bearer::Gone
-        });
+    let session = match found {
+        Found::Session(session) => session,
+        Found::Revoked => return Ok(Bearer::Session(Box::new(LiveSession::forgotten()))),
+        Found::Missing if ctx.config.headless.jwt_stateful_validation_enabled => {
+            return Ok(Bearer::Anonymous)
+        }
+        Found::Missing => return Ok(Bearer::Gone),
     };
     // A live session whose user is inactive or deleted is anonymous (401),
     // as with a session token; one of another user than the token's is not
     // this token's session at all.
-    if user
+    if session
+        .user
         .as_ref()
         .is_some_and(|u| u.id.to_string() != claims.sub)
     {
         return Ok(Bearer::Anonymous);
     }
-    let data = SessionData::parse(&session.data);
-    if data.revoked {
-        return end_revoked(&ctx.db, session.id)
-            .await
-            .map(|s| Bearer::Session(Box::new(s)));
-    }
-    let user = user.map(|u| UserView::from_row(&u, email));
-    Ok(Bearer::Session(Box::new(LiveSession::loaded(
-        session.id,
-        session.key_hash,
-        user,
-        data,
-    ))))
-}
-
-/// The per-request session check: one indexed read.
-async fn load_session(
-    db: &Db,
-    token: &str,
-    now_ms: i64,
-) -> Result<Option<LiveSession>, app::Error> {
-    let key_hash = codes::token_hash(token);
-    let row = db
-        .run(move |conn| session_rows::load_with_user(conn, &key_hash, now_ms))
-        .await?;
-    let Some((session, user, email)) = row else {
-        return Ok(None);
-    };
-    let data = SessionData::parse(&session.data);
-    if data.revoked {
-        return end_revoked(db, session.id).await.map(Some);
-    }
-    // A session whose user is gone or inactive is anonymous.
-    let user = user.map(|u| UserView::from_row(&u, email));
-    Ok(Some(LiveSession::loaded(
-        session.id,
-        session.key_hash,
-        user,
-        data,
-    )))
-}
-
-/// The first use of a revoked session: it ends now, and this call is
-/// anonymous (the next one with the same token finds no session).
-async fn end_revoked(db: &Db, id: i64) -> Result<LiveSession, app::Error> {
-    db.run(move |conn| session_rows::delete(conn, id)).await?;
-    let mut session = LiveSession::default();
-    session.forget_cookie = true;
-    Ok(session)
-}
-
-/// Writes the session back if a flow changed it; returns the new token when
-/// the key was created or rotated.
-async fn save_session(call: &mut Call<'_>) -> Result<Option<String>, app::Error> {
-    let session = &mut call.session;
-    if !session.is_modified() {
-        return Ok(None);
-    }
-    let now = call.now_ms;
-    let expires_at = call.config.session.expires_at(now);
-    let row_id = session.row_id;
-    if !session.worth_keeping() {
-        if let Some(id) = row_id {
-            call.ctx
-                .db
-                .run(move |conn| session_rows::delete(conn, id))
-                .await?;
-        }
-        session.row_id = None;
-        return Ok(None);
-    }
-    let token = session.new_token.clone();
-    let user_id = session.user.as_ref().map(|u| u.id);
-    let data = session.data.to_json();
-    match (row_id, token.clone()) {
-        (None, token) => {
-            let token = token.unwrap_or_else(codes::new_token);
-            let key_hash = codes::token_hash(&token);
-            let mut new = session_rows::NewSession::new(
-                key_hash.clone(),
-                session_client(call.client),
-                now,
-                expires_at,
-            );
-            new.user_id = user_id;
-            new.data = data;
-            new.ip = Some(call.ip.clone());
-            new.user_agent = Some(call.user_agent.clone());
-            let row = call
-                .ctx
-                .db
-                .run(move |conn| session_rows::insert(conn, &new))
-                .await?;
-            call.session.row_id = Some(row.id);
-            call.session.key_hash = Some(key_hash);
-            Ok(Some(token))
-        }
-        (Some(id), token) => {
-            let key_hash = token.as_deref().map(codes::token_hash);
-            let cycled = key_hash.is_some();
-            let mut changes = session_rows::SessionUpdate {
-                key_hash: key_hash.clone(),
-                user_id: Some(user_id),
-                data: Some(data),
-                expires_at: Some(expires_at),
-                last_seen_at: Some(now),
-                ..Default::default()
-            };
-            if session.logged_in {
-                // The user sessions list shows the login's time and client.
-                changes.created_at = Some(now);
-                changes.ip = Some(Some(call.ip.clone()));
-                changes.user_agent = Some(Some(call.user_agent.clone()));
-            }
-            // A new key ends the JWTs issued under the old one: their `sid`
-            // no longer matches, and their refresh tokens go with it.
-            call.ctx
-                .db
-                .transaction(move |conn| {
-                    session_rows::update(conn, id, &changes)?;
-                    if cycled {
-                        refresh_tokens::delete_for_session(conn, id)?;
-                    }
-                    Ok(())
-                })
-                .await?;
-            if key_hash.is_some() {
-                call.session.key_hash = key_hash;
-            }
-            Ok(token)
-        }
-    }
+    Ok(Bearer::Session(session))
 }
 
 fn session_client(kind: ClientKind) -> session_rows::Client {

@@ -7,7 +7,7 @@ use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 
 use crate::app::password_reset::{self, Requested, ResetInput};
-use crate::http::{invalid_input, AuthOutcome, Call, Handled};
+use crate::http::{invalid_input, reply, AuthOutcome, Call, Handled};
 
 /// `POST auth/password/request`: mails a reset link (200) or a code (401
 /// with `password_reset_by_code` pending), the same for unknown addresses.
@@ -38,7 +38,18 @@ pub async fn password_reset_view(
         .unwrap_or_default();
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = password_reset::view(&deps, &mut call.session, &key).await;
-    Ok(call.finish_auth(result.map(AuthOutcome::Data)).await)
+    let body = result.and_then(|user| {
+        Ok(types::PasswordResetInfoResponse {
+            data: types::PasswordResetInfo {
+                user: reply::user(&user),
+            },
+            status: reply::status(200)?,
+        })
+    });
+    Ok(match body {
+        Ok(body) => call.finish(Ok(body)).await,
+        Err(error) => call.finish_auth(Err(error)).await,
+    })
 }
 
 /// `POST auth/password/reset`: sets the new password; 200 logged in with

@@ -284,10 +284,10 @@ async fn a_missing_code_counts_and_the_code_expires() {
             let (row, _, _) =
                 sessions::load_with_user(conn, &key_hash, db::now_millis())?.expect("session");
             let mut data: Value = serde_json::from_str(&row.data).expect("json");
-            let sent = data["pending"]["code"]["sent_at"]
+            let sent = data["login"]["stage"]["code"]["sent_at"]
                 .as_i64()
                 .expect("sent_at");
-            data["pending"]["code"]["sent_at"] = json!(sent - 181_000);
+            data["login"]["stage"]["code"]["sent_at"] = json!(sent - 181_000);
             let changes = sessions::SessionUpdate {
                 data: Some(data.to_string()),
                 ..Default::default()

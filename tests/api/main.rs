@@ -11,6 +11,7 @@ mod account_email;
 mod account_password;
 mod agreement;
 mod codegen;
+mod concurrency;
 mod configuration;
 mod conformance;
 mod cors;

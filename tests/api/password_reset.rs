@@ -654,8 +654,9 @@ async fn reset_codes_run_out_of_attempts_and_time() {
                 let row = sessions::by_key_hash(conn, &key_hash, db::now_millis())?
                     .expect("the session row");
                 let mut data: Value = serde_json::from_str(&row.data).expect("session data");
-                let started = data["pending"]["started_at"].as_i64().expect("started_at");
-                data["pending"]["started_at"] = json!(started - 181_000);
+                let process = &mut data["processes"]["password_reset"];
+                let started = process["started_at"].as_i64().expect("started_at");
+                process["started_at"] = json!(started - 181_000);
                 sessions::update_data(conn, row.id, &data.to_string())?;
                 Ok(())
             })

@@ -1,0 +1,141 @@
+//! The login pipeline: every way in (password, code, password reset, signup;
+//! later passkey, provider, phone) authenticates a user, then passes the
+//! same steps in allauth's order — verify email (later: MFA authenticate,
+//! trust, phone verification) — and ends in one [`complete`], which records
+//! how the user authenticated, marks the login and rotates the session key
+//! (the HTTP layer then hands out the new token or cookie, and JWTs).
+//!
+//! A step that must wait for the client becomes the login's typed
+//! [`Stage`], persisted with the session ([`PendingLogin`]); the operation
+//! that finishes a stage claims it atomically from the store and calls
+//! [`advance`] with the step it finished. Adding a way to log in is a call
+//! to [`authenticated`]; adding a step is one `Step` variant, its stage and
+//! one arm in [`advance`].
+
+use crate::app::accounts::{self, Deps};
+use crate::app::email_verification;
+use crate::app::session::{AuthRecord, LiveSession, PendingLogin, Stage, Step};
+use crate::app::Error;
+use crate::db::users::{self, User};
+
+/// Every step, in the order a login passes them.
+const STEPS: [Step; 2] = [Step::Authenticate, Step::VerifyEmail];
+
+/// A login on its way through the pipeline.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// `None` for a decoy under enumeration prevention: it can wait in a
+    /// stage like a real login, but never completes.
+    pub user: Option<User>,
+    /// The address the login named (or the signup's).
+    pub email: Option<String>,
+    pub signup: bool,
+    /// What has been proved so far, recorded when the login completes.
+    pub records: Vec<AuthRecord>,
+    /// When the login began (unix ms).
+    pub started_at: i64,
+}
+
+impl Attempt {
+    /// A login of `user` that has just passed its first factor.
+    pub fn new(deps: &Deps<'_>, user: Option<User>, email: Option<String>) -> Attempt {
+        Attempt {
+            user,
+            email,
+            signup: false,
+            records: Vec::new(),
+            started_at: deps.now_ms,
+        }
+    }
+
+    pub fn with_record(mut self, record: AuthRecord) -> Attempt {
+        self.records.push(record);
+        self
+    }
+
+    /// The login that waited in `pending`, with its user read again (an
+    /// account deleted or deactivated meanwhile makes it a decoy).
+    pub async fn resume(deps: &Deps<'_>, pending: PendingLogin) -> Result<Attempt, Error> {
+        let user = match pending.user_id {
+            Some(id) => deps
+                .db
+                .run(move |conn| users::by_id(conn, id))
+                .await?
+                .filter(|u| u.is_active),
+            None => None,
+        };
+        Ok(Attempt {
+            user,
+            email: pending.email,
+            signup: pending.signup,
+            records: pending.records,
+            started_at: pending.started_at,
+        })
+    }
+
+    /// This login waiting in `stage`.
+    pub fn pending(&self, stage: Stage) -> PendingLogin {
+        PendingLogin {
+            user_id: self.user.as_ref().map(|u| u.id),
+            email: self.email.clone(),
+            signup: self.signup,
+            started_at: self.started_at,
+            records: self.records.clone(),
+            stage,
+        }
+    }
+}
+
+/// The first factor succeeded: the remaining steps, then the login.
+pub async fn authenticated(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    attempt: Attempt,
+) -> Result<(), Error> {
+    advance(deps, session, attempt, Step::Authenticate).await
+}
+
+/// Runs the steps after `done` in order: the first one that has to wait
+/// for the client becomes the login's stage; when none does, the login
+/// completes.
+pub async fn advance(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    attempt: Attempt,
+    done: Step,
+) -> Result<(), Error> {
+    for step in STEPS.into_iter().filter(|s| *s > done) {
+        let stage = match step {
+            Step::Authenticate => None,
+            Step::VerifyEmail => email_verification::stage_for(deps, &attempt).await?,
+        };
+        if let Some(stage) = stage {
+            session.begin_login(attempt.pending(stage));
+            return Ok(());
+        }
+    }
+    complete(deps, session, attempt).await
+}
+
+/// Logs the user in: `last_login`, the records, a new session key. A
+/// decoy cannot get here with a user; it ends as a conflict.
+pub async fn complete(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    attempt: Attempt,
+) -> Result<(), Error> {
+    let Some(user) = attempt.user else {
+        session.end_login();
+        return Err(Error::Conflict);
+    };
+    let now = deps.now_ms;
+    let view = deps
+        .db
+        .run(move |conn| {
+            users::set_last_login(conn, user.id, now)?;
+            accounts::view_of(conn, &user)
+        })
+        .await?;
+    session.login(view, attempt.records);
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! The one services value the application layer runs on: configuration,
+//! storage, password hashing, rate limits, mail, JWT keys and the session
+//! store, built once at start-up. A request adds its own context (time,
+//! client address, user agent) to make the flows' [`Deps`].
+
+use std::sync::Arc;
+
+use crate::app::accounts::Deps;
+use crate::app::jwt::JwtKeys;
+use crate::app::passwords::Passwords;
+use crate::app::ratelimit::RateLimiter;
+use crate::app::session_store::SessionStore;
+use crate::config::Config;
+use crate::db::Db;
+use crate::email::sender::Mailer;
+
+pub struct Services {
+    pub config: Arc<Config>,
+    pub db: Db,
+    /// Password hashing on its bounded blocking pool.
+    pub passwords: Passwords,
+    /// allauth's rate limits, shared through the database.
+    pub rate_limiter: RateLimiter,
+    /// Wakes the background mail sender after a mail is queued.
+    pub mailer: Mailer,
+    /// The JWT keys, with the `jwt` token strategy.
+    pub jwt: Option<Arc<JwtKeys>>,
+    /// Sessions, read and written with compare-and-set.
+    pub sessions: SessionStore,
+}
+
+impl Services {
+    /// What the flows need for one request.
+    pub fn request<'a>(&'a self, now_ms: i64, ip: &'a str, user_agent: &'a str) -> Deps<'a> {
+        Deps {
+            config: &self.config,
+            db: &self.db,
+            passwords: &self.passwords,
+            rate_limiter: &self.rate_limiter,
+            mailer: &self.mailer,
+            store: &self.sessions,
+            now_ms,
+            ip,
+            user_agent,
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! `[mfa]`: django-allauth's `MFA_*` settings and the checks of allauth's `mfa/checks.py`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::checks::positive;
+use super::{
+    AccountConfig, ConfigError, EmailVerification, MfaRateLimitOverrides, RateLimit, RateLimits,
+};
+
+/// `MFA_SUPPORTED_TYPES` members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaType {
+    RecoveryCodes,
+    Totp,
+    Webauthn,
+}
+
+impl MfaType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MfaType::RecoveryCodes => "recovery_codes",
+            MfaType::Totp => "totp",
+            MfaType::Webauthn => "webauthn",
+        }
+    }
+}
+
+impl PartialEq<str> for MfaType {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// `[mfa]`: django-allauth's `MFA_*` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaConfig {
+    /// `allauth.mfa` in `INSTALLED_APPS`.
+    pub enabled: bool,
+    pub supported_types: Vec<MfaType>,
+    pub passkey_login_enabled: bool,
+    pub passkey_signup_enabled: bool,
+    /// Seconds.
+    pub totp_period: u32,
+    pub totp_digits: u32,
+    /// Periods accepted either side of now.
+    pub totp_tolerance: u32,
+    /// `None` = allauth's default (the site name).
+    pub totp_issuer: Option<String>,
+    pub recovery_code_count: u32,
+    pub recovery_code_digits: u32,
+    pub trust_enabled: bool,
+    /// Seconds.
+    pub trust_cookie_age: u64,
+    pub webauthn_allow_insecure_origin: bool,
+    /// `false`, or a table of action → rate merged over the defaults. Read
+    /// the effective limits with [`MfaConfig::rate_limits`].
+    pub rate_limits: RateLimits<MfaRateLimitOverrides>,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        MfaConfig {
+            enabled: true,
+            supported_types: vec![MfaType::RecoveryCodes, MfaType::Totp],
+            passkey_login_enabled: false,
+            passkey_signup_enabled: false,
+            totp_period: 30,
+            totp_digits: 6,
+            totp_tolerance: 0,
+            totp_issuer: None,
+            recovery_code_count: 10,
+            recovery_code_digits: 8,
+            trust_enabled: false,
+            trust_cookie_age: 14 * 24 * 3600,
+            webauthn_allow_insecure_origin: false,
+            rate_limits: RateLimits::default(),
+        }
+    }
+}
+
+impl MfaConfig {
+    /// Effective MFA rate limits (see [`AccountConfig::rate_limits`]).
+    pub fn rate_limits(&self) -> &BTreeMap<String, Vec<RateLimit>> {
+        self.rate_limits.effective()
+    }
+
+    pub fn supports(&self, kind: MfaType) -> bool {
+        self.supported_types.contains(&kind)
+    }
+
+    pub(super) fn validate(&self, account: &AccountConfig) -> Result<(), ConfigError> {
+        if self.supported_types.len() != self.supported_types.iter().collect::<BTreeSet<_>>().len()
+        {
+            return Err(ConfigError::inconsistent(
+                "mfa.supported_types",
+                "lists a type twice",
+            ));
+        }
+        // allauth silently turns passkey login off without webauthn; we refuse.
+        if self.passkey_login_enabled && !self.supports(MfaType::Webauthn) {
+            return Err(ConfigError::inconsistent(
+                "mfa.passkey_login_enabled",
+                "requires \"webauthn\" in mfa.supported_types",
+            ));
+        }
+        // allauth mfa/checks.py: the four requirements of passkey signup.
+        if self.passkey_signup_enabled {
+            if !self.supports(MfaType::Webauthn) {
+                return Err(ConfigError::inconsistent(
+                    "mfa.passkey_signup_enabled",
+                    "requires \"webauthn\" in mfa.supported_types",
+                ));
+            }
+            if !account.email_verification_by_code_enabled {
+                return Err(ConfigError::inconsistent(
+                    "mfa.passkey_signup_enabled",
+                    "requires account.email_verification_by_code_enabled = true",
+                ));
+            }
+            if !account.email_required() {
+                return Err(ConfigError::inconsistent(
+                    "mfa.passkey_signup_enabled",
+                    "requires \"email*\" in account.signup_fields",
+                ));
+            }
+            if account.email_verification != EmailVerification::Mandatory {
+                return Err(ConfigError::inconsistent(
+                    "mfa.passkey_signup_enabled",
+                    "requires account.email_verification = \"mandatory\"",
+                ));
+            }
+        }
+        positive("mfa.totp_period", u64::from(self.totp_period))?;
+        // RFC 4226/6238 codes have 6 to 8 digits.
+        if !(6..=8).contains(&self.totp_digits) {
+            return Err(ConfigError::inconsistent(
+                "mfa.totp_digits",
+                "must be 6, 7 or 8",
+            ));
+        }
+        positive(
+            "mfa.recovery_code_count",
+            u64::from(self.recovery_code_count),
+        )?;
+        if !(4..=20).contains(&self.recovery_code_digits) {
+            return Err(ConfigError::inconsistent(
+                "mfa.recovery_code_digits",
+                "must be between 4 and 20",
+            ));
+        }
+        positive("mfa.trust_cookie_age", self.trust_cookie_age)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::config::ratelimits::{rl, RateLimitPer};
+    use crate::config::testing::load;
+
+    #[test]
+    fn defaults_equal_allauths() {
+        let c = load("");
+        let m = &c.mfa;
+        assert!(m.enabled);
+        assert_eq!(
+            m.supported_types,
+            vec![MfaType::RecoveryCodes, MfaType::Totp]
+        );
+        assert!(!m.passkey_login_enabled && !m.passkey_signup_enabled);
+        assert_eq!((m.totp_period, m.totp_digits, m.totp_tolerance), (30, 6, 0));
+        assert!(m.totp_issuer.is_none());
+        assert_eq!((m.recovery_code_count, m.recovery_code_digits), (10, 8));
+        assert!(!m.trust_enabled && !m.webauthn_allow_insecure_origin);
+        assert_eq!(m.trust_cookie_age, 1_209_600);
+        assert_eq!(
+            m.rate_limits().get("webauthn_login"),
+            Some(&vec![rl(10, 60, RateLimitPer::Ip)])
+        );
+    }
+}
