@@ -70,7 +70,7 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
 /// refresh tokens and old rate-limit windows now and then every `interval`.
 async fn housekeeping(
     db: Db,
-    limiter: crate::app::ratelimit::RateLimiter,
+    limiter: crate::app::security::ratelimit::RateLimiter,
     interval: std::time::Duration,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -159,12 +159,12 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Logging(e.to_string()))?;
     let api = allauth_api::api::allauth_api_mod::api_description::<Api>()
         .map_err(|e| StartError::Api(e.to_string()))?;
-    let jwt = crate::app::jwt::JwtKeys::from_config(&config)
+    let jwt = crate::app::sessions::jwt::JwtKeys::from_config(&config)
         .map_err(StartError::Jwt)?
         .map(Arc::new);
     let config = Arc::new(config);
-    let passwords = crate::app::passwords::Passwords::new(&config.account);
-    let rate_limiter = crate::app::ratelimit::RateLimiter::new(db.clone());
+    let passwords = crate::app::security::passwords::Passwords::new(&config.account);
+    let rate_limiter = crate::app::security::ratelimit::RateLimiter::new(db.clone());
     let mailer = crate::email::sender::Mailer::new();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let sender = crate::email::sender::spawn_sender(
@@ -185,7 +185,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         stop,
         tasks: vec![sender, chores],
     };
-    let sessions = crate::app::session_store::SessionStore::new(db.clone());
+    let sessions = crate::app::sessions::session_store::SessionStore::new(db.clone());
     let context = ServerContext {
         services: crate::app::services::Services {
             config,

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use crate::app::accounts::Deps;
-use crate::app::jwt::JwtKeys;
-use crate::app::passwords::Passwords;
-use crate::app::ratelimit::RateLimiter;
-use crate::app::session_store::SessionStore;
+use crate::app::account::accounts::Deps;
+use crate::app::sessions::jwt::JwtKeys;
+use crate::app::security::passwords::Passwords;
+use crate::app::security::ratelimit::RateLimiter;
+use crate::app::sessions::session_store::SessionStore;
 use crate::config::Config;
 use crate::db::Db;
 use crate::email::sender::Mailer;

@@ -5,8 +5,8 @@ use allauth_api::api::*;
 use allauth_api::runtime::*;
 use allauth_api::types;
 
-use crate::app::login::LoginRequest;
-use crate::app::signup::SignupRequest;
+use crate::app::account::login::LoginRequest;
+use crate::app::account::signup::SignupRequest;
 use crate::http::{not_built, reply, AuthOutcome, Call, Handled};
 
 pub async fn login_password(
@@ -21,7 +21,7 @@ pub async fn login_password(
         password: input.password.0,
     };
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
-    let result = crate::app::login::login_password(&deps, &mut call.session, request).await;
+    let result = crate::app::account::login::login_password(&deps, &mut call.session, request).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
         .await)
@@ -39,7 +39,7 @@ pub async fn signup_create(
         password: input.password.map(|p| p.0),
     };
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
-    let result = crate::app::signup::signup_create(&deps, &mut call.session, request).await;
+    let result = crate::app::account::signup::signup_create(&deps, &mut call.session, request).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
         .await)
@@ -57,7 +57,7 @@ pub async fn email_verification_view(
         .map(|h| h.x_email_verification_key)
         .unwrap_or_default();
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
-    let result = crate::app::email_verification::view(&deps, &mut call.session, &key).await;
+    let result = crate::app::account::email_verification::view(&deps, &mut call.session, &key).await;
     let body = result.and_then(|info| {
         Ok(types::EmailVerificationInfoResponse {
             data: types::EmailVerificationInfo {
@@ -84,7 +84,7 @@ pub async fn email_verification_confirm(
     let (mut call, input) = call.input(body).await?;
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result =
-        crate::app::email_verification::confirm(&deps, &mut call.session, &input.key).await;
+        crate::app::account::email_verification::confirm(&deps, &mut call.session, &input.key).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
         .await)
@@ -95,7 +95,7 @@ pub async fn email_verification_resend(
     _headers: HeaderParams<EmailVerificationResendHeaders>,
 ) -> Handled<Reply<types::StatusOkResponse>> {
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
-    let result = crate::app::email_verification::resend(&deps, &mut call.session).await;
+    let result = crate::app::account::email_verification::resend(&deps, &mut call.session).await;
     Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)
 }
 
@@ -126,7 +126,7 @@ pub async fn reauthenticate_password(
     let (mut call, input) = call.input(body).await?;
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result =
-        crate::app::login::reauthenticate_password(&deps, &mut call.session, input.password.0)
+        crate::app::account::login::reauthenticate_password(&deps, &mut call.session, input.password.0)
             .await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))

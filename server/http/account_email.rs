@@ -10,9 +10,9 @@ use allauth_api::api::{
 use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 
-use crate::app::accounts::Deps;
-use crate::app::emails::{self, Managed};
-use crate::app::session::UserView;
+use crate::app::account::accounts::Deps;
+use crate::app::account::emails::{self, Managed};
+use crate::app::sessions::session::UserView;
 use crate::app::Error;
 use crate::http::{AuthOutcome, Call, Handled};
 

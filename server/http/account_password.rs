@@ -4,7 +4,7 @@ use allauth_api::api::PasswordChangeHeaders;
 use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 
-use crate::app::password_change::{self, ChangeInput};
+use crate::app::account::password_change::{self, ChangeInput};
 use crate::http::{invalid_input, AuthOutcome, Call, Handled};
 
 /// `POST account/password/change`: 200 with the session (under a new key),

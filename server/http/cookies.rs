@@ -5,7 +5,7 @@ use cookie::{Cookie, SameSite};
 use http::{HeaderMap, HeaderValue};
 use rand::distr::{Alphanumeric, SampleString};
 
-use crate::app::secrets::constant_time_eq;
+use crate::app::security::secrets::constant_time_eq;
 use crate::config::{Config, SameSite as ConfigSameSite};
 
 /// Django's CSRF secret length; a masked token is twice as long.

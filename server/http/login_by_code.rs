@@ -4,7 +4,7 @@ use allauth_api::api::{LoginCodeConfirmHeaders, LoginCodeRequestHeaders, LoginCo
 use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 
-use crate::app::login_by_code;
+use crate::app::account::login_by_code;
 use crate::http::{invalid_input, AuthOutcome, Call, Handled};
 
 /// `POST auth/code/request`: mails a code; 401 with `login_by_code` pending

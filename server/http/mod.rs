@@ -42,8 +42,8 @@ use serde_json::{json, Value};
 
 use crate::app::features::Built;
 use crate::app::services::Services;
-use crate::app::session::{self as app_session, LiveSession, SessionData};
-use crate::app::session_store::{Found, Origin};
+use crate::app::sessions::session::{self as app_session, LiveSession, SessionData};
+use crate::app::sessions::session_store::{Found, Origin};
 use crate::app::{self, features, routes};
 use crate::config::Config;
 use crate::db::{self, sessions as session_rows};
@@ -72,7 +72,7 @@ impl ServerContext {
         now_ms: i64,
         ip: &'a str,
         user_agent: &'a str,
-    ) -> crate::app::accounts::Deps<'a> {
+    ) -> crate::app::account::accounts::Deps<'a> {
         self.services.request(now_ms, ip, user_agent)
     }
 }
@@ -324,7 +324,7 @@ impl<'a> Call<'a> {
     /// With the JWT strategy, an app client that just became authenticated
     /// (as someone else than at the start of the call) gets an access and a
     /// refresh token.
-    async fn new_jwts(&self) -> Result<Option<app::jwt::TokenPair>, app::Error> {
+    async fn new_jwts(&self) -> Result<Option<app::sessions::jwt::TokenPair>, app::Error> {
         let (Some(keys), ClientKind::App) = (&self.ctx.jwt, self.client) else {
             return Ok(None);
         };
@@ -338,7 +338,7 @@ impl<'a> Call<'a> {
         if self.pre_user_id == Some(user.id) || self.session.is_ended() {
             return Ok(None);
         }
-        let pair = app::jwt::issue_pair(
+        let pair = app::sessions::jwt::issue_pair(
             keys,
             self.config,
             &self.ctx.db,
@@ -357,7 +357,7 @@ impl<'a> Call<'a> {
         &self,
         outcome: AuthOutcome,
         token: Option<String>,
-        jwts: Option<app::jwt::TokenPair>,
+        jwts: Option<app::sessions::jwt::TokenPair>,
     ) -> Result<(StatusCode, Value), app::Error> {
         let session_token = token.map(types::SessionTokenValue);
         let signed_in_meta = |session_token| types::AuthenticatedMeta {
@@ -503,7 +503,7 @@ async fn bearer_session(
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(s, _)| s.eq_ignore_ascii_case(scheme))
         .map(|(_, token)| token.trim());
-    let Some(claims) = credential.and_then(|t| keys.verify(t, app::jwt::TokenUse::Access)) else {
+    let Some(claims) = credential.and_then(|t| keys.verify(t, app::sessions::jwt::TokenUse::Access)) else {
         return Ok(Bearer::Anonymous);
     };
     let Some(session_id) = claims.session_id() else {

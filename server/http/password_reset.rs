@@ -6,7 +6,7 @@ use allauth_api::api::{
 use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 
-use crate::app::password_reset::{self, Requested, ResetInput};
+use crate::app::account::password_reset::{self, Requested, ResetInput};
 use crate::http::{invalid_input, reply, AuthOutcome, Call, Handled};
 
 /// `POST auth/password/request`: mails a reset link (200) or a code (401

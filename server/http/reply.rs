@@ -7,7 +7,7 @@ use allauth_api::types;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::app::session::{AuthRecord, Flow, FlowKind, UserView};
+use crate::app::sessions::session::{AuthRecord, Flow, FlowKind, UserView};
 use crate::app::Error;
 
 pub fn user(view: &UserView) -> types::User {

@@ -4,7 +4,7 @@ use allauth_api::api::{UserSessionDeleteHeaders, UserSessionListHeaders};
 use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 
-use crate::app::usersessions;
+use crate::app::sessions::usersessions;
 use crate::http::{AuthOutcome, Call, Handled};
 
 /// `GET auth/sessions`: the user's sessions; 401 when not logged in.

@@ -16,7 +16,7 @@ pub async fn token_refresh(
 ) -> Handled<Reply<types::RefreshTokenResponse>> {
     let (call, input) = call.input(body).await?;
     let ctx = call.ctx;
-    let result = crate::app::jwt::refresh(
+    let result = crate::app::sessions::jwt::refresh(
         ctx.jwt.as_deref(),
         call.config,
         &ctx.db,

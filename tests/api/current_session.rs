@@ -2,7 +2,7 @@
 //! flows, a logged-in 200, logout, the app 410, and the browser's CSRF rules.
 
 use allauth_api::types;
-use allauth_server::app::codes;
+use allauth_server::app::security::codes;
 use allauth_server::db::{self, sessions, users};
 use serde_json::{json, Value};
 

@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use allauth_api::types;
-use allauth_server::app::codes;
+use allauth_server::app::security::codes;
 use allauth_server::config::Config;
 use allauth_server::db::testing::TestDatabase;
 use allauth_server::db::{self, email_addresses, mail_outbox, sessions, users};

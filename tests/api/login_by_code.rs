@@ -4,7 +4,7 @@
 //! logged-in answer, and the login with its `code` record.
 
 use allauth_api::types;
-use allauth_server::app::codes;
+use allauth_server::app::security::codes;
 use allauth_server::config::Config;
 use allauth_server::db::{self, email_addresses, sessions};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 //! single-use keys, attempts, rate limits and login on reset.
 
 use allauth_api::types;
-use allauth_server::app::codes;
+use allauth_server::app::security::codes;
 use allauth_server::config::{Config, PreventEnumeration};
 use allauth_server::db::{self, email_addresses, sessions, users};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! some, ending the current one (logout), and refusing foreign ids.
 
 use allauth_api::types;
-use allauth_server::app::codes;
+use allauth_server::app::security::codes;
 use allauth_server::db::{self, sessions, users};
 use serde_json::{json, Value};
 

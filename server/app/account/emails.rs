@@ -14,10 +14,10 @@
 
 use serde_json::{json, Value};
 
-use crate::app::accounts::{self, Deps};
-use crate::app::email_verification;
+use crate::app::account::accounts::{self, Deps};
+use crate::app::account::email_verification;
 use crate::app::features::Built;
-use crate::app::session::{
+use crate::app::sessions::session::{
     self, CodeLimits, CodeStage, EmailVerificationProcess, LiveSession, UserView,
 };
 use crate::app::{Error, FieldError};

@@ -13,8 +13,8 @@
 //!   otherwise the call fails with a conflict (409) and writes nothing, so
 //!   two concurrent logins cannot both rotate the key.
 
-use crate::app::codes;
-use crate::app::session::{LiveSession, SessionData, UserView};
+use crate::app::security::codes;
+use crate::app::sessions::session::{LiveSession, SessionData, UserView};
 use crate::app::Error;
 use crate::db::{refresh_tokens, sessions as rows, Db, DbError};
 

@@ -10,11 +10,11 @@
 //! stage with their attempts; reaching `email_verification_by_code_max_attempts`
 //! wrong codes, or the code's timeout, ends the stage.
 
-use crate::app::accounts::{self, Deps};
-use crate::app::codes;
-use crate::app::pipeline::{self, Attempt};
-use crate::app::ratelimit::Consumed;
-use crate::app::session::{
+use crate::app::account::accounts::{self, Deps};
+use crate::app::security::codes;
+use crate::app::sessions::pipeline::{self, Attempt};
+use crate::app::security::ratelimit::Consumed;
+use crate::app::sessions::session::{
     check_code, CodeCheck, CodeLimits, CodeSlot, CodeStage, LiveSession, PendingLogin, SessionData,
     Stage, Step, UserView,
 };

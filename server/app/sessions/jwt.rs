@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::app;
-use crate::app::secrets::constant_time_eq;
+use crate::app::security::secrets::constant_time_eq;
 use crate::config::{Config, JwtAlgorithm, TokenStrategy};
 use crate::db::{refresh_tokens, sessions as session_rows, Db};
 
@@ -273,7 +273,7 @@ pub async fn refresh(
     // Django's CharField strips the value; an empty one is "required".
     let token = token.trim();
     if token.is_empty() {
-        return Err(app::Error::Invalid(vec![app::accounts::required(
+        return Err(app::Error::Invalid(vec![app::account::accounts::required(
             "refresh_token",
         )]));
     }
@@ -384,8 +384,8 @@ mod tests {
 
     #[test]
     fn public_parts_of_both_pem_forms_agree() {
-        let pkcs8 = include_str!("../../tests/api/fixtures/jwt-test-key.pkcs8.pem");
-        let pkcs1 = include_str!("../../tests/api/fixtures/jwt-test-key.pkcs1.pem");
+        let pkcs8 = include_str!("../../../tests/api/fixtures/jwt-test-key.pkcs8.pem");
+        let pkcs1 = include_str!("../../../tests/api/fixtures/jwt-test-key.pkcs1.pem");
         let (n, e) = rsa_public_components(pkcs8).expect("PKCS#8");
         assert_eq!(rsa_public_components(pkcs1), Some((n.clone(), e.clone())));
         assert_eq!(e, vec![0x01, 0x00, 0x01]);

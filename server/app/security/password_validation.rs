@@ -28,7 +28,7 @@ use std::collections::HashSet;
 use std::io::Read as _;
 use std::sync::OnceLock;
 
-use super::FieldError;
+use crate::app::FieldError;
 use crate::config::{AccountConfig, PasswordValidator};
 
 /// Django's `UserAttributeSimilarityValidator` default `max_similarity`.

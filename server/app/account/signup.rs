@@ -10,11 +10,11 @@
 //! `unique_email` is off, and under `prevent_enumeration = "strict"` without
 //! mandatory verification; only verified addresses are unique in the schema.
 
-use crate::app::accounts::{self, Deps, EmailAssessment};
-use crate::app::email_verification;
-use crate::app::password_validation;
-use crate::app::pipeline::{self, Attempt};
-use crate::app::session::LiveSession;
+use crate::app::account::accounts::{self, Deps, EmailAssessment};
+use crate::app::account::email_verification;
+use crate::app::security::password_validation;
+use crate::app::sessions::pipeline::{self, Attempt};
+use crate::app::sessions::session::LiveSession;
 use crate::app::{Error, FieldError};
 use crate::config::{EmailVerification, SignupFieldName};
 use crate::db::email_addresses::{self, EmailAddress, NewEmailAddress};

@@ -40,7 +40,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
 use super::secrets::{constant_time_eq, hex, random_bytes};
-use super::{Error, FieldError};
+use crate::app::{Error, FieldError};
 use crate::config::AccountConfig;
 
 /// Argon2id memory cost in KiB: 19 MiB. OWASP's Password Storage Cheat Sheet

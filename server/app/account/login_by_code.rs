@@ -9,11 +9,11 @@
 //! missing) code counts; the attempt that reaches `login_by_code_max_attempts`
 //! ends the flow, so the next call answers 409.
 
-use crate::app::accounts::Deps;
-use crate::app::emails;
-use crate::app::pipeline::{self, Attempt};
-use crate::app::ratelimit::Consumed;
-use crate::app::session::{
+use crate::app::account::accounts::Deps;
+use crate::app::account::emails;
+use crate::app::sessions::pipeline::{self, Attempt};
+use crate::app::security::ratelimit::Consumed;
+use crate::app::sessions::session::{
     check_code, AuthRecord, CodeCheck, CodeLimits, CodeSlot, CodeStage, LiveSession, PendingLogin,
     Stage, Step,
 };

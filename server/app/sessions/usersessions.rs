@@ -49,7 +49,7 @@ pub async fn end(
     now_ms: i64,
 ) -> Result<bool, Error> {
     if ids.is_empty() {
-        return Err(Error::Invalid(vec![crate::app::accounts::required(
+        return Err(Error::Invalid(vec![crate::app::account::accounts::required(
             "sessions",
         )]));
     }

@@ -6,12 +6,12 @@
 //! and a good login in between does not reset it. Unknown users cost one
 //! dummy verification, so answers take as long either way.
 
-use crate::app::accounts::{self, Deps};
-use crate::app::email_verification;
-use crate::app::passwords::Verified;
-use crate::app::pipeline::{self, Attempt};
-use crate::app::ratelimit::Consumed;
-use crate::app::session::{AuthRecord, LiveSession};
+use crate::app::account::accounts::{self, Deps};
+use crate::app::account::email_verification;
+use crate::app::security::passwords::Verified;
+use crate::app::sessions::pipeline::{self, Attempt};
+use crate::app::security::ratelimit::Consumed;
+use crate::app::sessions::session::{AuthRecord, LiveSession};
 use crate::app::{Error, FieldError};
 use crate::config::LoginMethod;
 use crate::db::users::{self, User};

@@ -11,10 +11,10 @@
 
 use std::sync::Arc;
 
-use crate::app::accounts::{self, Deps};
-use crate::app::password_reset::password_errors;
-use crate::app::passwords::Verified;
-use crate::app::session::LiveSession;
+use crate::app::account::accounts::{self, Deps};
+use crate::app::account::password_reset::password_errors;
+use crate::app::security::passwords::Verified;
+use crate::app::sessions::session::LiveSession;
 use crate::app::{Error, FieldError};
 use crate::db::{email_addresses, sessions, users};
 use crate::email::{enqueue, Message};

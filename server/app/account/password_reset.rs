@@ -25,16 +25,17 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::app::accounts::{self, Deps};
-use crate::app::password_validation::{self, UserAttribute};
-use crate::app::pipeline::{self, Attempt};
-use crate::app::ratelimit::{self, RateLimitSubject};
-use crate::app::secrets::{constant_time_eq, hex};
-use crate::app::session::{
+use crate::app::account::accounts::{self, Deps};
+use crate::app::security::password_validation::{self, UserAttribute};
+use crate::app::sessions::pipeline::{self, Attempt};
+use crate::app::security::ratelimit::{self, RateLimitSubject};
+use crate::app::security::secrets::{constant_time_eq, hex};
+use crate::app::sessions::session::{
     check_code, AuthRecord, CodeCheck, CodeLimits, CodeSlot, CodeStage, LiveSession,
     PasswordResetProcess, UserView,
 };
-use crate::app::{codes, Error, FieldError};
+use crate::app::security::codes;
+use crate::app::{Error, FieldError};
 use crate::config::{Config, EmailVerification};
 use crate::db::users::{self, User};
 use crate::db::{email_addresses, rate_limits, sessions, DbConnection, DbError};

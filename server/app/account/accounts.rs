@@ -3,10 +3,10 @@
 //! identifier, the checks of allauth's signup fields (email syntax, username
 //! rules, email uniqueness) and generating a username.
 
-use crate::app::passwords::Passwords;
-use crate::app::ratelimit::{Consumed, RateLimitSubject, RateLimiter, Ticket};
-use crate::app::session::UserView;
-use crate::app::session_store::SessionStore;
+use crate::app::security::passwords::Passwords;
+use crate::app::security::ratelimit::{Consumed, RateLimitSubject, RateLimiter, Ticket};
+use crate::app::sessions::session::UserView;
+use crate::app::sessions::session_store::SessionStore;
 use crate::app::{Error, FieldError};
 use crate::config::{Config, EmailVerification};
 use crate::db::email_addresses::{self, EmailAddress};
@@ -355,7 +355,7 @@ fn username_candidates(config: &Config, base: &str) -> Vec<String> {
         let suffix: String = (0..suffix_length)
             .map(|i| {
                 let alphabet = if i < 4 { SUFFIX_DIGITS } else { SUFFIX_LETTERS };
-                crate::app::secrets::random_string(alphabet, 1)
+                crate::app::security::secrets::random_string(alphabet, 1)
             })
             .collect();
         let keep = max.saturating_sub(suffix_length);

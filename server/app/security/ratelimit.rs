@@ -61,7 +61,7 @@
 use sha2::{Digest as _, Sha256};
 
 use super::secrets::hex;
-use super::Error;
+use crate::app::Error;
 use crate::config::{Config, RateLimit, RateLimitPer};
 use crate::db::{self, rate_limits, Db};
 

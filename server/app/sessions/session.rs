@@ -6,11 +6,11 @@
 //! added address), so that one flow never wipes another's state.
 //!
 //! Everything here is persisted as the JSON of `sessions.data`; the store
-//! (`app::session_store`) reads and writes it with compare-and-set.
+//! (`app::sessions::session_store`) reads and writes it with compare-and-set.
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::codes;
+use crate::app::security::codes;
 use crate::app::features::Built;
 use crate::config::Config;
 
@@ -514,7 +514,7 @@ pub fn recently_authenticated(config: &Config, data: &SessionData, now_ms: i64) 
 }
 
 /// The session of the request being handled. Flows change it through these
-/// methods; the store (`app::session_store`) loads it before and saves it
+/// methods; the store (`app::sessions::session_store`) loads it before and saves it
 /// after, with compare-and-set on `version`.
 #[derive(Debug, Default)]
 pub struct LiveSession {

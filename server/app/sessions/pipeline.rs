@@ -12,9 +12,9 @@
 //! to [`authenticated`]; adding a step is one `Step` variant, its stage and
 //! one arm in [`advance`].
 
-use crate::app::accounts::{self, Deps};
-use crate::app::email_verification;
-use crate::app::session::{AuthRecord, LiveSession, PendingLogin, Stage, Step};
+use crate::app::account::accounts::{self, Deps};
+use crate::app::account::email_verification;
+use crate::app::sessions::session::{AuthRecord, LiveSession, PendingLogin, Stage, Step};
 use crate::app::Error;
 use crate::db::users::{self, User};
 
