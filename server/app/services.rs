@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use crate::app::account::accounts::Deps;
-use crate::app::sessions::jwt::JwtKeys;
 use crate::app::security::passwords::Passwords;
 use crate::app::security::ratelimit::RateLimiter;
+use crate::app::sessions::jwt::JwtKeys;
 use crate::app::sessions::session_store::SessionStore;
 use crate::config::Config;
 use crate::db::Db;

@@ -21,7 +21,8 @@ pub async fn login_password(
         password: input.password.0,
     };
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
-    let result = crate::app::account::login::login_password(&deps, &mut call.session, request).await;
+    let result =
+        crate::app::account::login::login_password(&deps, &mut call.session, request).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
         .await)
@@ -39,7 +40,8 @@ pub async fn signup_create(
         password: input.password.map(|p| p.0),
     };
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
-    let result = crate::app::account::signup::signup_create(&deps, &mut call.session, request).await;
+    let result =
+        crate::app::account::signup::signup_create(&deps, &mut call.session, request).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
         .await)
@@ -57,7 +59,8 @@ pub async fn email_verification_view(
         .map(|h| h.x_email_verification_key)
         .unwrap_or_default();
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
-    let result = crate::app::account::email_verification::view(&deps, &mut call.session, &key).await;
+    let result =
+        crate::app::account::email_verification::view(&deps, &mut call.session, &key).await;
     let body = result.and_then(|info| {
         Ok(types::EmailVerificationInfoResponse {
             data: types::EmailVerificationInfo {
@@ -84,7 +87,8 @@ pub async fn email_verification_confirm(
     let (mut call, input) = call.input(body).await?;
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result =
-        crate::app::account::email_verification::confirm(&deps, &mut call.session, &input.key).await;
+        crate::app::account::email_verification::confirm(&deps, &mut call.session, &input.key)
+            .await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
         .await)
@@ -125,9 +129,12 @@ pub async fn reauthenticate_password(
     }
     let (mut call, input) = call.input(body).await?;
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
-    let result =
-        crate::app::account::login::reauthenticate_password(&deps, &mut call.session, input.password.0)
-            .await;
+    let result = crate::app::account::login::reauthenticate_password(
+        &deps,
+        &mut call.session,
+        input.password.0,
+    )
+    .await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
         .await)

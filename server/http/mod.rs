@@ -503,7 +503,9 @@ async fn bearer_session(
         .and_then(|v| v.trim().split_once(' '))
         .filter(|(s, _)| s.eq_ignore_ascii_case(scheme))
         .map(|(_, token)| token.trim());
-    let Some(claims) = credential.and_then(|t| keys.verify(t, app::sessions::jwt::TokenUse::Access)) else {
+    let Some(claims) =
+        credential.and_then(|t| keys.verify(t, app::sessions::jwt::TokenUse::Access))
+    else {
         return Ok(Bearer::Anonymous);
     };
     let Some(session_id) = claims.session_id() else {

@@ -4,7 +4,6 @@
 //! allauth answers, and 100 concurrent signups with one address.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use allauth_api::types;
 use allauth_server::config::{
@@ -14,7 +13,9 @@ use allauth_server::config::{
 use allauth_server::db::{email_addresses, users};
 use serde_json::{json, Value};
 
-use crate::harness::{code_in, on_each_backend, raw, user, TestServer};
+use crate::harness::{
+    code_in, link_key, mails_to, on_each_backend, raw, user, Agent, TestServer, CLIENTS,
+};
 
 const PASSWORD: &str = "c0rrect-h0rse-battery";
 
@@ -63,123 +64,8 @@ fn by_link(config: &mut Config) {
     config.finalize();
 }
 
-// ---------------------------------------------------------------------------
-// A client of either kind, keeping its session like a browser or an app
-// ---------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    App,
-    Browser,
-}
-
-const KINDS: [Kind; 2] = [Kind::App, Kind::Browser];
-
-struct Agent<'s> {
-    server: &'s TestServer,
-    kind: Kind,
-    token: Option<String>,
-    cookies: BTreeMap<String, String>,
-}
-
-struct Answer {
-    status: u16,
-    body: Value,
-}
-
-impl<'s> Agent<'s> {
-    fn new(server: &'s TestServer, kind: Kind) -> Self {
-        Agent {
-            server,
-            kind,
-            token: None,
-            cookies: BTreeMap::new(),
-        }
-    }
-
-    fn prefix(&self) -> &'static str {
-        match self.kind {
-            Kind::App => "/_allauth/app/v1/",
-            Kind::Browser => "/_allauth/browser/v1/",
-        }
-    }
-
-    async fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        key: Option<&str>,
-    ) -> Answer {
-        if self.kind == Kind::Browser && method != "GET" && !self.cookies.contains_key("csrftoken")
-        {
-            Box::pin(self.send("GET", "auth/session", None, None)).await;
-        }
-        let url = self.server.url(&format!("{}{path}", self.prefix()));
-        let mut request = match method {
-            "GET" => raw().get(url),
-            "POST" => raw().post(url),
-            "DELETE" => raw().delete(url),
-            other => panic!("method {other}"),
-        };
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if let Some(key) = key {
-            request = request.header("X-Email-Verification-Key", key);
-        }
-        match self.kind {
-            Kind::App => {
-                if let Some(token) = &self.token {
-                    request = request.header("X-Session-Token", token);
-                }
-            }
-            Kind::Browser => {
-                if !self.cookies.is_empty() {
-                    let cookie: Vec<String> = self
-                        .cookies
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect();
-                    request = request.header("Cookie", cookie.join("; "));
-                }
-                if let Some(csrf) = self.cookies.get("csrftoken") {
-                    request = request.header("X-CSRFToken", csrf.clone());
-                }
-            }
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        for value in response.headers().get_all("set-cookie") {
-            let text = value.to_str().expect("ascii cookie");
-            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
-            let (name, value) = pair.split_once('=').expect("name=value");
-            if attributes.to_ascii_lowercase().contains("max-age=0") || value.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_string(), value.to_string());
-            }
-        }
-        let body: Value = response.json().await.expect("json body");
-        assert_eq!(body["status"], status, "the envelope repeats the status");
-        if let Some(token) = body["meta"]["session_token"].as_str() {
-            assert_eq!(self.kind, Kind::App, "only app clients see session tokens");
-            self.token = Some(token.to_string());
-        }
-        Answer { status, body }
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        self.send("GET", path, None, None).await
-    }
-
-    async fn post(&mut self, path: &str, body: Value) -> Answer {
-        self.send("POST", path, Some(body), None).await
-    }
-}
-
-fn codes_of(answer: &Answer) -> Vec<(String, Option<String>)> {
-    answer.body["errors"]
+fn codes_of(answer: &Value) -> Vec<(String, Option<String>)> {
+    answer["errors"]
         .as_array()
         .map(|errors| {
             errors
@@ -199,86 +85,13 @@ fn error(code: &str, param: Option<&str>) -> Vec<(String, Option<String>)> {
     vec![(code.to_string(), param.map(str::to_string))]
 }
 
-fn pending_flow(answer: &Answer) -> Option<String> {
-    answer.body["data"]["flows"]
+fn pending_flow(answer: &Value) -> Option<String> {
+    answer["data"]["flows"]
         .as_array()?
         .iter()
         .find(|f| f["is_pending"] == true)
         .and_then(|f| f["id"].as_str())
         .map(str::to_string)
-}
-
-// ---------------------------------------------------------------------------
-// Mails
-// ---------------------------------------------------------------------------
-
-/// The plain-text bodies of the mails sent to `to`, oldest first, waiting
-/// (up to 10 s) until there are at least `at_least`.
-async fn mails_to(server: &TestServer, to: &str, at_least: usize) -> Vec<String> {
-    let dir = server.server.context().config.email.file_path.clone();
-    for _ in 0..200 {
-        let mut found = Vec::new();
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            let mut names: Vec<_> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-                .collect();
-            names.sort();
-            for path in names {
-                let bytes = std::fs::read(&path).expect("mail file");
-                let mail = mailparse::parse_mail(&bytes).expect("mail parses");
-                let addressed = mail
-                    .headers
-                    .iter()
-                    .any(|h| h.get_key().eq_ignore_ascii_case("to") && h.get_value().contains(to));
-                if !addressed {
-                    continue;
-                }
-                let text = std::iter::once(&mail)
-                    .chain(mail.subparts.iter())
-                    .find(|p| p.ctype.mimetype == "text/plain")
-                    .map(|p| p.get_body().expect("body"))
-                    .unwrap_or_default();
-                let subject = mail
-                    .headers
-                    .iter()
-                    .find(|h| h.get_key().eq_ignore_ascii_case("subject"))
-                    .map(|h| h.get_value())
-                    .unwrap_or_default();
-                found.push(format!("{subject}\n{text}"));
-            }
-        }
-        if found.len() >= at_least {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("fewer than {at_least} mails to {to}");
-}
-
-/// The key of the verification link in a mail (percent-decoded).
-fn key_in(mail: &str) -> String {
-    let start =
-        mail.find("https://app.test/verify/").expect("link") + "https://app.test/verify/".len();
-    let encoded: String = mail[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace())
-        .collect();
-    let mut out = Vec::new();
-    let bytes = encoded.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("hex");
-            out.push(u8::from_str_radix(hex, 16).expect("hex"));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).expect("utf-8 key")
 }
 
 async fn user_count(server: &TestServer) -> i64 {
@@ -302,123 +115,134 @@ async fn user_count(server: &TestServer) -> i64 {
 #[tokio::test]
 async fn signup_verify_by_code_login_and_reauthenticate() {
     on_each_backend(by_code, |server| async move {
-        for kind in KINDS {
-            let email = format!("{kind:?}.Person@Example.com");
+        for client in CLIENTS {
+            let email = format!("{client}.Person@Example.com");
             let folded = email.to_lowercase();
-            let mut agent = Agent::new(&server, kind);
+            let mut agent = Agent::new(&server, client);
 
-            let signup = agent
+            let (signup_status, signup) = agent
                 .post("auth/signup", json!({"email": email, "password": PASSWORD}))
                 .await;
-            assert_eq!(signup.status, 401, "{:?}", signup.body);
-            assert_eq!(signup.body["meta"]["is_authenticated"], false);
+            assert_eq!(signup_status, 401, "{:?}", signup);
+            assert_eq!(signup["meta"]["is_authenticated"], false);
             assert_eq!(pending_flow(&signup).as_deref(), Some("verify_email"));
-            let ids: Vec<&str> = signup.body["data"]["flows"]
+            let ids: Vec<&str> = signup["data"]["flows"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|f| f["id"].as_str().unwrap())
                 .collect();
             assert_eq!(ids, ["login", "signup", "verify_email"]);
-            if kind == Kind::App {
+            if client == "app" {
                 assert!(
                     agent.token.is_some(),
                     "the app gets a session token with the stage"
                 );
             }
-            let session = agent.get("auth/session").await;
+            let (_, session) = agent.get("auth/session", &[]).await;
             assert_eq!(pending_flow(&session).as_deref(), Some("verify_email"));
 
-            let mails = mails_to(&server, &folded, 1).await;
+            let mails = mails_to(&server, &folded).await;
             let code = code_in(&mails[0]);
 
             // A wrong code: 400 incorrect_code (one attempt used).
-            let wrong = agent
-                .send("GET", "auth/email/verify", None, Some("BBBB-BBBB"))
+            let (wrong_status, wrong) = agent
+                .send(
+                    "GET",
+                    "auth/email/verify",
+                    None,
+                    &[("X-Email-Verification-Key", "BBBB-BBBB")],
+                )
                 .await;
-            assert_eq!(wrong.status, 400);
+            assert_eq!(wrong_status, 400);
             assert_eq!(codes_of(&wrong), error("incorrect_code", Some("key")));
 
             // GET shows what the code verifies; lower case and no dash are fine.
             let typed = code.replace('-', "").to_lowercase();
-            let info = agent
-                .send("GET", "auth/email/verify", None, Some(&typed))
+            let (info_status, info) = agent
+                .send(
+                    "GET",
+                    "auth/email/verify",
+                    None,
+                    &[("X-Email-Verification-Key", &typed)],
+                )
                 .await;
-            assert_eq!(info.status, 200, "{:?}", info.body);
+            assert_eq!(info_status, 200, "{:?}", info);
             assert_eq!(
-                info.body["data"]["email"],
+                info["data"]["email"],
                 folded.as_str(),
                 "signup lowercases the address"
             );
-            assert_eq!(info.body["meta"]["is_authenticating"], true);
-            assert_eq!(info.body["data"]["user"]["has_usable_password"], true);
+            assert_eq!(info["meta"]["is_authenticating"], true);
+            assert_eq!(info["data"]["user"]["has_usable_password"], true);
             let local = folded.split('@').next().unwrap();
             assert_eq!(
-                info.body["data"]["user"]["username"], local,
+                info["data"]["user"]["username"], local,
                 "username generated from the address"
             );
 
             let before = agent.token.clone();
-            let confirmed = agent.post("auth/email/verify", json!({"key": code})).await;
-            assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
-            assert_eq!(confirmed.body["meta"]["is_authenticated"], true);
+            let (confirmed_status, confirmed) =
+                agent.post("auth/email/verify", json!({"key": code})).await;
+            assert_eq!(confirmed_status, 200, "{:?}", confirmed);
+            assert_eq!(confirmed["meta"]["is_authenticated"], true);
             assert_eq!(
-                confirmed.body["data"]["methods"],
+                confirmed["data"]["methods"],
                 json!([]),
                 "a signup records no authentication"
             );
-            assert_eq!(confirmed.body["data"]["user"]["email"], folded.as_str());
-            if kind == Kind::App {
+            assert_eq!(confirmed["data"]["user"]["email"], folded.as_str());
+            if client == "app" {
                 assert_ne!(agent.token, before, "login rotates the session token");
             }
             // The stage is over.
-            let again = agent.post("auth/email/verify", json!({"key": code})).await;
-            assert_eq!(again.status, 409);
+            let (again_status, _) = agent.post("auth/email/verify", json!({"key": code})).await;
+            assert_eq!(again_status, 409);
             // Logged in: login and signup are conflicts.
-            let login = agent
+            let (login_status, _) = agent
                 .post("auth/login", json!({"email": folded, "password": PASSWORD}))
                 .await;
-            assert_eq!(login.status, 409);
-            let signup = agent
+            assert_eq!(login_status, 409);
+            let (signup_status, _) = agent
                 .post(
                     "auth/signup",
                     json!({"email": "new@example.com", "password": PASSWORD}),
                 )
                 .await;
-            assert_eq!(signup.status, 409);
+            assert_eq!(signup_status, 409);
 
             // Reauthenticate: wrong, then right.
-            let wrong = agent
+            let (wrong_status, wrong) = agent
                 .post("auth/reauthenticate", json!({"password": "nope-nope"}))
                 .await;
-            assert_eq!(wrong.status, 400);
+            assert_eq!(wrong_status, 400);
             assert_eq!(
                 codes_of(&wrong),
                 error("incorrect_password", Some("password"))
             );
-            let right = agent
+            let (right_status, right) = agent
                 .post("auth/reauthenticate", json!({"password": PASSWORD}))
                 .await;
-            assert_eq!(right.status, 200);
-            let methods = right.body["data"]["methods"].as_array().unwrap();
+            assert_eq!(right_status, 200);
+            let methods = right["data"]["methods"].as_array().unwrap();
             assert_eq!(methods.len(), 1);
             assert_eq!(methods[0]["method"], "password");
             assert_eq!(methods[0]["reauthenticated"], true);
             assert!(methods[0]["at"].as_f64().is_some());
 
             // Log out, log in again by password.
-            let out = agent.send("DELETE", "auth/session", None, None).await;
-            assert_eq!(out.status, 401);
+            let (out_status, _) = agent.delete("auth/session", None).await;
+            assert_eq!(out_status, 401);
             agent.token = None;
-            let anonymous = agent
+            let (anonymous_status, _) = agent
                 .post("auth/reauthenticate", json!({"password": PASSWORD}))
                 .await;
-            assert_eq!(anonymous.status, 401, "reauthentication needs a login");
-            let login = agent
+            assert_eq!(anonymous_status, 401, "reauthentication needs a login");
+            let (login_status, login) = agent
                 .post("auth/login", json!({"email": email, "password": PASSWORD}))
                 .await;
-            assert_eq!(login.status, 200, "{:?}", login.body);
-            let methods = login.body["data"]["methods"].as_array().unwrap();
+            assert_eq!(login_status, 200, "{:?}", login);
+            let methods = login["data"]["methods"].as_array().unwrap();
             assert_eq!(methods.len(), 1);
             assert_eq!(methods[0]["method"], "password");
             assert_eq!(methods[0]["email"], folded.as_str());
@@ -462,7 +286,7 @@ async fn the_generated_client_speaks_every_operation() {
                 .to_string();
 
             // Resend: a new code (the first one stops working).
-            let first = code_in(&mails_to(&server, "gen@example.com", 1).await[0]);
+            let first = code_in(&mails_to(&server, "gen@example.com").await[0]);
             // The confirm_email limit (1/10s/key) holds the resend back.
             let limited = client
                 .email_verification_resend(app, Some(&token))
@@ -481,7 +305,7 @@ async fn the_generated_client_speaks_every_operation() {
                 .email_verification_resend(app, Some(&token))
                 .await
                 .expect("200");
-            let mails = mails_to(&server, "gen@example.com", 2).await;
+            let mails = mails_to(&server, "gen@example.com").await;
             let second = code_in(&mails[1]);
             assert_ne!(first, second);
 
@@ -538,72 +362,72 @@ async fn the_generated_client_speaks_every_operation() {
 #[tokio::test]
 async fn errors_and_enumeration_prevention_by_code() {
     on_each_backend(by_code, |server| async move {
-        for kind in KINDS {
-            let mut agent = Agent::new(&server, kind);
-            let empty = agent.post("auth/signup", json!({})).await;
-            assert_eq!(empty.status, 400);
+        for client in CLIENTS {
+            let mut agent = Agent::new(&server, client);
+            let (empty_status, empty) = agent.post("auth/signup", json!({})).await;
+            assert_eq!(empty_status, 400);
             assert_eq!(
                 codes_of(&empty),
                 vec![("required".into(), Some("email".into())), ("required".into(), Some("password".into()))]
             );
-            let bad = agent.post("auth/signup", json!({"email": "abc", "password": "abc"})).await;
+            let (_, bad) = agent.post("auth/signup", json!({"email": "abc", "password": "abc"})).await;
             assert_eq!(
                 codes_of(&bad),
                 vec![("invalid".into(), Some("email".into())), ("password_too_short".into(), Some("password".into()))]
             );
-            let login = agent.post("auth/login", json!({"password": "x"})).await;
+            let (_, login) = agent.post("auth/login", json!({"password": "x"})).await;
             assert_eq!(codes_of(&login), error("required", Some("email")), "the only login method is required");
-            let login = agent.post("auth/login", json!({"username": "x", "password": "x"})).await;
+            let (_, login) = agent.post("auth/login", json!({"username": "x", "password": "x"})).await;
             assert_eq!(codes_of(&login), error("required", Some("email")), "username is not a login method here");
         }
 
         // A verified account; a signup with its address pretends success.
         let email = "owner@example.com";
         user(&server, "owner", email, true, Some(PASSWORD)).await;
-        for kind in KINDS {
-            let mut agent = Agent::new(&server, kind);
+        for client in CLIENTS {
+            let mut agent = Agent::new(&server, client);
             let users_before = user_count(&server).await;
-            let signup = agent.post("auth/signup", json!({"email": "Owner@Example.com", "password": PASSWORD})).await;
-            if signup.status == 429 {
+            let (signup_status, signup) = agent.post("auth/signup", json!({"email": "Owner@Example.com", "password": PASSWORD})).await;
+            if signup_status == 429 {
                 // The second client within 10 s: the confirm_email limit (by code, as allauth).
-                assert_eq!(kind, Kind::Browser);
+                assert_eq!(client, "browser");
                 continue;
             }
-            assert_eq!(signup.status, 401, "{:?}", signup.body);
+            assert_eq!(signup_status, 401, "{:?}", signup);
             assert_eq!(pending_flow(&signup).as_deref(), Some("verify_email"));
             assert_eq!(user_count(&server).await, users_before, "no account is made");
-            let mails = mails_to(&server, email, 1).await;
+            let mails = mails_to(&server, email).await;
             assert!(mails[0].contains("already"), "the owner hears of it: {}", mails[0]);
             assert!(!mails[0].contains('-') || !mails[0].split_whitespace().any(|w| w.len() == 9 && w.as_bytes()[4] == b'-'), "no code in it");
             // Three wrong codes end the stage, then 409.
             for _ in 0..2 {
-                let wrong = agent.post("auth/email/verify", json!({"key": "CCCC-CCCC"})).await;
+                let (_, wrong) = agent.post("auth/email/verify", json!({"key": "CCCC-CCCC"})).await;
                 assert_eq!(codes_of(&wrong), error("incorrect_code", Some("key")));
             }
-            let last = agent.post("auth/email/verify", json!({"key": "CCCC-CCCC"})).await;
-            assert_eq!(last.status, 400);
-            let after = agent.post("auth/email/verify", json!({"key": "CCCC-CCCC"})).await;
-            assert_eq!(after.status, 409);
-            let session = agent.get("auth/session").await;
+            let (last_status, _) = agent.post("auth/email/verify", json!({"key": "CCCC-CCCC"})).await;
+            assert_eq!(last_status, 400);
+            let (after_status, _) = agent.post("auth/email/verify", json!({"key": "CCCC-CCCC"})).await;
+            assert_eq!(after_status, 409);
+            let (_, session) = agent.get("auth/session", &[]).await;
             assert_eq!(pending_flow(&session), None, "the stage ended");
             // Resend without a stage; and resending is off by default.
-            let resend = agent.post("auth/email/verify/resend", json!({})).await;
-            assert_eq!(resend.status, 409);
+            let (resend_status, _) = agent.post("auth/email/verify/resend", json!({})).await;
+            assert_eq!(resend_status, 409);
         }
 
         // Login: unknown and wrong answer alike; 5 failures per address, then 400 too_many_login_attempts.
-        for kind in KINDS {
-            let mut agent = Agent::new(&server, kind);
-            let unknown = agent.post("auth/login", json!({"email": format!("nobody-{kind:?}@example.com"), "password": "wrong-pass"})).await;
+        for client in CLIENTS {
+            let mut agent = Agent::new(&server, client);
+            let (_, unknown) = agent.post("auth/login", json!({"email": format!("nobody-{client}@example.com"), "password": "wrong-pass"})).await;
             assert_eq!(codes_of(&unknown), error("email_password_mismatch", Some("password")));
         }
-        let mut agent = Agent::new(&server, Kind::App);
+        let mut agent = Agent::new(&server, "app");
         for _ in 0..5 {
-            let wrong = agent.post("auth/login", json!({"email": email, "password": "wrong-pass"})).await;
+            let (_, wrong) = agent.post("auth/login", json!({"email": email, "password": "wrong-pass"})).await;
             assert_eq!(codes_of(&wrong), error("email_password_mismatch", Some("password")));
         }
-        let refused = agent.post("auth/login", json!({"email": email, "password": PASSWORD})).await;
-        assert_eq!(refused.status, 400);
+        let (refused_status, refused) = agent.post("auth/login", json!({"email": email, "password": PASSWORD})).await;
+        assert_eq!(refused_status, 400);
         assert_eq!(codes_of(&refused), error("too_many_login_attempts", None));
         server
     })
@@ -615,33 +439,33 @@ async fn errors_and_enumeration_prevention_by_code() {
 #[tokio::test]
 async fn login_with_unverified_address_stops_at_verify_email() {
     on_each_backend(by_code, |server| async move {
-        for kind in KINDS {
-            let email = format!("late-{kind:?}@example.com").to_lowercase();
+        for client in CLIENTS {
+            let email = format!("late-{client}@example.com").to_lowercase();
             user(
                 &server,
-                &format!("late{kind:?}"),
+                &format!("late{client}"),
                 &email,
                 false,
                 Some(PASSWORD),
             )
             .await;
-            let mut agent = Agent::new(&server, kind);
-            let login = agent
+            let mut agent = Agent::new(&server, client);
+            let (login_status, login) = agent
                 .post("auth/login", json!({"email": email, "password": PASSWORD}))
                 .await;
-            assert_eq!(login.status, 401, "{:?}", login.body);
+            assert_eq!(login_status, 401, "{:?}", login);
             assert_eq!(pending_flow(&login).as_deref(), Some("verify_email"));
             // Within the confirm_email window a second login is refused (allauth's dry run).
-            let mut other = Agent::new(&server, kind);
-            let again = other
+            let mut other = Agent::new(&server, client);
+            let (_, again) = other
                 .post("auth/login", json!({"email": email, "password": PASSWORD}))
                 .await;
             assert_eq!(codes_of(&again), error("too_many_login_attempts", None));
 
-            let code = code_in(&mails_to(&server, &email, 1).await[0]);
-            let done = agent.post("auth/email/verify", json!({"key": code})).await;
-            assert_eq!(done.status, 200, "{:?}", done.body);
-            let methods = done.body["data"]["methods"].as_array().unwrap();
+            let code = code_in(&mails_to(&server, &email).await[0]);
+            let (done_status, done) = agent.post("auth/email/verify", json!({"key": code})).await;
+            assert_eq!(done_status, 200, "{:?}", done);
+            let methods = done["data"]["methods"].as_array().unwrap();
             assert_eq!(methods.len(), 1);
             assert_eq!(methods[0]["method"], "password");
             assert_eq!(methods[0]["email"], email.as_str());
@@ -662,49 +486,69 @@ async fn verification_by_link() {
                 config.account.login_on_email_confirmation = login_on_confirmation;
             },
             |server| async move {
-                for kind in KINDS {
-                    let name = format!("Link{kind:?}");
+                for client in CLIENTS {
+                    let name = format!("Link{client}");
                     let email = format!("{}@example.com", name.to_lowercase());
-                    let mut agent = Agent::new(&server, kind);
+                    let mut agent = Agent::new(&server, client);
                     // The verification-by-code operations are conflicts here.
-                    let resend = agent.post("auth/email/verify/resend", json!({})).await;
-                    assert_eq!(resend.status, 409);
-                    let signup = agent
+                    let (resend_status, _) =
+                        agent.post("auth/email/verify/resend", json!({})).await;
+                    assert_eq!(resend_status, 409);
+                    let (signup_status, signup) = agent
                         .post(
                             "auth/signup",
                             json!({"email": email, "username": name, "password": PASSWORD}),
                         )
                         .await;
-                    assert_eq!(signup.status, 401, "{:?}", signup.body);
+                    assert_eq!(signup_status, 401, "{:?}", signup);
                     assert_eq!(pending_flow(&signup).as_deref(), Some("verify_email"));
-                    let key = key_in(&mails_to(&server, &email, 1).await[0]);
+                    let key = link_key(
+                        &mails_to(&server, &email).await[0],
+                        "https://app.test/verify/",
+                    );
 
-                    let bad = agent
-                        .send("GET", "auth/email/verify", None, Some(&format!("{key}x")))
+                    let (_, bad) = agent
+                        .send(
+                            "GET",
+                            "auth/email/verify",
+                            None,
+                            &[("X-Email-Verification-Key", &format!("{key}x"))],
+                        )
                         .await;
                     assert_eq!(codes_of(&bad), error("invalid_or_expired_key", Some("key")));
-                    let info = agent
-                        .send("GET", "auth/email/verify", None, Some(&key))
+                    let (info_status, info) = agent
+                        .send(
+                            "GET",
+                            "auth/email/verify",
+                            None,
+                            &[("X-Email-Verification-Key", &key)],
+                        )
                         .await;
-                    assert_eq!(info.status, 200, "{:?}", info.body);
-                    assert_eq!(info.body["data"]["user"]["username"], name.as_str());
-                    assert_eq!(info.body["meta"]["is_authenticating"], true);
+                    assert_eq!(info_status, 200, "{:?}", info);
+                    assert_eq!(info["data"]["user"]["username"], name.as_str());
+                    assert_eq!(info["meta"]["is_authenticating"], true);
                     // Another session may look at the key too; it is not authenticating there.
-                    let mut stranger = Agent::new(&server, kind);
-                    let seen = stranger
-                        .send("GET", "auth/email/verify", None, Some(&key))
+                    let mut stranger = Agent::new(&server, client);
+                    let (_, seen) = stranger
+                        .send(
+                            "GET",
+                            "auth/email/verify",
+                            None,
+                            &[("X-Email-Verification-Key", &key)],
+                        )
                         .await;
-                    assert_eq!(seen.body["meta"]["is_authenticating"], false);
+                    assert_eq!(seen["meta"]["is_authenticating"], false);
 
-                    let confirmed = agent.post("auth/email/verify", json!({"key": key})).await;
+                    let (confirmed_status, confirmed) =
+                        agent.post("auth/email/verify", json!({"key": key})).await;
                     if login_on_confirmation {
-                        assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
-                        assert_eq!(confirmed.body["data"]["methods"], json!([]));
+                        assert_eq!(confirmed_status, 200, "{:?}", confirmed);
+                        assert_eq!(confirmed["data"]["methods"], json!([]));
                     } else {
-                        assert_eq!(confirmed.status, 401);
+                        assert_eq!(confirmed_status, 401);
                         assert_eq!(pending_flow(&confirmed), None, "the stage is dropped");
                     }
-                    let reused = stranger
+                    let (_, reused) = stranger
                         .post("auth/email/verify", json!({"key": key}))
                         .await;
                     assert_eq!(
@@ -713,19 +557,16 @@ async fn verification_by_link() {
                     );
 
                     // Login by username (any case) now works, recorded with the username.
-                    let mut fresh = Agent::new(&server, kind);
-                    let login = fresh
+                    let mut fresh = Agent::new(&server, client);
+                    let (login_status, login) = fresh
                         .post(
                             "auth/login",
                             json!({"username": name.to_uppercase(), "password": PASSWORD}),
                         )
                         .await;
-                    assert_eq!(login.status, 200, "{:?}", login.body);
-                    assert_eq!(
-                        login.body["data"]["methods"][0]["username"],
-                        name.to_uppercase()
-                    );
-                    let wrong = Agent::new(&server, kind)
+                    assert_eq!(login_status, 200, "{:?}", login);
+                    assert_eq!(login["data"]["methods"][0]["username"], name.to_uppercase());
+                    let (_, wrong) = Agent::new(&server, client)
                         .post(
                             "auth/login",
                             json!({"username": name, "password": "wrong-pass"}),
@@ -735,7 +576,7 @@ async fn verification_by_link() {
                         codes_of(&wrong),
                         error("username_password_mismatch", Some("password"))
                     );
-                    let both = Agent::new(&server, kind)
+                    let (_, both) = Agent::new(&server, client)
                         .post(
                             "auth/login",
                             json!({"username": name, "email": email, "password": PASSWORD}),
@@ -763,14 +604,14 @@ async fn signup_fields_and_rules() {
             config.finalize();
         },
         |server| async move {
-            for kind in KINDS {
-                let mut agent = Agent::new(&server, kind);
+            for client in CLIENTS {
+                let mut agent = Agent::new(&server, client);
                 for (username, code) in [
                     ("admin", "username_blacklisted"),
                     ("ab", "min_length"),
                     ("has space", "invalid"),
                 ] {
-                    let answer = agent
+                    let (_, answer) = agent
                         .post(
                             "auth/signup",
                             json!({"username": username, "password": PASSWORD}),
@@ -782,19 +623,19 @@ async fn signup_fields_and_rules() {
                         "{username}"
                     );
                 }
-                let name = format!("Rule{kind:?}");
-                let ok = agent
+                let name = format!("Rule{client}");
+                let (ok_status, ok) = agent
                     .post(
                         "auth/signup",
                         json!({"username": name, "password": PASSWORD}),
                     )
                     .await;
-                assert_eq!(ok.status, 200, "{:?}", ok.body);
-                assert_eq!(ok.body["data"]["user"]["username"], name.as_str());
-                assert_eq!(ok.body["data"]["user"]["display"], name.as_str());
-                assert_eq!(ok.body["data"]["methods"], json!([]));
-                let mut other = Agent::new(&server, kind);
-                let taken = other
+                assert_eq!(ok_status, 200, "{:?}", ok);
+                assert_eq!(ok["data"]["user"]["username"], name.as_str());
+                assert_eq!(ok["data"]["user"]["display"], name.as_str());
+                assert_eq!(ok["data"]["methods"], json!([]));
+                let mut other = Agent::new(&server, client);
+                let (_, taken) = other
                     .post(
                         "auth/signup",
                         json!({"username": name.to_lowercase(), "password": PASSWORD}),
@@ -819,28 +660,25 @@ async fn signup_fields_and_rules() {
         },
         |server| async move {
             user(&server, "ann", "someone@example.com", true, Some(PASSWORD)).await;
-            let mut agent = Agent::new(&server, Kind::App);
+            let mut agent = Agent::new(&server, "app");
             // Optional verification: logged in at once, a link mailed; the
             // username comes from the address, made unique.
-            let ok = agent
+            let (ok_status, ok) = agent
                 .post(
                     "auth/signup",
                     json!({"email": "Ann@example.com", "password": PASSWORD}),
                 )
                 .await;
-            assert_eq!(ok.status, 200, "{:?}", ok.body);
-            let username = ok.body["data"]["user"]["username"]
-                .as_str()
-                .unwrap()
-                .to_string();
+            assert_eq!(ok_status, 200, "{:?}", ok);
+            let username = ok["data"]["user"]["username"].as_str().unwrap().to_string();
             assert!(
                 username.starts_with("ann") && username != "ann",
                 "{username}"
             );
-            mails_to(&server, "ann@example.com", 1).await;
+            mails_to(&server, "ann@example.com").await;
             // A taken address is an error when verification is not mandatory.
-            let mut other = Agent::new(&server, Kind::App);
-            let taken = other
+            let mut other = Agent::new(&server, "app");
+            let (_, taken) = other
                 .post(
                     "auth/signup",
                     json!({"email": "SOMEONE@example.com", "password": PASSWORD}),
@@ -858,24 +696,24 @@ async fn signup_fields_and_rules() {
             rate_limits(config, "{ signup = \"2/m/ip\" }");
         },
         |server| async move {
-            let mut agent = Agent::new(&server, Kind::App);
+            let mut agent = Agent::new(&server, "app");
             for _ in 0..2 {
-                let closed = agent
+                let (closed_status, _) = agent
                     .post(
                         "auth/signup",
                         json!({"username": "closed", "password": PASSWORD}),
                     )
                     .await;
-                assert_eq!(closed.status, 403);
+                assert_eq!(closed_status, 403);
             }
-            let limited = agent
+            let (limited_status, limited) = agent
                 .post(
                     "auth/signup",
                     json!({"username": "closed", "password": PASSWORD}),
                 )
                 .await;
-            assert_eq!(limited.status, 429);
-            assert_eq!(limited.body, json!({"status": 429}));
+            assert_eq!(limited_status, 429);
+            assert_eq!(limited, json!({"status": 429}));
             server
         },
     )
@@ -901,8 +739,8 @@ async fn login_limits_inactive_and_hash_upgrade() {
             db.run(move |conn| users::set_active(conn, id, false))
                 .await
                 .expect("deactivated");
-            let mut agent = Agent::new(&server, Kind::App);
-            let first = agent
+            let mut agent = Agent::new(&server, "app");
+            let (_, first) = agent
                 .post(
                     "auth/login",
                     json!({"username": "sleepy", "password": "wrong-pass"}),
@@ -912,14 +750,14 @@ async fn login_limits_inactive_and_hash_upgrade() {
                 codes_of(&first),
                 error("username_password_mismatch", Some("password"))
             );
-            let inactive = agent
+            let (inactive_status, inactive) = agent
                 .post(
                     "auth/login",
                     json!({"username": "sleepy", "password": PASSWORD}),
                 )
                 .await;
-            assert_eq!(inactive.status, 401);
-            assert_eq!(inactive.body["meta"]["is_authenticated"], false);
+            assert_eq!(inactive_status, 401);
+            assert_eq!(inactive["meta"]["is_authenticated"], false);
 
             // A Django PBKDF2 hash of PASSWORD (salt "saltsaltsalt", 1000 iterations).
             let django = django_hash(PASSWORD);
@@ -934,13 +772,13 @@ async fn login_limits_inactive_and_hash_upgrade() {
             db.run(move |conn| users::set_password_hash(conn, id, Some(&django)))
                 .await
                 .expect("stored");
-            let login = Agent::new(&server, Kind::Browser)
+            let (login_status, login) = Agent::new(&server, "browser")
                 .post(
                     "auth/login",
                     json!({"username": "legacy", "password": PASSWORD}),
                 )
                 .await;
-            assert_eq!(login.status, 200, "{:?}", login.body);
+            assert_eq!(login_status, 200, "{:?}", login);
             let stored = db
                 .run(move |conn| users::by_id(conn, id))
                 .await
@@ -951,15 +789,15 @@ async fn login_limits_inactive_and_hash_upgrade() {
             assert!(stored.starts_with("$argon2id$"), "upgraded: {stored}");
 
             // Three logins so far from this address; the limit is 3 a minute.
-            let limited = agent
+            let (limited_status, limited) = agent
                 .post("auth/login", json!({"username": "x", "password": "y"}))
                 .await;
             assert_eq!(
-                limited.status, 429,
+                limited_status, 429,
                 "the fourth login in a minute: {:?}",
-                limited.body
+                limited
             );
-            assert_eq!(limited.body, json!({"status": 429}));
+            assert_eq!(limited, json!({"status": 429}));
             server
         },
     )

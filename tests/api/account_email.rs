@@ -9,7 +9,7 @@ use allauth_server::db::{email_addresses, users};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    code_in, kind, mails, now_secs, on_each_backend, session_for, user, Agent, TestServer,
+    code_in, kind, mails, now_secs, on_each_backend, session_for, user, Agent, TestServer, CLIENTS,
 };
 
 /// A logged-in agent of `client` for a new user with a verified primary address.
@@ -73,7 +73,7 @@ async fn anonymous_callers_get_the_session_401_or_a_409() {
     on_each_backend(
         |_| {},
         |server| async move {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let mut agent = Agent::new(&server, client);
                 for method in ["GET", "PUT", "PATCH", "DELETE"] {
                     let (status, body) = agent
@@ -639,7 +639,7 @@ async fn reauthentication_and_rate_limit() {
             c.account.rate_limits = rate_limits("manage_email = \"3/m/user\"");
         },
         |server| async move {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let name = format!("hal-{client}");
                 let user_id =
                     user(&server, &name, &format!("{name}@example.com"), true, None).await;

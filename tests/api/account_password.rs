@@ -10,7 +10,7 @@ use allauth_server::config::{Config, JwtAlgorithm, TokenStrategy};
 
 use crate::harness::{
     app_session_statuses, mails, now_secs, on_each_backend, raw, response_cookie, session_for,
-    user, Agent, TestServer,
+    user, Agent, TestServer, CLIENTS,
 };
 use crate::password_reset::{password_is, NEW_PASSWORD, OLD_PASSWORD};
 
@@ -37,7 +37,7 @@ async fn anonymous_callers_get_the_401() {
     on_each_backend(
         |_| {},
         |server| async move {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let mut agent = Agent::new(&server, client);
                 let (status, body) = agent
                     .post(
@@ -59,7 +59,7 @@ async fn change_keeps_the_session_under_a_new_key_and_ends_the_others() {
     on_each_backend(
         |config| config.account.email_notifications = true,
         |server| async move {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let email = format!("ivy-{client}@example.com");
                 let id = user(
                     &server,
@@ -200,7 +200,7 @@ async fn a_user_without_a_password_sets_one() {
     on_each_backend(
         |config| config.account.email_notifications = true,
         |server| async move {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let email = format!("kim-{client}@example.com");
                 let id = user(&server, &format!("kim_{client}"), &email, true, None).await;
                 let token = session_for(&server, client, id, 1.5).await;
@@ -241,7 +241,7 @@ async fn logout_on_password_change_ends_the_session() {
     on_each_backend(
         |config| config.account.logout_on_password_change = true,
         |server| async move {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let id = user(
                     &server,
                     &format!("lee_{client}"),

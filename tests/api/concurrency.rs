@@ -6,7 +6,9 @@
 use allauth_server::config::Config;
 use serde_json::{json, Value};
 
-use crate::harness::{code_in, mails, on_each_backend, raw, response_cookie, user, Agent, CSRF};
+use crate::harness::{
+    last_code_to, on_each_backend_and_client, reset_key_to, response_cookie, user, Agent,
+};
 
 /// How many requests each test fires at once.
 const BURST: usize = 24;
@@ -24,32 +26,14 @@ struct Answer {
 /// (token or cookie, and the CSRF pair), each with the body `body(i)`.
 async fn burst(
     agent: &Agent,
-    base: &str,
     count: usize,
     method: &str,
     path: &str,
     body: impl Fn(usize) -> Option<Value>,
 ) -> Vec<Answer> {
-    let client = raw();
     let tasks: Vec<_> = (0..count)
         .map(|i| {
-            let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-            let url = format!("{base}/_allauth/{}/v1/{path}", agent.client);
-            let mut request = client.request(method, url);
-            if let Some(body) = body(i) {
-                request = request.json(&body);
-            }
-            if agent.client == "app" {
-                if let Some(token) = &agent.token {
-                    request = request.header("X-Session-Token", token);
-                }
-            } else {
-                let mut cookie = format!("csrftoken={CSRF}");
-                if let Some(token) = &agent.token {
-                    cookie.push_str(&format!("; sessionid={token}"));
-                }
-                request = request.header("Cookie", cookie).header("X-CSRFToken", CSRF);
-            }
+            let request = agent.request(method, path, body(i), &[]);
             tokio::spawn(async move {
                 let response = request.send().await.expect("request");
                 let status = response.status().as_u16();
@@ -116,292 +100,219 @@ rate_limits = false
     config.email.backend = allauth_server::config::EmailBackend::File;
 }
 
-/// The last code mailed to `to`.
-async fn code_to(server: &crate::harness::TestServer, to: &str) -> String {
-    let sent = mails(server).await;
-    let (_, _, text) = sent
-        .iter()
-        .rev()
-        .find(|(addr, _, _)| addr == to)
-        .expect("a mail");
-    code_in(text)
-}
-
 #[tokio::test]
 async fn wrong_login_codes_are_counted_up_to_the_limit() {
-    on_each_backend(codes_on, |server| async move {
-        for client in ["app", "browser"] {
-            let email = format!("burst-{client}@example.com");
-            user(&server, &format!("burst{client}"), &email, true, None).await;
-            let mut agent = Agent::new(&server, client);
-            let (status, _) = agent
-                .post("auth/code/request", json!({ "email": email }))
-                .await;
-            assert_eq!(status, 401);
-            let code = code_to(&server, &email).await;
-
-            let answers = burst(
-                &agent,
-                &server.base,
-                BURST,
-                "POST",
-                "auth/code/confirm",
-                |_| Some(json!({"code": "BBBB-BBBB"})),
-            )
+    on_each_backend_and_client(codes_on, async |server, client| {
+        let email = format!("burst-{client}@example.com");
+        user(&server, &format!("burst{client}"), &email, true, None).await;
+        let mut agent = Agent::new(&server, client);
+        let (status, _) = agent
+            .post("auth/code/request", json!({ "email": email }))
             .await;
-            only(&answers, &[400, 409]);
-            // allauth's limit is 3 attempts: three are checked, the flow
-            // ends, everything after is a conflict.
-            assert_eq!(count(&answers, 400), 3, "{client}");
-            // The right code comes too late: the flow is over.
-            let (status, body) = agent
-                .post("auth/code/confirm", json!({ "code": code }))
-                .await;
-            assert_eq!(status, 409, "{client}: {body}");
-        }
-        server
+        assert_eq!(status, 401);
+        let code = last_code_to(&server, &email).await;
+
+        let answers = burst(&agent, BURST, "POST", "auth/code/confirm", |_| {
+            Some(json!({"code": "BBBB-BBBB"}))
+        })
+        .await;
+        only(&answers, &[400, 409]);
+        // allauth's limit is 3 attempts: three are checked, the flow
+        // ends, everything after is a conflict.
+        assert_eq!(count(&answers, 400), 3, "{client}");
+        // The right code comes too late: the flow is over.
+        let (status, body) = agent
+            .post("auth/code/confirm", json!({ "code": code }))
+            .await;
+        assert_eq!(status, 409, "{client}: {body}");
     })
     .await;
 }
 
 #[tokio::test]
 async fn a_right_login_code_logs_in_once_with_one_live_token() {
-    on_each_backend(codes_on, |server| async move {
-        for client in ["app", "browser"] {
-            let email = format!("once-{client}@example.com");
-            user(&server, &format!("once{client}"), &email, true, None).await;
-            let mut agent = Agent::new(&server, client);
-            agent
-                .post("auth/code/request", json!({ "email": email }))
-                .await;
-            let code = code_to(&server, &email).await;
-
-            let answers = burst(
-                &agent,
-                &server.base,
-                BURST,
-                "POST",
-                "auth/code/confirm",
-                |_| Some(json!({ "code": code })),
-            )
+    on_each_backend_and_client(codes_on, async |server, client| {
+        let email = format!("once-{client}@example.com");
+        user(&server, &format!("once{client}"), &email, true, None).await;
+        let mut agent = Agent::new(&server, client);
+        agent
+            .post("auth/code/request", json!({ "email": email }))
             .await;
-            only(&answers, &[200, 409]);
-            assert_eq!(count(&answers, 200), 1, "{client}");
-            let tokens: Vec<&String> = answers.iter().filter_map(|a| a.token.as_ref()).collect();
-            assert_eq!(tokens.len(), 1, "{client}: one new token handed out");
+        let code = last_code_to(&server, &email).await;
 
-            // That token is signed in; the one the flow started with is
-            // not (its key was rotated).
-            let mut winner = Agent::with_token(&server, client, tokens[0]);
-            let (status, _) = winner.get("auth/session", &[]).await;
-            assert_eq!(status, 200, "{client}");
-            let (status, _) = agent.get("auth/session", &[]).await;
-            assert_ne!(
-                status, 200,
-                "{client}: the pre-login token is not signed in"
-            );
-        }
-        server
+        let answers = burst(&agent, BURST, "POST", "auth/code/confirm", |_| {
+            Some(json!({ "code": code }))
+        })
+        .await;
+        only(&answers, &[200, 409]);
+        assert_eq!(count(&answers, 200), 1, "{client}");
+        let tokens: Vec<&String> = answers.iter().filter_map(|a| a.token.as_ref()).collect();
+        assert_eq!(tokens.len(), 1, "{client}: one new token handed out");
+
+        // That token is signed in; the one the flow started with is
+        // not (its key was rotated).
+        let mut winner = Agent::with_token(&server, client, tokens[0]);
+        let (status, _) = winner.get("auth/session", &[]).await;
+        assert_eq!(status, 200, "{client}");
+        let (status, _) = agent.get("auth/session", &[]).await;
+        assert_ne!(
+            status, 200,
+            "{client}: the pre-login token is not signed in"
+        );
     })
     .await;
 }
 
 #[tokio::test]
 async fn wrong_verification_codes_are_counted_up_to_the_limit() {
-    on_each_backend(codes_on, |server| async move {
-        for client in ["app", "browser"] {
-            let email = format!("verify-{client}@example.com");
-            let mut agent = Agent::new(&server, client);
-            let (status, body) = agent
-                .post(
-                    "auth/signup",
-                    json!({"email": email, "password": "a long enough passphrase"}),
-                )
-                .await;
-            assert_eq!(status, 401, "{body}");
-            let code = code_to(&server, &email).await;
+    on_each_backend_and_client(codes_on, async |server, client| {
+        let email = format!("verify-{client}@example.com");
+        let mut agent = Agent::new(&server, client);
+        let (status, body) = agent
+            .post(
+                "auth/signup",
+                json!({"email": email, "password": "a long enough passphrase"}),
+            )
+            .await;
+        assert_eq!(status, 401, "{body}");
+        let code = last_code_to(&server, &email).await;
 
-            // Half the wrong codes by POST, half (missing key) by GET.
-            let posts = burst(
-                &agent,
-                &server.base,
-                BURST / 2,
-                "POST",
-                "auth/email/verify",
-                |_| Some(json!({"key": "BBBB-BBBB"})),
-            );
-            let gets = burst(
-                &agent,
-                &server.base,
-                BURST / 2,
-                "GET",
-                "auth/email/verify",
-                |_| None,
-            );
-            let (posts, gets) = tokio::join!(posts, gets);
-            let answers: Vec<Answer> = posts.into_iter().chain(gets).collect();
-            only(&answers, &[400, 409]);
-            assert_eq!(count(&answers, 400), 3, "{client}");
-            let (status, body) = agent
-                .post("auth/email/verify", json!({ "key": code }))
-                .await;
-            assert_eq!(status, 409, "{client}: {body}");
-        }
-        server
+        // Half the wrong codes by POST, half (missing key) by GET.
+        let posts = burst(&agent, BURST / 2, "POST", "auth/email/verify", |_| {
+            Some(json!({"key": "BBBB-BBBB"}))
+        });
+        let gets = burst(&agent, BURST / 2, "GET", "auth/email/verify", |_| None);
+        let (posts, gets) = tokio::join!(posts, gets);
+        let answers: Vec<Answer> = posts.into_iter().chain(gets).collect();
+        only(&answers, &[400, 409]);
+        assert_eq!(count(&answers, 400), 3, "{client}");
+        let (status, body) = agent
+            .post("auth/email/verify", json!({ "key": code }))
+            .await;
+        assert_eq!(status, 409, "{client}: {body}");
     })
     .await;
 }
 
 #[tokio::test]
 async fn a_right_verification_code_completes_the_signup_once() {
-    on_each_backend(codes_on, |server| async move {
-        for client in ["app", "browser"] {
-            let email = format!("verified-{client}@example.com");
-            let mut agent = Agent::new(&server, client);
-            agent
-                .post(
-                    "auth/signup",
-                    json!({"email": email, "password": "a long enough passphrase"}),
-                )
-                .await;
-            let code = code_to(&server, &email).await;
-            let answers = burst(
-                &agent,
-                &server.base,
-                BURST,
-                "POST",
-                "auth/email/verify",
-                |_| Some(json!({ "key": code })),
+    on_each_backend_and_client(codes_on, async |server, client| {
+        let email = format!("verified-{client}@example.com");
+        let mut agent = Agent::new(&server, client);
+        agent
+            .post(
+                "auth/signup",
+                json!({"email": email, "password": "a long enough passphrase"}),
             )
             .await;
-            only(&answers, &[200, 409]);
-            assert_eq!(count(&answers, 200), 1, "{client}");
-            let tokens = answers.iter().filter(|a| a.token.is_some()).count();
-            assert_eq!(tokens, 1, "{client}: one new token handed out");
-        }
-        server
+        let code = last_code_to(&server, &email).await;
+        let answers = burst(&agent, BURST, "POST", "auth/email/verify", |_| {
+            Some(json!({ "key": code }))
+        })
+        .await;
+        only(&answers, &[200, 409]);
+        assert_eq!(count(&answers, 200), 1, "{client}");
+        let tokens = answers.iter().filter(|a| a.token.is_some()).count();
+        assert_eq!(tokens, 1, "{client}: one new token handed out");
     })
     .await;
 }
 
 #[tokio::test]
 async fn wrong_reset_codes_are_counted_and_a_right_one_resets_once() {
-    on_each_backend(codes_on, |server| async move {
-        for client in ["app", "browser"] {
-            let email = format!("reset-{client}@example.com");
-            user(&server, &format!("reset{client}"), &email, true, Some("first passphrase 1")).await;
+    on_each_backend_and_client(codes_on, async |server, client| {
+        let email = format!("reset-{client}@example.com");
+        user(
+            &server,
+            &format!("reset{client}"),
+            &email,
+            true,
+            Some("first passphrase 1"),
+        )
+        .await;
 
-            // Wrong codes: three counted, then the reset is over.
-            let mut agent = Agent::new(&server, client);
-            agent
-                .post("auth/password/request", json!({ "email": email }))
-                .await;
-            let code = code_to(&server, &email).await;
-            let answers = burst(&agent, &server.base, BURST, "POST", "auth/password/reset", |_| {
-                Some(json!({"key": "BBBB-BBBB", "password": "second passphrase 2"}))
-            })
+        // Wrong codes: three counted, then the reset is over.
+        let mut agent = Agent::new(&server, client);
+        agent
+            .post("auth/password/request", json!({ "email": email }))
             .await;
-            only(&answers, &[400, 409]);
-            assert_eq!(count(&answers, 400), 3, "{client}");
-            let (status, _) = agent
-                .post(
-                    "auth/password/reset",
-                    json!({"key": code, "password": "second passphrase 2"}),
-                )
-                .await;
-            assert_eq!(status, 409, "{client}");
+        let code = last_code_to(&server, &email).await;
+        let answers = burst(&agent, BURST, "POST", "auth/password/reset", |_| {
+            Some(json!({"key": "BBBB-BBBB", "password": "second passphrase 2"}))
+        })
+        .await;
+        only(&answers, &[400, 409]);
+        assert_eq!(count(&answers, 400), 3, "{client}");
+        let (status, _) = agent
+            .post(
+                "auth/password/reset",
+                json!({"key": code, "password": "second passphrase 2"}),
+            )
+            .await;
+        assert_eq!(status, 409, "{client}");
 
-            // A right code, many times at once: one reset.
-            let mut agent = Agent::new(&server, client);
-            agent
-                .post("auth/password/request", json!({ "email": email }))
-                .await;
-            let code = code_to(&server, &email).await;
-            let answers = burst(&agent, &server.base, BURST, "POST", "auth/password/reset", |i| {
-                Some(json!({"key": code, "password": format!("parallel passphrase {i}")}))
-            })
+        // A right code, many times at once: one reset.
+        let mut agent = Agent::new(&server, client);
+        agent
+            .post("auth/password/request", json!({ "email": email }))
             .await;
-            // 401: reset, not logged in (login_on_password_reset is off).
-            only(&answers, &[401, 409]);
-            let winners: Vec<usize> = answers
-                .iter()
-                .enumerate()
-                .filter(|(_, a)| a.status == 401)
-                .map(|(i, _)| i)
-                .collect();
-            assert_eq!(winners.len(), 1, "{client}");
-            // The password that was set is the winner's.
-            let mut login = Agent::new(&server, client);
-            let (status, body) = login
-                .post(
-                    "auth/login",
-                    json!({"email": email, "password": format!("parallel passphrase {}", winners[0])}),
-                )
-                .await;
-            assert_eq!(status, 200, "{client}: {body}");
-        }
-        server
+        let code = last_code_to(&server, &email).await;
+        let answers = burst(&agent, BURST, "POST", "auth/password/reset", |i| {
+            Some(json!({"key": code, "password": format!("parallel passphrase {i}")}))
+        })
+        .await;
+        // 401: reset, not logged in (login_on_password_reset is off).
+        only(&answers, &[401, 409]);
+        let winners: Vec<usize> = answers
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.status == 401)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(winners.len(), 1, "{client}");
+        // The password that was set is the winner's.
+        let mut login = Agent::new(&server, client);
+        let (status, body) = login
+            .post(
+                "auth/login",
+                json!({"email": email, "password": format!("parallel passphrase {}", winners[0])}),
+            )
+            .await;
+        assert_eq!(status, 200, "{client}: {body}");
     })
     .await;
 }
 
-/// The key of the last reset link mailed to `to`.
-async fn reset_key_to(server: &crate::harness::TestServer, to: &str) -> String {
-    let sent = mails(server).await;
-    let (_, _, text) = sent
-        .iter()
-        .rev()
-        .find(|(addr, _, text)| addr == to && text.contains("/password/reset/key/"))
-        .expect("a reset link");
-    let url = text
-        .split_whitespace()
-        .find(|w| w.contains("/password/reset/key/"))
-        .expect("link");
-    url.trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .expect("key")
-        .replace("%3A", ":")
-}
-
 #[tokio::test]
 async fn a_reset_link_key_serves_one_reset() {
-    on_each_backend(no_rate_limits, |server| async move {
-        for client in ["app", "browser"] {
-            let email = format!("link-{client}@example.com");
-            user(
-                &server,
-                &format!("link{client}"),
-                &email,
-                true,
-                Some("first passphrase 1"),
-            )
+    on_each_backend_and_client(no_rate_limits, async |server, client| {
+        let email = format!("link-{client}@example.com");
+        user(
+            &server,
+            &format!("link{client}"),
+            &email,
+            true,
+            Some("first passphrase 1"),
+        )
+        .await;
+        let mut agent = Agent::new(&server, client);
+        let (status, _) = agent
+            .post("auth/password/request", json!({ "email": email }))
             .await;
-            let mut agent = Agent::new(&server, client);
-            let (status, _) = agent
-                .post("auth/password/request", json!({ "email": email }))
-                .await;
-            assert_eq!(status, 200);
-            let key = reset_key_to(&server, &email).await;
-            let answers = burst(
-                &agent,
-                &server.base,
-                BURST,
-                "POST",
-                "auth/password/reset",
-                |i| Some(json!({"key": key, "password": format!("parallel passphrase {i}")})),
-            )
-            .await;
-            only(&answers, &[400, 401]);
-            assert_eq!(count(&answers, 401), 1, "{client}: one reset");
-            for answer in answers.iter().filter(|a| a.status == 400) {
-                assert_eq!(
-                    answer.body["errors"][0]["code"], "invalid_password_reset",
-                    "{client}"
-                );
-            }
+        assert_eq!(status, 200);
+        let key = reset_key_to(&server, &email).await;
+        let answers = burst(&agent, BURST, "POST", "auth/password/reset", |i| {
+            Some(json!({"key": key, "password": format!("parallel passphrase {i}")}))
+        })
+        .await;
+        only(&answers, &[400, 401]);
+        assert_eq!(count(&answers, 401), 1, "{client}: one reset");
+        for answer in answers.iter().filter(|a| a.status == 400) {
+            assert_eq!(
+                answer.body["errors"][0]["code"], "invalid_password_reset",
+                "{client}"
+            );
         }
-        server
     })
     .await;
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use allauth_api::OPERATIONS;
 
-use crate::harness::{on_each_backend, raw};
+use crate::harness::{on_each_backend, raw, CLIENTS};
 
 const ALLOWED: &str = "https://app.example.com";
 
@@ -16,7 +16,7 @@ fn configure(config: &mut allauth_server::config::Config) {
 #[tokio::test]
 async fn allowed_origin_is_echoed_with_credentials() {
     on_each_backend(configure, |server| async move {
-        for client in ["app", "browser"] {
+        for client in CLIENTS {
             let response = raw()
                 .get(server.url(&format!("/_allauth/{client}/v1/config")))
                 .header("Origin", ALLOWED)
@@ -106,7 +106,7 @@ async fn preflight_is_answered_on_every_api_path() {
                 .filter(|op| op.path == path)
                 .map(|op| op.method)
                 .collect();
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let url = server.url(&path.replace("{client}", client));
                 let response = raw()
                     .request(reqwest::Method::OPTIONS, &url)

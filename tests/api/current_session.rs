@@ -6,7 +6,7 @@ use allauth_server::app::security::codes;
 use allauth_server::db::{self, sessions, users};
 use serde_json::{json, Value};
 
-use crate::harness::{on_each_backend, raw, TestServer};
+use crate::harness::{on_each_backend, raw, TestServer, CLIENTS};
 
 /// Stores a logged-in session for a new user directly, returning its token.
 async fn logged_in(server: &TestServer, client: sessions::Client) -> (String, i64) {
@@ -43,7 +43,7 @@ async fn anonymous_session_is_a_401_with_flows_for_both_clients() {
                 let error = server.client().session_view(client, None).await.expect_err("401");
                 assert_eq!(error.status().map(|s| s.as_u16()), Some(401));
             }
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let response = raw().get(server.url(&format!("/_allauth/{client}/v1/auth/session"))).send().await.expect("request");
                 assert_eq!(response.status(), 401);
                 let body: Value = response.json().await.expect("json");

@@ -9,7 +9,7 @@ use allauth_api::OPERATIONS;
 use allauth_server::app::features::is_implemented;
 use serde_json::Value;
 
-use crate::harness::{on_each_backend, raw};
+use crate::harness::{on_each_backend, raw, CLIENTS};
 
 fn assert_envelope(body: &Value, status: u16, code: &str, what: &str) {
     assert_eq!(body["status"], status, "{what}: {body}");
@@ -35,7 +35,7 @@ async fn unbuilt_operations_answer_not_implemented() {
             b"[1, 2]",
         ];
         for op in OPERATIONS.iter().filter(|op| !is_implemented(op.id)) {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let only = match op.operation_id {
                     "provider_redirect_start" | "mfa_trust" => Some("browser"),
                     "token_refresh" => Some("app"),

@@ -9,7 +9,9 @@ use allauth_server::config::Config;
 use allauth_server::db::{self, email_addresses, sessions};
 use serde_json::{json, Value};
 
-use crate::harness::{code_in, mails, now_secs, on_each_backend, session_for, user, Agent};
+use crate::harness::{
+    code_in, mails, now_secs, on_each_backend, session_for, user, Agent, CLIENTS,
+};
 
 fn enabled(config: &mut Config) {
     config.account.login_by_code_enabled = true;
@@ -119,7 +121,7 @@ async fn unknown_addresses_get_the_same_answer_and_never_log_in() {
         user(&server, "bob", "bob@example.com", true, None).await;
         let mut known = Agent::new(&server, "app");
         let (_, known_body) = request(&mut known, "bob@example.com").await;
-        for client in ["app", "browser"] {
+        for client in CLIENTS {
             let mut agent = Agent::new(&server, client);
             let (status, mut body) = request(&mut agent, "nobody@example.com").await;
             assert_eq!(status, 401);
@@ -183,7 +185,7 @@ async fn bad_input_and_enumeration_off() {
             c.account.prevent_enumeration = allauth_server::config::PreventEnumeration::Disabled;
         },
         |server| async move {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let mut agent = Agent::new(&server, client);
                 let (status, body) = request(&mut agent, "nope").await;
                 assert_eq!(
@@ -313,7 +315,7 @@ async fn resend_within_its_quota() {
         },
         |server| async move {
             user(&server, "dave", "dave@example.com", true, None).await;
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let mut agent = Agent::new(&server, client);
                 request(&mut agent, "dave@example.com").await;
                 let first = code_in(&mails(&server).await.last().expect("mail").2);
@@ -384,7 +386,7 @@ async fn rate_limited_per_address_and_logged_in_answers_200() {
         assert_eq!(status, 401);
 
         // Logged in: the session's 200; a code cannot be confirmed then.
-        for client in ["app", "browser"] {
+        for client in CLIENTS {
             let token = session_for(&server, client, user_id, now_secs()).await;
             let mut agent = Agent::with_token(&server, client, &token);
             let (status, body) = request(&mut agent, "someone@example.com").await;

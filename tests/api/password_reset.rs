@@ -9,7 +9,8 @@ use allauth_server::db::{self, email_addresses, sessions, users};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    app_session_statuses, code_in, mails, on_each_backend, session_for, user, Agent, TestServer,
+    app_session_statuses, code_in, mails, on_each_backend, reset_key_to, session_for, user, Agent,
+    TestServer, CLIENTS,
 };
 
 pub const OLD_PASSWORD: &str = "old-secret-pass";
@@ -40,26 +41,6 @@ pub async fn password_is(server: &TestServer, user_id: i64, password: &str) -> b
         .is_ok()
 }
 
-/// The reset key in the last reset link mailed to `to`.
-async fn mailed_key(server: &TestServer, to: &str) -> String {
-    let mails = mails(server).await;
-    let (_, _, text) = mails
-        .iter()
-        .rev()
-        .find(|(addr, _, text)| addr == to && text.contains("/password/reset/key/"))
-        .expect("a reset link mail");
-    let url = text
-        .split_whitespace()
-        .find(|w| w.contains("/password/reset/key/"))
-        .expect("link");
-    let encoded = url
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .expect("key segment");
-    encoded.replace("%3A", ":")
-}
-
 /// Asks for a reset link for `email` and sets `NEW_PASSWORD` with its key;
 /// the reset's answer.
 async fn reset_by_link(server: &TestServer, agent: &mut Agent, email: &str) -> (u16, Value) {
@@ -67,7 +48,7 @@ async fn reset_by_link(server: &TestServer, agent: &mut Agent, email: &str) -> (
         .post("auth/password/request", json!({ "email": email }))
         .await;
     assert_eq!(status, 200, "{body}");
-    let key = mailed_key(server, email).await;
+    let key = reset_key_to(server, email).await;
     agent
         .post(
             "auth/password/reset",
@@ -98,7 +79,7 @@ fn by_code(config: &mut Config) {
 #[tokio::test]
 async fn reset_by_link_for_both_clients() {
     on_each_backend(notifications, |server| async move {
-        for client in ["app", "browser"] {
+        for client in CLIENTS {
             let email = format!("alice-{client}@example.com");
             let id = user(
                 &server,
@@ -118,7 +99,7 @@ async fn reset_by_link_for_both_clients() {
                 )
                 .await;
             assert_eq!((status, body), (200, json!({"status": 200})));
-            let key = mailed_key(&server, &email).await;
+            let key = reset_key_to(&server, &email).await;
 
             let (status, body) = agent
                 .get("auth/password/reset", &[("X-Password-Reset-Key", &key)])
@@ -234,7 +215,7 @@ async fn reset_by_link_for_both_clients() {
             serde_json::to_value(ok.into_inner()).unwrap(),
             json!({"status": 200})
         );
-        let key = mailed_key(&server, "carol@example.com").await;
+        let key = reset_key_to(&server, "carol@example.com").await;
         let info = server
             .client()
             .password_reset_view(types::Client::App, &key, None)
@@ -269,7 +250,7 @@ async fn unknown_addresses_get_the_same_answer() {
     on_each_backend(
         |_| {},
         |server| async move {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let mut agent = Agent::new(&server, client);
                 let (status, body) = agent
                     .post(
@@ -338,7 +319,7 @@ async fn reset_clears_the_failed_login_lockout() {
                 .account;
         },
         |server| async move {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let email = format!("locked-{client}@example.com");
                 user(
                     &server,
@@ -461,7 +442,7 @@ async fn login_on_password_reset_logs_in_with_a_record() {
     on_each_backend(
         |config| config.account.login_on_password_reset = true,
         |server| async move {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let email = format!("erin-{client}@example.com");
                 let id = user(
                     &server,
@@ -498,7 +479,7 @@ async fn reset_by_code() {
             config.account.login_on_password_reset = true;
         },
         |server| async move {
-            for client in ["app", "browser"] {
+            for client in CLIENTS {
                 let email = format!("frank-{client}@example.com");
                 let id = user(&server, &format!("frank_{client}"), &email, false, Some(OLD_PASSWORD)).await;
                 let mut agent = Agent::new(&server, client);

@@ -12,8 +12,8 @@
 
 use crate::app::account::accounts::{self, Deps};
 use crate::app::security::codes;
-use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::security::ratelimit::Consumed;
+use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::sessions::session::{
     check_code, CodeCheck, CodeLimits, CodeSlot, CodeStage, LiveSession, PendingLogin, SessionData,
     Stage, Step, UserView,

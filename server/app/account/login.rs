@@ -9,8 +9,8 @@
 use crate::app::account::accounts::{self, Deps};
 use crate::app::account::email_verification;
 use crate::app::security::passwords::Verified;
-use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::security::ratelimit::Consumed;
+use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::sessions::session::{AuthRecord, LiveSession};
 use crate::app::{Error, FieldError};
 use crate::config::LoginMethod;

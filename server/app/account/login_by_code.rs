@@ -11,8 +11,8 @@
 
 use crate::app::account::accounts::Deps;
 use crate::app::account::emails;
-use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::security::ratelimit::Consumed;
+use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::sessions::session::{
     check_code, AuthRecord, CodeCheck, CodeLimits, CodeSlot, CodeStage, LiveSession, PendingLogin,
     Stage, Step,

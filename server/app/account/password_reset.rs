@@ -26,15 +26,15 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 
 use crate::app::account::accounts::{self, Deps};
+use crate::app::security::codes;
 use crate::app::security::password_validation::{self, UserAttribute};
-use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::security::ratelimit::{self, RateLimitSubject};
 use crate::app::security::secrets::{constant_time_eq, hex};
+use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::sessions::session::{
     check_code, AuthRecord, CodeCheck, CodeLimits, CodeSlot, CodeStage, LiveSession,
     PasswordResetProcess, UserView,
 };
-use crate::app::security::codes;
 use crate::app::{Error, FieldError};
 use crate::config::{Config, EmailVerification};
 use crate::db::users::{self, User};

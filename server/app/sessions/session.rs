@@ -10,8 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::security::codes;
 use crate::app::features::Built;
+use crate::app::security::codes;
 use crate::config::Config;
 
 /// One way the user proved who they are in this session (allauth's

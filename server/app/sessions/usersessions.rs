@@ -49,9 +49,9 @@ pub async fn end(
     now_ms: i64,
 ) -> Result<bool, Error> {
     if ids.is_empty() {
-        return Err(Error::Invalid(vec![crate::app::account::accounts::required(
-            "sessions",
-        )]));
+        return Err(Error::Invalid(vec![
+            crate::app::account::accounts::required("sessions"),
+        ]));
     }
     let wanted = ids.clone();
     let ended_current = current.is_some_and(|c| ids.contains(&c));

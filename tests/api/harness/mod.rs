@@ -5,15 +5,19 @@
 
 use std::future::Future;
 
-use allauth_api::types;
-use allauth_server::app::security::codes;
 use allauth_server::config::Config;
 use allauth_server::db::testing::TestDatabase;
-use allauth_server::db::{self, email_addresses, mail_outbox, sessions, users};
 use allauth_server::RunningServer;
-use serde_json::{json, Value};
 
 use crate::conformance;
+
+mod agent;
+mod fixtures;
+mod mail;
+
+pub use agent::{kind, Agent, CLIENTS, CSRF};
+pub use fixtures::{now_secs, session_for, user};
+pub use mail::{code_in, last_code_to, link_key, mails, mails_to, reset_key_to};
 
 /// The storage backends a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +157,21 @@ where
     }
 }
 
+/// Runs `test` once per backend and client: a fresh server per backend,
+/// on which the test runs for the app client, then for the browser client.
+pub async fn on_each_backend_and_client(
+    configure: impl Fn(&mut Config),
+    test: impl AsyncFn(&TestServer, &'static str),
+) {
+    for backend in backends() {
+        let server = TestServer::start(backend, &configure).await;
+        for client in CLIENTS {
+            test(&server, client).await;
+        }
+        server.stop().await;
+    }
+}
+
 /// A plain HTTP client for requests the generated client cannot make. Its
 /// answers are checked against the document (`conformance::check`).
 pub fn raw() -> Raw {
@@ -268,7 +287,7 @@ impl RawResponse {
 /// The shipped example configuration (every feature on, specification
 /// served), as a configure step. Server and storage keep the test's values.
 pub fn everything(config: &mut Config) {
-    let example = Config::from_sources(include_str!("../../allauth-server.example.toml"), &[])
+    let example = Config::from_sources(include_str!("../../../allauth-server.example.toml"), &[])
         .expect("the example configuration loads");
     let server = config.server.clone();
     let database = config.database.clone();
@@ -277,6 +296,27 @@ pub fn everything(config: &mut Config) {
     config.server = server;
     config.database = database;
     config.email = email;
+}
+
+/// Every cookie a response sets, with its value (`None` when it deletes it:
+/// `Max-Age=0` or an expiry in the past).
+pub fn response_cookie_values(response: &RawResponse) -> Vec<(String, Option<String>)> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|c| {
+            let (pair, attributes) = c.split_once(';').unwrap_or((c, ""));
+            let (name, value) = pair.split_once('=')?;
+            let attributes = attributes.to_ascii_lowercase();
+            let deleted = attributes.contains("max-age=0") || attributes.contains("1970");
+            Some((
+                name.trim().to_string(),
+                Some(value.to_string()).filter(|_| !deleted),
+            ))
+        })
+        .collect()
 }
 
 /// The value a response's `Set-Cookie` gives cookie `name`, if it sets it.
@@ -289,194 +329,6 @@ pub fn response_cookie(response: &RawResponse, name: &str) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .find_map(|c| c.strip_prefix(prefix.as_str()))
         .map(|rest| rest.split(';').next().unwrap_or_default().to_string())
-}
-
-/// The CSRF pair a browser agent sends: cookie `csrftoken` and `X-CSRFToken`.
-pub const CSRF: &str = "abcdefghijklmnopqrstuvwxyzABCDEF";
-
-/// One client's conversation with the server over raw HTTP: the app keeps
-/// its session token, the browser its session cookie (with a CSRF pair).
-pub struct Agent {
-    base: String,
-    pub client: &'static str,
-    pub token: Option<String>,
-}
-
-impl Agent {
-    pub fn new(server: &TestServer, client: &'static str) -> Agent {
-        Agent {
-            base: server.base.clone(),
-            client,
-            token: None,
-        }
-    }
-
-    pub fn with_token(server: &TestServer, client: &'static str, token: &str) -> Agent {
-        Agent {
-            token: Some(token.to_string()),
-            ..Agent::new(server, client)
-        }
-    }
-
-    /// Sends a request to `/_allauth/<client>/v1/<path>`; the status and the body.
-    pub async fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.send(method, path, body, &[]).await
-    }
-
-    /// [`Agent::call`] with extra request headers.
-    pub async fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let url = format!("{}/_allauth/{}/v1/{path}", self.base, self.client);
-        let mut request = raw().request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        if self.client == "app" {
-            if let Some(token) = &self.token {
-                request = request.header("X-Session-Token", token);
-            }
-        } else {
-            let mut cookie = format!("csrftoken={CSRF}");
-            if let Some(token) = &self.token {
-                cookie.push_str(&format!("; sessionid={token}"));
-            }
-            request = request.header("Cookie", cookie).header("X-CSRFToken", CSRF);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let session_cookie = response_cookie(&response, "sessionid");
-        let body: Value = response.json().await.expect("json body");
-        assert_eq!(body["status"], status, "envelope status: {body}");
-        if self.client == "app" {
-            if let Some(token) = body["meta"]["session_token"].as_str() {
-                self.token = Some(token.to_string());
-            }
-        } else if let Some(cookie) = session_cookie {
-            self.token = Some(cookie).filter(|c| !c.is_empty() && c != "\"\"");
-        }
-        (status, body)
-    }
-
-    pub async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-        self.send("GET", path, None, headers).await
-    }
-
-    pub async fn post(&mut self, path: &str, body: Value) -> (u16, Value) {
-        self.send("POST", path, Some(body), &[]).await
-    }
-}
-
-/// The generated client's name for `"app"` or `"browser"`.
-pub fn kind(client: &str) -> types::Client {
-    if client == "app" {
-        types::Client::App
-    } else {
-        types::Client::Browser
-    }
-}
-
-/// Now, in seconds since the epoch (as session method records keep `at`).
-pub fn now_secs() -> f64 {
-    db::now_millis() as f64 / 1000.0
-}
-
-/// A user with a password (or none) and one address (primary); its id.
-pub async fn user(
-    server: &TestServer,
-    username: &str,
-    email: &str,
-    verified: bool,
-    password: Option<&str>,
-) -> i64 {
-    let passwords = &server.server.context().passwords;
-    let hash = match password {
-        Some(p) => Some(passwords.hash(p).await.expect("hash")),
-        None => None,
-    };
-    let db = server.server.context().db.clone();
-    let (username, email) = (username.to_string(), email.to_string());
-    db.run(move |conn| {
-        let user = users::insert(
-            conn,
-            &users::NewUser::new(Some(&username), hash, db::now_millis()),
-        )?;
-        email_addresses::insert(
-            conn,
-            &email_addresses::NewEmailAddress::new(user.id, &email, verified, true),
-        )?;
-        Ok(user.id)
-    })
-    .await
-    .expect("user stored")
-}
-
-/// A stored logged-in session of `user_id` for `client` (`"app"` or
-/// `"browser"`), by a password login `at` seconds; its token.
-pub async fn session_for(server: &TestServer, client: &str, user_id: i64, at: f64) -> String {
-    let token = codes::new_token();
-    let key_hash = codes::token_hash(&token);
-    let client = if client == "app" {
-        sessions::Client::App
-    } else {
-        sessions::Client::Browser
-    };
-    let db = server.server.context().db.clone();
-    db.run(move |conn| {
-        let now = db::now_millis();
-        let mut session = sessions::NewSession::new(key_hash, client, now, now + 3_600_000);
-        session.user_id = Some(user_id);
-        session.data =
-            json!({"methods": [{"method": "password", "at": at, "username": "u"}]}).to_string();
-        sessions::insert(conn, &session)?;
-        Ok(())
-    })
-    .await
-    .expect("session stored");
-    token
-}
-
-/// Every mail the server queued, oldest first: (to, subject, text).
-pub async fn mails(server: &TestServer) -> Vec<(String, String, String)> {
-    let db = server.server.context().db.clone();
-    db.run(|conn| {
-        let mut found = Vec::new();
-        let (mut id, mut misses) = (1, 0);
-        while misses < 20 {
-            match mail_outbox::by_id(conn, id)? {
-                Some(m) => {
-                    misses = 0;
-                    found.push((m.to_addr, m.subject, m.body_text));
-                }
-                None => misses += 1,
-            }
-            id += 1;
-        }
-        Ok(found)
-    })
-    .await
-    .expect("outbox read")
-}
-
-/// The code in a mail body (`XXXX-XXXX` on its own line).
-pub fn code_in(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .find(|l| {
-            l.len() == 9
-                && l.as_bytes()[4] == b'-'
-                && l.chars().all(|c| c == '-' || c.is_ascii_uppercase())
-        })
-        .expect("a code in the mail")
-        .to_string()
 }
 
 /// The claims of a JWT, read without verifying it.
