@@ -2,7 +2,6 @@
 //! HTTP; handlers in `http` call it, and it calls `db`.
 
 pub mod account;
-pub mod configuration;
 pub mod error;
 pub mod features;
 pub mod routes;
@@ -11,3 +10,8 @@ pub mod services;
 pub mod sessions;
 
 pub use error::{Error, FieldError};
+
+/// Now, in unix milliseconds: the one clock of every flow and expiry.
+pub fn now_ms() -> i64 {
+    crate::db::now_millis()
+}

@@ -39,7 +39,7 @@ async fn admit(
 
 fn outcome(managed: Result<Managed, Error>) -> Result<AuthOutcome, Error> {
     managed.map(|m| match m {
-        Managed::List(list) => AuthOutcome::Data(list),
+        Managed::List(list) => AuthOutcome::Emails(list),
         Managed::ReauthenticationRequired => AuthOutcome::ReauthenticationRequired,
     })
 }
@@ -55,7 +55,7 @@ pub async fn email_list(
         Err(answer) => return Ok(call.finish_auth(answer).await),
     };
     let result = emails::list(&env, &call.session, user.id).await;
-    Ok(call.finish_auth(result.map(AuthOutcome::Data)).await)
+    Ok(call.finish_auth(result.map(AuthOutcome::Emails)).await)
 }
 
 /// `PUT account/email`: mails a new verification for one address; 403 when

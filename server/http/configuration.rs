@@ -1,15 +1,96 @@
-//! Handlers of the `Configuration` operations.
+//! `GET config`: what the frontend needs to know about this server's setup,
+//! in allauth's shape (a section appears only for an app that is enabled
+//! and built).
 
 use allauth_api::runtime::Reply;
 use allauth_api::types;
-use serde_json::json;
 
-use crate::app::{self, configuration, features::Built};
-use crate::http::{Call, Handled};
+use crate::app::features::Built;
+use crate::config::{Config, LoginMethod, MfaType};
+use crate::http::{reply, Call, Handled};
 
 pub async fn config_view(call: Call<'_>) -> Handled<Reply<types::ConfigurationResponse>> {
-    let data = configuration::config_data(&call.ctx.config, Built::CURRENT);
-    let result = serde_json::from_value(json!({ "status": 200, "data": data }))
-        .map_err(|e| app::Error::Internal(format!("config response does not fit its schema: {e}")));
+    let result = reply::status(200).map(|status| types::ConfigurationResponse {
+        data: configuration(&call.ctx.config, Built::CURRENT),
+        status,
+    });
     Ok(call.finish(result).await)
+}
+
+/// The `data` of the config answer for `config`, counting as offered only
+/// what `built` says is built.
+pub fn configuration(config: &Config, built: Built) -> types::Configuration {
+    let account = &config.account;
+    let has = |m: LoginMethod| account.login_methods.contains(&m);
+    // allauth still sends this older field, derived from the login methods.
+    let authentication_method = match (has(LoginMethod::Email), has(LoginMethod::Username)) {
+        (true, true) => Some(types::AccountConfigurationAuthenticationMethod::UsernameEmail),
+        (true, false) => Some(types::AccountConfigurationAuthenticationMethod::Email),
+        (false, true) => Some(types::AccountConfigurationAuthenticationMethod::Username),
+        (false, false) => None,
+    };
+    let account_section = types::AccountConfiguration {
+        authentication_method,
+        email_verification_by_code_enabled: account.email_verification_by_code_enabled
+            && built.email_verification_by_code,
+        is_open_for_signup: account.signup_open && built.signup,
+        login_by_code_enabled: account.login_by_code_enabled && built.login_by_code,
+        login_methods: account.login_methods.iter().map(login_method).collect(),
+        password_reset_by_code_enabled: account.password_reset_by_code_enabled
+            && built.password_reset_by_code,
+    };
+    let socialaccount = (config.socialaccount.enabled && built.socialaccount).then(|| {
+        let mut providers: Vec<_> = config.socialaccount.providers.iter().collect();
+        providers.sort_by(|a, b| a.name.cmp(&b.name));
+        types::SocialAccountConfiguration {
+            providers: providers
+                .into_iter()
+                .map(|p| types::Provider {
+                    client_id: Some(p.client_id.clone()),
+                    flows: vec![
+                        types::ProviderFlowId::ProviderRedirect,
+                        types::ProviderFlowId::ProviderToken,
+                    ],
+                    id: types::ProviderId(p.id.clone()),
+                    name: p.name.clone(),
+                    openid_configuration_url: p.openid_configuration_url.clone(),
+                })
+                .collect(),
+        }
+    });
+    let mfa = (config.mfa.enabled && built.mfa).then(|| types::MfaConfiguration {
+        passkey_login_enabled: config.mfa.passkey_login_enabled,
+        // allauth does not send it; the document lets clients treat its
+        // absence as unknown.
+        passkey_signup_enabled: None,
+        supported_types: config
+            .mfa
+            .supported_types
+            .iter()
+            .map(|t| match t {
+                MfaType::RecoveryCodes => types::AuthenticatorType::RecoveryCodes,
+                MfaType::Totp => types::AuthenticatorType::Totp,
+                MfaType::Webauthn => types::AuthenticatorType::Webauthn,
+            })
+            .collect(),
+    });
+    let usersessions = (config.usersessions.enabled && built.usersessions).then_some(
+        types::UserSessionsConfiguration {
+            track_activity: config.usersessions.track_activity,
+        },
+    );
+    types::Configuration {
+        account: account_section,
+        mfa,
+        socialaccount,
+        usersessions,
+    }
+}
+
+fn login_method(method: &LoginMethod) -> types::LoginMethod {
+    match method {
+        LoginMethod::Email => types::LoginMethod::Email,
+        LoginMethod::Username => types::LoginMethod::Username,
+        LoginMethod::Phone => types::LoginMethod::Phone,
+    }
 }

@@ -1,14 +1,21 @@
-//! Domain values of the application layer turned into the generated API
-//! types, so that the compiler holds every answer body to the document:
-//! users, authentication records, flows, and the session answers built of
-//! them (200 signed in, 401 anonymous or reauthentication, 410 gone).
+//! Answers: domain values of the application layer turned into the
+//! generated API types, so that the compiler holds every answer body to the
+//! document (users, authentication records, flows, addresses, sessions,
+//! keys); the one conversion of an application error into the allauth
+//! envelope; and the headers every answer carries.
 
+use allauth_api::runtime::{Answer, ErrorItem};
 use allauth_api::types;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use crate::app::account::emails::AddressView;
+use crate::app::sessions::jwt::PublicJwk;
 use crate::app::sessions::session::{AuthRecord, Flow, FlowKind, UserView};
-use crate::app::Error;
+use crate::app::sessions::usersessions::SessionEntry;
+use crate::app::{self, Error};
+use crate::http::ServerContext;
 
 pub fn user(view: &UserView) -> types::User {
     types::User {
@@ -17,6 +24,44 @@ pub fn user(view: &UserView) -> types::User {
         has_usable_password: view.has_usable_password,
         id: Some(view.id),
         username: view.username.clone().map(types::Username),
+    }
+}
+
+pub fn email_address(view: &AddressView) -> types::EmailAddress {
+    types::EmailAddress {
+        email: types::Email(view.email.clone()),
+        primary: view.primary,
+        verified: view.verified,
+    }
+}
+
+/// Unix milliseconds as the document's timestamp (seconds, fractional).
+fn timestamp(ms: i64) -> types::Timestamp {
+    types::Timestamp(ms as f64 / 1000.0)
+}
+
+pub fn session(entry: &SessionEntry) -> types::Session {
+    types::Session {
+        created_at: timestamp(entry.created_at),
+        id: entry.id,
+        ip: entry.ip.clone(),
+        is_current: entry.is_current,
+        last_seen_at: entry.last_seen_at.map(timestamp),
+        user_agent: entry.user_agent.clone(),
+    }
+}
+
+/// The JWK Set of the RS256 verifying key.
+pub fn jwks(key: &PublicJwk) -> types::JwksResponse {
+    types::JwksResponse {
+        keys: vec![types::Jwk {
+            alg: "RS256".into(),
+            e: key.e.clone(),
+            kid: key.kid.clone(),
+            kty: "RSA".into(),
+            n: key.n.clone(),
+            use_: "sig".into(),
+        }],
     }
 }
 
@@ -91,4 +136,92 @@ pub fn status<S: TryFrom<i64>>(code: u16) -> Result<S, Error> {
 /// A typed body as the JSON the answer carries.
 pub fn to_json<T: Serialize>(body: &T) -> Result<Value, Error> {
     serde_json::to_value(body).map_err(|e| Error::Internal(format!("answer body: {e}")))
+}
+
+/// Turns the extractors' 400 items into the application's error.
+pub fn invalid_input(errors: Vec<ErrorItem>) -> app::Error {
+    app::Error::Invalid(
+        errors
+            .into_iter()
+            .map(|e| app::FieldError {
+                code: if e.code == "required" {
+                    "required"
+                } else {
+                    "invalid"
+                },
+                param: e.param,
+                message: e.message,
+            })
+            .collect(),
+    )
+}
+
+/// The one conversion of an application error into the allauth envelope.
+pub fn error_reply<A: Answer>(error: app::Error, headers: HeaderMap) -> A {
+    let item = |code: &str, message: &str| vec![ErrorItem::new(code, None, message)];
+    let (status, errors): (StatusCode, Vec<ErrorItem>) = match &error {
+        app::Error::Invalid(fields) => (
+            StatusCode::BAD_REQUEST,
+            fields
+                .iter()
+                .map(|f| ErrorItem::new(f.code, f.param.as_deref(), f.message.clone()))
+                .collect(),
+        ),
+        app::Error::NotFound => (
+            StatusCode::NOT_FOUND,
+            item("not_found", "There is nothing here for this client."),
+        ),
+        app::Error::NotImplemented { operation_id } => (
+            StatusCode::NOT_FOUND,
+            item(
+                "not_implemented",
+                &format!("The operation {operation_id} is not implemented by this server yet."),
+            ),
+        ),
+        app::Error::Conflict => (StatusCode::CONFLICT, Vec::new()),
+        app::Error::Forbidden => (StatusCode::FORBIDDEN, Vec::new()),
+        app::Error::CsrfFailed => (
+            StatusCode::FORBIDDEN,
+            item(
+                "csrf_failed",
+                "CSRF verification failed: the X-CSRFToken header is missing or wrong.",
+            ),
+        ),
+        app::Error::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, Vec::new()),
+        app::Error::Internal(context) => {
+            tracing::error!(%context, "internal error");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                item("internal_error", "The server could not handle the request."),
+            )
+        }
+    };
+    let body = if errors.is_empty() {
+        json!({})
+    } else {
+        json!({ "errors": errors })
+    };
+    let mut answer = A::envelope(status, body);
+    answer.headers_mut().extend(headers);
+    answer
+}
+
+/// Headers on every API answer: CORS for allowed origins, and never-cache
+/// (authentication answers must not be stored by any cache).
+pub fn response_headers(ctx: &ServerContext, request: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=0, no-cache, no-store, must-revalidate, private"),
+    );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        http::header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    ctx.cors.apply(request, &mut headers);
+    headers
 }

@@ -24,7 +24,7 @@ pub async fn user_session_list(
         track,
     )
     .await;
-    Ok(call.finish_auth(result.map(AuthOutcome::Data)).await)
+    Ok(call.finish_auth(result.map(AuthOutcome::Sessions)).await)
 }
 
 /// `DELETE auth/sessions`: ends the given sessions; the remaining list, or
@@ -51,7 +51,7 @@ pub async fn user_session_delete(
             let track = call.config.usersessions.track_activity;
             let result =
                 usersessions::list(&call.ctx.db, user.id, current, call.now_ms, track).await;
-            Ok(call.finish_auth(result.map(AuthOutcome::Data)).await)
+            Ok(call.finish_auth(result.map(AuthOutcome::Sessions)).await)
         }
     }
 }

@@ -4,9 +4,8 @@
 use allauth_api::api::*;
 use allauth_api::runtime::*;
 use allauth_api::types;
-use serde_json::json;
 
-use crate::http::{AuthOutcome, Call, Handled};
+use crate::http::{reply, AuthOutcome, Call, Handled};
 
 /// `POST tokens/refresh` (app): a new access token, and with rotation a new
 /// refresh token; an unusable refresh token is allauth's bare 400.
@@ -24,12 +23,9 @@ pub async fn token_refresh(
         call.now_ms,
     )
     .await
-    .map(|(access_token, refresh_token)| {
-        let mut data = json!({ "access_token": access_token });
-        if let Some(refresh_token) = refresh_token {
-            data["refresh_token"] = json!(refresh_token);
-        }
-        AuthOutcome::Data(data)
+    .map(|(access_token, refresh_token)| AuthOutcome::Refreshed {
+        access_token,
+        refresh_token,
     });
     Ok(call.finish_auth(result).await)
 }
@@ -37,11 +33,7 @@ pub async fn token_refresh(
 /// `GET tokens/jwks` (app, JWT with RS256): the public key set resource
 /// servers verify access tokens with. Routed only in that configuration.
 pub async fn token_jwks(call: Call<'_>) -> Handled<Reply<types::JwksResponse>> {
-    let keys = call.ctx.jwt.as_ref().and_then(|keys| keys.jwks());
-    let result = match keys {
-        Some(set) => serde_json::from_value(set)
-            .map_err(|e| crate::app::Error::Internal(format!("JWKS does not fit its schema: {e}"))),
-        None => Err(crate::app::Error::NotFound),
-    };
+    let key = call.ctx.jwt.as_ref().and_then(|keys| keys.jwks());
+    let result = key.map(reply::jwks).ok_or(crate::app::Error::NotFound);
     Ok(call.finish(result).await)
 }

@@ -104,13 +104,13 @@ rate_limits = false
 async fn wrong_login_codes_are_counted_up_to_the_limit() {
     on_each_backend_and_client(codes_on, async |server, client| {
         let email = format!("burst-{client}@example.com");
-        user(&server, &format!("burst{client}"), &email, true, None).await;
-        let mut agent = Agent::new(&server, client);
+        user(server, &format!("burst{client}"), &email, true, None).await;
+        let mut agent = Agent::new(server, client);
         let (status, _) = agent
             .post("auth/code/request", json!({ "email": email }))
             .await;
         assert_eq!(status, 401);
-        let code = last_code_to(&server, &email).await;
+        let code = last_code_to(server, &email).await;
 
         let answers = burst(&agent, BURST, "POST", "auth/code/confirm", |_| {
             Some(json!({"code": "BBBB-BBBB"}))
@@ -133,12 +133,12 @@ async fn wrong_login_codes_are_counted_up_to_the_limit() {
 async fn a_right_login_code_logs_in_once_with_one_live_token() {
     on_each_backend_and_client(codes_on, async |server, client| {
         let email = format!("once-{client}@example.com");
-        user(&server, &format!("once{client}"), &email, true, None).await;
-        let mut agent = Agent::new(&server, client);
+        user(server, &format!("once{client}"), &email, true, None).await;
+        let mut agent = Agent::new(server, client);
         agent
             .post("auth/code/request", json!({ "email": email }))
             .await;
-        let code = last_code_to(&server, &email).await;
+        let code = last_code_to(server, &email).await;
 
         let answers = burst(&agent, BURST, "POST", "auth/code/confirm", |_| {
             Some(json!({ "code": code }))
@@ -151,7 +151,7 @@ async fn a_right_login_code_logs_in_once_with_one_live_token() {
 
         // That token is signed in; the one the flow started with is
         // not (its key was rotated).
-        let mut winner = Agent::with_token(&server, client, tokens[0]);
+        let mut winner = Agent::with_token(server, client, tokens[0]);
         let (status, _) = winner.get("auth/session", &[]).await;
         assert_eq!(status, 200, "{client}");
         let (status, _) = agent.get("auth/session", &[]).await;
@@ -167,7 +167,7 @@ async fn a_right_login_code_logs_in_once_with_one_live_token() {
 async fn wrong_verification_codes_are_counted_up_to_the_limit() {
     on_each_backend_and_client(codes_on, async |server, client| {
         let email = format!("verify-{client}@example.com");
-        let mut agent = Agent::new(&server, client);
+        let mut agent = Agent::new(server, client);
         let (status, body) = agent
             .post(
                 "auth/signup",
@@ -175,7 +175,7 @@ async fn wrong_verification_codes_are_counted_up_to_the_limit() {
             )
             .await;
         assert_eq!(status, 401, "{body}");
-        let code = last_code_to(&server, &email).await;
+        let code = last_code_to(server, &email).await;
 
         // Half the wrong codes by POST, half (missing key) by GET.
         let posts = burst(&agent, BURST / 2, "POST", "auth/email/verify", |_| {
@@ -198,14 +198,14 @@ async fn wrong_verification_codes_are_counted_up_to_the_limit() {
 async fn a_right_verification_code_completes_the_signup_once() {
     on_each_backend_and_client(codes_on, async |server, client| {
         let email = format!("verified-{client}@example.com");
-        let mut agent = Agent::new(&server, client);
+        let mut agent = Agent::new(server, client);
         agent
             .post(
                 "auth/signup",
                 json!({"email": email, "password": "a long enough passphrase"}),
             )
             .await;
-        let code = last_code_to(&server, &email).await;
+        let code = last_code_to(server, &email).await;
         let answers = burst(&agent, BURST, "POST", "auth/email/verify", |_| {
             Some(json!({ "key": code }))
         })
@@ -223,7 +223,7 @@ async fn wrong_reset_codes_are_counted_and_a_right_one_resets_once() {
     on_each_backend_and_client(codes_on, async |server, client| {
         let email = format!("reset-{client}@example.com");
         user(
-            &server,
+            server,
             &format!("reset{client}"),
             &email,
             true,
@@ -232,11 +232,11 @@ async fn wrong_reset_codes_are_counted_and_a_right_one_resets_once() {
         .await;
 
         // Wrong codes: three counted, then the reset is over.
-        let mut agent = Agent::new(&server, client);
+        let mut agent = Agent::new(server, client);
         agent
             .post("auth/password/request", json!({ "email": email }))
             .await;
-        let code = last_code_to(&server, &email).await;
+        let code = last_code_to(server, &email).await;
         let answers = burst(&agent, BURST, "POST", "auth/password/reset", |_| {
             Some(json!({"key": "BBBB-BBBB", "password": "second passphrase 2"}))
         })
@@ -252,11 +252,11 @@ async fn wrong_reset_codes_are_counted_and_a_right_one_resets_once() {
         assert_eq!(status, 409, "{client}");
 
         // A right code, many times at once: one reset.
-        let mut agent = Agent::new(&server, client);
+        let mut agent = Agent::new(server, client);
         agent
             .post("auth/password/request", json!({ "email": email }))
             .await;
-        let code = last_code_to(&server, &email).await;
+        let code = last_code_to(server, &email).await;
         let answers = burst(&agent, BURST, "POST", "auth/password/reset", |i| {
             Some(json!({"key": code, "password": format!("parallel passphrase {i}")}))
         })
@@ -271,7 +271,7 @@ async fn wrong_reset_codes_are_counted_and_a_right_one_resets_once() {
             .collect();
         assert_eq!(winners.len(), 1, "{client}");
         // The password that was set is the winner's.
-        let mut login = Agent::new(&server, client);
+        let mut login = Agent::new(server, client);
         let (status, body) = login
             .post(
                 "auth/login",
@@ -288,19 +288,19 @@ async fn a_reset_link_key_serves_one_reset() {
     on_each_backend_and_client(no_rate_limits, async |server, client| {
         let email = format!("link-{client}@example.com");
         user(
-            &server,
+            server,
             &format!("link{client}"),
             &email,
             true,
             Some("first passphrase 1"),
         )
         .await;
-        let mut agent = Agent::new(&server, client);
+        let mut agent = Agent::new(server, client);
         let (status, _) = agent
             .post("auth/password/request", json!({ "email": email }))
             .await;
         assert_eq!(status, 200);
-        let key = reset_key_to(&server, &email).await;
+        let key = reset_key_to(server, &email).await;
         let answers = burst(&agent, BURST, "POST", "auth/password/reset", |i| {
             Some(json!({"key": key, "password": format!("parallel passphrase {i}")}))
         })

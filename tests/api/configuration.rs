@@ -2,10 +2,10 @@
 //! limited to the features this server builds.
 
 use allauth_api::types;
-use allauth_server::app::configuration::config_data;
 use allauth_server::app::features::Built;
 use allauth_server::config::Config;
 use allauth_server::config::{HeadlessClient, MfaType};
+use allauth_server::http::configuration::configuration;
 use serde_json::{json, Value};
 
 use crate::harness::{on_each_backend, raw};
@@ -124,7 +124,7 @@ fn config_data_matches_allauth_for_the_same_settings() {
     )
     .expect("oracle-equivalent configuration");
     assert_eq!(
-        json!({"status": 200, "data": config_data(&config, Built::EVERYTHING)}),
+        json!({"status": 200, "data": configuration(&config, Built::EVERYTHING)}),
         oracle
     );
 }

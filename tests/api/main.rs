@@ -4,6 +4,8 @@
 //! SQLite and, when `TEST_DATABASE_URL` names a PostgreSQL server, on
 //! PostgreSQL too.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod harness;
 
 mod account;

@@ -12,8 +12,6 @@
 //! `auth/email/verify` accepts); with `change_email` the previous unconfirmed address is
 //! replaced.
 
-use serde_json::{json, Value};
-
 use crate::app::account::accounts::{self, Deps};
 use crate::app::account::email_verification;
 use crate::app::features::Built;
@@ -30,7 +28,7 @@ use crate::email::{enqueue, Message};
 #[derive(Debug)]
 pub enum Managed {
     /// The user's addresses after the change (`data` of the 200).
-    List(Value),
+    List(Vec<AddressView>),
     /// `account.reauthentication_required` and the last login is too old.
     ReauthenticationRequired,
 }
@@ -108,28 +106,48 @@ fn pending_added(env: &Deps<'_>, session: &LiveSession, user_id: i64) -> Option<
         .map(|p| p.email.clone())
 }
 
+/// One of the user's addresses as the list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressView {
+    pub email: String,
+    pub verified: bool,
+    pub primary: bool,
+}
+
 /// `GET account/email` (and the answer of every change): the stored
 /// addresses, then the one pending verification by code.
-pub async fn list(env: &Deps<'_>, session: &LiveSession, user_id: i64) -> Result<Value, Error> {
+pub async fn list(
+    env: &Deps<'_>,
+    session: &LiveSession,
+    user_id: i64,
+) -> Result<Vec<AddressView>, Error> {
     let mut rows = env
         .db
         .run(move |conn| email_addresses::for_user(conn, user_id))
         .await?;
     // allauth's model has no ordering: rows come in the order they were added.
     rows.sort_by_key(|a| a.id);
-    let mut out: Vec<Value> = rows
+    let mut out: Vec<AddressView> = rows
         .iter()
-        .map(|a| json!({"email": a.email, "verified": a.verified, "primary": a.primary}))
+        .map(|a| AddressView {
+            email: a.email.clone(),
+            verified: a.verified,
+            primary: a.primary,
+        })
         .collect();
     if let Some(email) = pending_added(env, session, user_id) {
         if !rows
             .iter()
             .any(|a| a.email_lower == email_addresses::fold_email(&email))
         {
-            out.push(json!({"email": email, "verified": false, "primary": false}));
+            out.push(AddressView {
+                email,
+                verified: false,
+                primary: false,
+            });
         }
     }
-    Ok(Value::Array(out))
+    Ok(out)
 }
 
 /// allauth's `manage_email` limit, counted before the input is looked at

@@ -17,7 +17,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::app;
@@ -82,12 +81,12 @@ fn key_tag(key_hash: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
-/// The public half of an RS256 key, as a JWK.
-#[derive(Clone, Debug)]
-struct PublicJwk {
-    kid: String,
-    n: String,
-    e: String,
+/// The public half of an RS256 key as a JWK (RSA, `use` = `sig`).
+#[derive(Debug, Clone)]
+pub struct PublicJwk {
+    pub kid: String,
+    pub n: String,
+    pub e: String,
 }
 
 /// The signing and verifying keys, built once at start-up.
@@ -193,17 +192,8 @@ impl JwtKeys {
     }
 
     /// The JWK Set of the public key (RS256 only).
-    pub fn jwks(&self) -> Option<Value> {
-        self.jwk.as_ref().map(|jwk| {
-            json!({"keys": [{
-                "kty": "RSA",
-                "kid": jwk.kid,
-                "use": "sig",
-                "alg": "RS256",
-                "n": jwk.n,
-                "e": jwk.e,
-            }]})
-        })
+    pub fn jwks(&self) -> Option<&PublicJwk> {
+        self.jwk.as_ref()
     }
 }
 

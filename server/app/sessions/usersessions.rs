@@ -1,40 +1,43 @@
 //! allauth's user sessions: a logged-in user lists their sessions (every
 //! client) and ends some of them; ending the current one logs out.
 
-use serde_json::{json, Value};
-
 use crate::app::{Error, FieldError};
 use crate::db::{sessions, Db};
 
-/// The user's live sessions in allauth's shape, oldest first.
+/// One of the user's live sessions as the list shows it (times in unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEntry {
+    pub id: i64,
+    pub ip: String,
+    pub user_agent: String,
+    pub created_at: i64,
+    /// Only with `usersessions.track_activity`.
+    pub last_seen_at: Option<i64>,
+    pub is_current: bool,
+}
+
+/// The user's live sessions, oldest first.
 pub async fn list(
     db: &Db,
     user_id: i64,
     current: Option<i64>,
     now_ms: i64,
     track_activity: bool,
-) -> Result<Value, Error> {
+) -> Result<Vec<SessionEntry>, Error> {
     let rows = db
         .run(move |conn| sessions::for_user(conn, user_id, now_ms))
         .await?;
-    let seconds = |ms: i64| ms as f64 / 1000.0;
-    let entries: Vec<Value> = rows
-        .iter()
-        .map(|s| {
-            let mut entry = json!({
-                "user_agent": s.user_agent.clone().unwrap_or_default(),
-                "ip": s.ip.clone().unwrap_or_default(),
-                "created_at": seconds(s.created_at),
-                "is_current": Some(s.id) == current,
-                "id": s.id,
-            });
-            if track_activity {
-                entry["last_seen_at"] = json!(seconds(s.last_seen_at));
-            }
-            entry
+    Ok(rows
+        .into_iter()
+        .map(|s| SessionEntry {
+            is_current: Some(s.id) == current,
+            id: s.id,
+            ip: s.ip.unwrap_or_default(),
+            user_agent: s.user_agent.unwrap_or_default(),
+            created_at: s.created_at,
+            last_seen_at: track_activity.then_some(s.last_seen_at),
         })
-        .collect();
-    Ok(Value::Array(entries))
+        .collect())
 }
 
 /// Ends the given sessions of `user_id`. The list must not be empty (400

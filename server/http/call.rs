@@ -1,0 +1,424 @@
+//! One API call: [`Call::start`] admits it (routing, CSRF, the session and
+//! the app's 410), handlers run on it, and [`Call::finish`] /
+//! [`Call::finish_auth`] save the session, set the cookies and headers and
+//! build the answer; account operations answer an [`AuthOutcome`], turned
+//! into the document's session bodies here.
+
+use allauth_api::api::OperationId;
+use allauth_api::runtime::{Answer, ClientKind, ClientParam, Reply};
+use allauth_api::types;
+use dropshot::RequestContext;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::Value;
+
+use crate::app::features::Built;
+use crate::app::sessions::admission::Admitted;
+use crate::app::sessions::session::{self as app_session, LiveSession, SessionData};
+use crate::app::sessions::session_store::Origin;
+use crate::app::{self, features, routes};
+use crate::config::Config;
+use crate::http::client::{self, client_ip, session_client, user_agent};
+use crate::http::reply::{self, error_reply, response_headers};
+use crate::http::{cookies, Handled, ServerContext};
+
+/// What an account operation answers, before the HTTP layer adds `meta`.
+#[derive(Debug)]
+pub enum AuthOutcome {
+    /// The session's state: 200 with the user, or 401 with the flows.
+    Session,
+    /// 401 with the reauthentication flows for the logged-in user.
+    ReauthenticationRequired,
+    /// `{"status": 200}`.
+    Ok,
+    /// 200 with the user's addresses.
+    Emails(Vec<app::account::emails::AddressView>),
+    /// 200 with the user's sessions.
+    Sessions(Vec<app::sessions::usersessions::SessionEntry>),
+    /// 200 with a new access token (and, with rotation, refresh token).
+    Refreshed {
+        access_token: String,
+        refresh_token: Option<String>,
+    },
+}
+
+/// One API call in progress.
+pub struct Call<'a> {
+    pub ctx: &'a ServerContext,
+    pub config: &'a Config,
+    pub client: ClientKind,
+    pub operation_id: OperationId,
+    pub now_ms: i64,
+    pub ip: String,
+    /// The request's `User-Agent` (at most 200 characters; "" when absent).
+    pub user_agent: String,
+    pub session: LiveSession,
+    headers: HeaderMap,
+    csrf_secret: Option<String>,
+    /// Who was logged in when the call started: JWTs are handed out when
+    /// this changes to a user (allauth's `expose_access_token`).
+    pre_user_id: Option<i64>,
+}
+
+impl<'a> Call<'a> {
+    /// Admits the call, in allauth's order: routing (404), CSRF for unsafe
+    /// browser requests (403), then the session: an app token that names no
+    /// live session is answered 410 before any input is looked at.
+    pub async fn start<S, A: Answer>(
+        rqctx: &'a RequestContext<ServerContext>,
+        client: &ClientParam<S>,
+    ) -> Result<Call<'a>, A> {
+        let ctx = rqctx.context();
+        let config: &Config = &ctx.config;
+        let operation_id = OperationId::parse(&rqctx.endpoint.operation_id);
+        let request = rqctx.request.headers();
+        let mut headers = response_headers(ctx, request);
+        let admitted = operation_id
+            .zip(client.kind())
+            .filter(|(operation_id, kind)| routes::is_routed(*operation_id, *kind, config));
+        let Some((operation_id, kind)) = admitted else {
+            return Err(error_reply(app::Error::NotFound, headers));
+        };
+        if !features::is_implemented(operation_id) {
+            let error = app::Error::NotImplemented {
+                operation_id: operation_id.to_string(),
+            };
+            return Err(error_reply(error, headers));
+        }
+
+        let mut csrf_secret = None;
+        if kind == ClientKind::Browser {
+            headers.append(http::header::VARY, HeaderValue::from_static("Cookie"));
+            let secret = cookies::csrf_secret_from(cookies::request_cookie(
+                request,
+                &config.csrf.cookie_name,
+            ));
+            let unsafe_method = !matches!(
+                *rqctx.request.method(),
+                Method::GET | Method::HEAD | Method::OPTIONS
+            );
+            if unsafe_method {
+                let token = request
+                    .get(config.csrf.header_name.as_str())
+                    .and_then(|v| v.to_str().ok());
+                let token_ok = matches!((&secret, token), (Some(s), Some(t)) if cookies::csrf_token_matches(s, t));
+                if !token_ok || !cookies::origin_allowed(request, config) {
+                    // Django's CSRF 403 sets no cookie.
+                    return Err(error_reply(app::Error::CsrfFailed, headers));
+                }
+            }
+            csrf_secret = Some(secret.unwrap_or_else(cookies::new_csrf_secret));
+        }
+
+        let now_ms = app::now_ms();
+        let credential = client::credential(request, kind, config);
+        let session = match ctx.admit(session_client(kind), credential, now_ms).await {
+            Ok(Admitted::Session(session)) => *session,
+            Ok(Admitted::Gone) => return Err(gone_reply::<A>(config, now_ms, headers)),
+            Err(error) => return Err(error_reply(error, headers)),
+        };
+
+        let ip = client_ip(rqctx, config).to_string();
+        let user_agent = user_agent(request);
+        if config.usersessions.track_activity {
+            if let Err(error) = ctx
+                .sessions
+                .track_activity(&session, &ip, &user_agent, now_ms)
+                .await
+            {
+                return Err(error_reply(error, headers));
+            }
+        }
+
+        let pre_user_id = session.user.as_ref().map(|u| u.id);
+        Ok(Call {
+            ctx,
+            config,
+            pre_user_id,
+            client: kind,
+            operation_id,
+            now_ms,
+            ip,
+            user_agent,
+            session,
+            headers,
+            csrf_secret,
+        })
+    }
+
+    /// Saves the session if it changed and sets the cookies (browser) that
+    /// go with it; returns the token to expose in `meta` (app).
+    async fn persist(&mut self) -> Result<Option<String>, app::Error> {
+        let origin = Origin {
+            client: session_client(self.client),
+            ip: &self.ip,
+            user_agent: &self.user_agent,
+            now_ms: self.now_ms,
+            expires_at: self.config.session.expires_at(self.now_ms),
+        };
+        let exposed = self.ctx.sessions.save(&mut self.session, origin).await?;
+        if self.client == ClientKind::Browser {
+            if self.session.is_ended() {
+                cookies::set_session_cookie(&mut self.headers, self.config, None);
+            } else if let Some(token) = &exposed {
+                cookies::set_session_cookie(&mut self.headers, self.config, Some(token));
+            } else {
+                self.forget_stale_cookie();
+            }
+            if self.session.rotate_csrf {
+                self.csrf_secret = Some(cookies::new_csrf_secret());
+            }
+            if let Some(secret) = &self.csrf_secret {
+                cookies::set_csrf_cookie(&mut self.headers, self.config, secret);
+            }
+        }
+        Ok(exposed.filter(|_| self.client == ClientKind::App))
+    }
+
+    /// Deletes a browser's session cookie that names no session (stale, or
+    /// revoked and ended by this call) unless a session now replaces it.
+    fn forget_stale_cookie(&mut self) {
+        let session = &mut self.session;
+        if self.client == ClientKind::Browser
+            && session.forget_cookie
+            && session.row_id.is_none()
+            && session.new_token.is_none()
+        {
+            cookies::set_session_cookie(&mut self.headers, self.config, None);
+            session.forget_cookie = false;
+        }
+    }
+
+    /// The answer of a plain operation: the success body, or the envelope of
+    /// the error.
+    pub async fn finish<T, const STATUS: u16>(
+        mut self,
+        result: Result<T, app::Error>,
+    ) -> Reply<T, STATUS> {
+        let result = match result {
+            Ok(body) => self.persist().await.map(|_| body),
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(body) => {
+                let mut reply = Reply::success(body);
+                reply.headers_mut().extend(self.headers);
+                reply
+            }
+            Err(error) => {
+                self.forget_stale_cookie();
+                error_reply(error, self.headers)
+            }
+        }
+    }
+
+    /// The answer of an account operation: the outcome as an allauth
+    /// envelope with `meta` (`is_authenticated`, and the new session token
+    /// for app clients when it was created or changed).
+    pub async fn finish_auth<A: Answer>(mut self, result: Result<AuthOutcome, app::Error>) -> A {
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                // A failed step may still have changed the flow (attempts).
+                if self.session.is_modified() {
+                    if let Err(save_error) = self.persist().await {
+                        return error_reply(save_error, self.headers);
+                    }
+                } else {
+                    self.forget_stale_cookie();
+                }
+                return error_reply(error, self.headers);
+            }
+        };
+        let token = match self.persist().await {
+            Ok(token) => token,
+            Err(error) => return error_reply(error, self.headers),
+        };
+        let tokens = match self.new_jwts().await {
+            Ok(tokens) => tokens,
+            Err(error) => return error_reply(error, self.headers),
+        };
+        let (status, body) = match self.auth_body(outcome, token, tokens) {
+            Ok(answer) => answer,
+            Err(error) => return error_reply(error, self.headers),
+        };
+        let mut answer = A::envelope(status, body);
+        answer.headers_mut().extend(self.headers);
+        answer
+    }
+
+    /// With the JWT strategy, an app client that just became authenticated
+    /// (as someone else than at the start of the call) gets an access and a
+    /// refresh token.
+    async fn new_jwts(&self) -> Result<Option<app::sessions::jwt::TokenPair>, app::Error> {
+        let (Some(keys), ClientKind::App) = (&self.ctx.jwt, self.client) else {
+            return Ok(None);
+        };
+        let (Some(user), Some(session_id), Some(key_hash)) = (
+            &self.session.user,
+            self.session.row_id,
+            &self.session.key_hash,
+        ) else {
+            return Ok(None);
+        };
+        if self.pre_user_id == Some(user.id) || self.session.is_ended() {
+            return Ok(None);
+        }
+        let pair = app::sessions::jwt::issue_pair(
+            keys,
+            self.config,
+            &self.ctx.db,
+            user.id,
+            session_id,
+            key_hash,
+            self.now_ms,
+        )
+        .await?;
+        Ok(Some(pair))
+    }
+
+    /// The answer of `outcome` for the session as it is now, typed as the
+    /// document's response bodies.
+    fn auth_body(
+        &self,
+        outcome: AuthOutcome,
+        token: Option<String>,
+        jwts: Option<app::sessions::jwt::TokenPair>,
+    ) -> Result<(StatusCode, Value), app::Error> {
+        let session_token = token.map(types::SessionTokenValue);
+        let signed_in_meta = |session_token| types::AuthenticatedMeta {
+            access_token: jwts
+                .as_ref()
+                .map(|p| types::AccessToken(p.access_token.clone())),
+            is_authenticated: true,
+            refresh_token: jwts
+                .as_ref()
+                .map(|p| types::RefreshToken(p.refresh_token.clone())),
+            session_token,
+        };
+        let (status, body) = match outcome {
+            AuthOutcome::Ok => (
+                StatusCode::OK,
+                reply::to_json(&types::StatusOkResponse {
+                    status: reply::status(200)?,
+                })?,
+            ),
+            AuthOutcome::Emails(addresses) => (
+                StatusCode::OK,
+                reply::to_json(&types::EmailAddressesResponse {
+                    data: addresses.iter().map(reply::email_address).collect(),
+                    status: reply::status(200)?,
+                })?,
+            ),
+            AuthOutcome::Sessions(entries) => (
+                StatusCode::OK,
+                reply::to_json(&types::SessionsResponse {
+                    data: entries.iter().map(reply::session).collect(),
+                    status: reply::status(200)?,
+                })?,
+            ),
+            AuthOutcome::Refreshed {
+                access_token,
+                refresh_token,
+            } => (
+                StatusCode::OK,
+                reply::to_json(&types::RefreshTokenResponse {
+                    data: types::RefreshedTokens {
+                        access_token: types::AccessToken(access_token),
+                        refresh_token: refresh_token.map(types::RefreshToken),
+                    },
+                    status: reply::status(200)?,
+                })?,
+            ),
+            AuthOutcome::Session => match &self.session.user {
+                Some(user) => (
+                    StatusCode::OK,
+                    reply::to_json(&types::AuthenticatedResponse {
+                        data: types::Authenticated {
+                            methods: reply::methods(&self.session.data.methods),
+                            user: reply::user(user),
+                        },
+                        meta: signed_in_meta(session_token),
+                        status: reply::status(200)?,
+                    })?,
+                ),
+                None => {
+                    let flows = app_session::anonymous_flows(
+                        self.config,
+                        Built::CURRENT,
+                        &self.session.data,
+                        self.now_ms,
+                    );
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        reply::to_json(&types::AuthenticationResponse {
+                            data: types::AuthenticationFlows {
+                                flows: reply::flows(&flows),
+                            },
+                            meta: types::AuthenticationMeta {
+                                is_authenticated: Some(false),
+                                session_token,
+                            },
+                            status: reply::status(401)?,
+                        })?,
+                    )
+                }
+            },
+            AuthOutcome::ReauthenticationRequired => {
+                let Some(user) = self.session.user.as_ref() else {
+                    return Err(app::Error::Internal(
+                        "reauthentication asked of an anonymous session".into(),
+                    ));
+                };
+                let flows = app_session::reauthentication_flows(self.config, Built::CURRENT, user);
+                (
+                    StatusCode::UNAUTHORIZED,
+                    reply::to_json(&types::ReauthenticationResponse {
+                        data: types::ReauthenticationRequired {
+                            flows: reply::flows(&flows),
+                            methods: reply::methods(&self.session.data.methods),
+                            user: reply::user(user),
+                        },
+                        meta: signed_in_meta(session_token),
+                        status: reply::status(401)?,
+                    })?,
+                )
+            }
+        };
+        Ok((status, body))
+    }
+}
+
+/// The app's 410: the session named by the client is gone.
+pub fn gone_reply<A: Answer>(config: &Config, now_ms: i64, headers: HeaderMap) -> A {
+    let flows =
+        app_session::anonymous_flows(config, Built::CURRENT, &SessionData::default(), now_ms);
+    let body = reply::status(410).and_then(|status| {
+        reply::to_json(&types::SessionGoneResponse {
+            data: types::AuthenticationFlows {
+                flows: reply::flows(&flows),
+            },
+            meta: types::AuthenticationMeta {
+                is_authenticated: None,
+                session_token: None,
+            },
+            status,
+        })
+    });
+    let mut answer = match body {
+        Ok(body) => A::envelope(StatusCode::GONE, body),
+        Err(error) => error_reply(error, HeaderMap::new()),
+    };
+    answer.headers_mut().extend(headers);
+    answer
+}
+
+/// Answers an operation that this server does not build yet (or that the
+/// configuration does not route): always one of the two 404 envelopes.
+/// [`Call::start`] has already answered such a call; this is reached only if
+/// an operation is marked built but its handler is not.
+pub async fn not_built<A: Answer>(call: Call<'_>) -> Handled<A> {
+    let error = app::Error::NotImplemented {
+        operation_id: call.operation_id.to_string(),
+    };
+    Ok(error_reply(error, call.headers))
+}
