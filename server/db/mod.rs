@@ -303,17 +303,38 @@ impl Db {
 
     /// Runs `f` with a pooled connection on tokio's blocking pool.
     ///
+    /// A connection the database server closed (a restart, a failover, an
+    /// idle timeout, `pg_terminate_backend`) fails only when used; then it is
+    /// marked broken, so that the pool drops it, and `f` runs again on
+    /// another connection (at most the pool's size of times), so that no
+    /// caller sees the error. Work on a connection that died before its
+    /// commit was not committed, so running it again is safe; only a
+    /// connection lost while its `COMMIT` was in flight leaves that unknown.
+    ///
     /// The returned future does not borrow `self`, so it may be spawned.
     pub fn run<T, F>(&self, f: F) -> impl Future<Output = Result<T, DbError>> + Send + 'static
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Clone + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let max_lost = pool.max_size();
         async move {
             tokio::task::spawn_blocking(move || {
-                let mut conn = pool.get()?;
-                f(&mut conn)
+                // Each lost connection is discarded, so this ends: at worst
+                // every pooled connection was dead, then a new one is opened.
+                let mut lost = 0;
+                loop {
+                    let mut conn = pool.get()?;
+                    match f.clone()(&mut conn) {
+                        Err(error) if connection_lost(&error) && lost <= max_lost => {
+                            lost += 1;
+                            forget(&mut conn);
+                            tracing::warn!(%error, "database connection lost; retrying on another");
+                        }
+                        result => return result,
+                    }
+                }
             })
             .await?
         }
@@ -326,7 +347,7 @@ impl Db {
         f: F,
     ) -> impl Future<Output = Result<T, DbError>> + Send + 'static
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Clone + Send + 'static,
         T: Send + 'static,
     {
         self.run(move |conn| transaction(conn, f))
@@ -336,6 +357,38 @@ impl Db {
     /// Safe to call again, and from several instances at once.
     pub fn migrate(&self) -> impl Future<Output = Result<(), DbError>> + Send + 'static {
         self.run(run_migrations)
+    }
+}
+
+/// Marks `conn` broken, so that the pool drops it instead of handing it
+/// out again ([`Manager::has_broken`]).
+fn forget(conn: &mut DbConnection) {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            AnsiTransactionManager::transaction_manager_status_mut(pg).set_in_error();
+        }
+        DbConnection::Sqlite(lite) => {
+            AnsiTransactionManager::transaction_manager_status_mut(lite).set_in_error();
+        }
+    }
+}
+
+/// Whether `error` says the connection itself is gone (not the query):
+/// libpq's "server closed the connection", "terminating connection due to
+/// administrator command", "no connection to the server"…
+fn connection_lost(error: &DbError) -> bool {
+    use diesel::result::Error as E;
+    match error {
+        DbError::Query(E::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+        DbError::Query(E::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)) => true,
+        DbError::Query(E::DatabaseError(_, info)) => {
+            let message = info.message();
+            message.contains("terminating connection")
+                || message.contains("server closed the connection")
+                || message.contains("no connection to the server")
+        }
+        _ => false,
     }
 }
 

@@ -21,6 +21,7 @@ mod coverage;
 mod current_session;
 mod document;
 mod errors;
+mod failover;
 mod housekeeping;
 mod instances;
 mod login_by_code;

@@ -139,7 +139,7 @@ impl SessionStore {
     /// ended, since `session` was read, this is a conflict.
     pub async fn update<R, F>(&self, session: &mut LiveSession, mut change: F) -> Result<R, Error>
     where
-        F: FnMut(&mut SessionData) -> R + Send + 'static,
+        F: FnMut(&mut SessionData) -> R + Clone + Send + 'static,
         R: Send + 'static,
     {
         let Some(id) = session.row_id else {
