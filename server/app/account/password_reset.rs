@@ -545,7 +545,7 @@ fn make_key(
 ) -> Result<String, DbError> {
     let primary = email_addresses::primary_for_user(conn, user.id)?.map(|a| a.email);
     let value = format!(
-        "{}:{}",
+        "{}.{}",
         user.id,
         fingerprint(secret, user, primary.as_deref())
     );
@@ -565,7 +565,7 @@ async fn check_key(deps: &Deps<'_>, key: &str) -> Result<Option<User>, Error> {
     ) else {
         return Ok(None);
     };
-    let Some((id, given)) = value.split_once(':') else {
+    let Some((id, given)) = value.split_once(['.', ':']) else {
         return Ok(None);
     };
     let Ok(id) = id.parse::<i64>() else {

@@ -138,16 +138,22 @@ pub enum SignError {
     Expired,
 }
 
-/// `value:timestamp:mac` — `timestamp` is `now_secs` in base 62, `mac` the
-/// URL-safe unpadded base64 HMAC-SHA256 of `value:timestamp` under a key
+/// `value.timestamp.mac` — `timestamp` is `now_secs` in base 62, `mac` the
+/// URL-safe unpadded base64 HMAC-SHA256 of `value.timestamp` under a key
 /// derived from `secret` and `salt` (give every purpose its own salt, e.g.
-/// `"email-verification"`, `"password-reset"`). `value` may contain `:`.
-/// Base64 and base 62 are URL-safe; `value` is the caller's to make so.
+/// `"email-verification"`, `"password-reset"`). `value` may contain `.`.
+/// The separator, base64url and base 62 are unreserved URL characters, so
+/// a key made of them goes into a link's path as it is, unescaped (as
+/// allauth's reset keys do); `value` is the caller's to keep so.
 pub fn sign(secret: &str, salt: &str, value: &str, now_secs: i64) -> String {
-    let payload = format!("{value}:{}", to_base62(now_secs.max(0).unsigned_abs()));
+    let payload = format!("{value}.{}", to_base62(now_secs.max(0).unsigned_abs()));
     let mac = URL_SAFE_NO_PAD.encode(signing_mac(secret, salt, &payload));
-    format!("{payload}:{mac}")
+    format!("{payload}.{mac}")
 }
+
+/// Separators of a signed value: `.` now, `:` in keys made before links
+/// carried keys unescaped (still accepted until they expire).
+const SEPARATORS: [char; 2] = ['.', ':'];
 
 /// The value [`sign`] signed, if the MAC is right (checked in constant time)
 /// and the signature is at most `max_age_secs` old at `now_secs`.
@@ -158,13 +164,13 @@ pub fn unsign(
     max_age_secs: i64,
     now_secs: i64,
 ) -> Result<String, SignError> {
-    let (payload, mac) = signed.rsplit_once(':').ok_or(SignError::Bad)?;
+    let (payload, mac) = signed.rsplit_once(SEPARATORS).ok_or(SignError::Bad)?;
     let given = URL_SAFE_NO_PAD.decode(mac).map_err(|_| SignError::Bad)?;
     let expected = signing_mac(secret, salt, payload);
     if !constant_time_eq(&given, &expected) {
         return Err(SignError::Bad);
     }
-    let (value, timestamp) = payload.rsplit_once(':').ok_or(SignError::Bad)?;
+    let (value, timestamp) = payload.rsplit_once(SEPARATORS).ok_or(SignError::Bad)?;
     let timestamp = from_base62(timestamp).ok_or(SignError::Bad)?;
     let timestamp = i64::try_from(timestamp).map_err(|_| SignError::Bad)?;
     if now_secs.saturating_sub(timestamp) > max_age_secs {
@@ -339,7 +345,7 @@ mod tests {
     fn signing_round_trip_and_expiry() {
         let now = 1_700_000_000;
         let signed = sign(SECRET, "email-verification", "42:a@example.com", now);
-        assert!(signed.starts_with("42:a@example.com:"));
+        assert!(signed.starts_with("42:a@example.com."));
         assert!(!signed.contains(['=', '+', '/']));
         let max_age = 3 * 86400;
         assert_eq!(
@@ -389,27 +395,48 @@ mod tests {
             Err(SignError::Bad)
         );
         // Changed value, changed timestamp, changed or cut MAC.
-        let (payload, mac) = signed.rsplit_once(':').unwrap();
-        let (value, ts) = payload.rsplit_once(':').unwrap();
-        assert_eq!(unsign_at(&format!("8:{ts}:{mac}")), Err(SignError::Bad));
+        let (payload, mac) = signed.rsplit_once('.').unwrap();
+        let (value, ts) = payload.rsplit_once('.').unwrap();
+        assert_eq!(unsign_at(&format!("8.{ts}.{mac}")), Err(SignError::Bad));
         assert_eq!(
-            unsign_at(&format!("{value}:{}:{mac}", to_base62(now as u64 + 100))),
+            unsign_at(&format!("{value}.{}.{mac}", to_base62(now as u64 + 100))),
             Err(SignError::Bad)
         );
         let mut flipped = mac.as_bytes().to_vec();
         flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
         let flipped = String::from_utf8(flipped).unwrap();
         assert_eq!(
-            unsign_at(&format!("{payload}:{flipped}")),
+            unsign_at(&format!("{payload}.{flipped}")),
             Err(SignError::Bad)
         );
         assert_eq!(
-            unsign_at(&format!("{payload}:{}", &mac[..mac.len() - 2])),
+            unsign_at(&format!("{payload}.{}", &mac[..mac.len() - 2])),
             Err(SignError::Bad)
         );
-        for junk in ["", "7", "7:abc", ":::", "7:zzzzzzzzzzzzz:AAAA"] {
+        for junk in ["", "7", "7:abc", ":::", "...", "7.zzzzzzzzzzzzz.AAAA"] {
             assert_eq!(unsign_at(junk), Err(SignError::Bad), "{junk:?}");
         }
+    }
+
+    #[test]
+    fn signed_values_need_no_escaping_in_a_url() {
+        let signed = sign(SECRET, "password-reset", "117.c4a6", 1_700_000_000);
+        assert!(
+            signed
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)),
+            "{signed}"
+        );
+        // A key made with the old `:` separator still verifies.
+        let (payload, _) = signed.rsplit_once('.').unwrap();
+        let (value, ts) = payload.rsplit_once('.').unwrap();
+        let old_payload = format!("{value}:{ts}");
+        let mac = URL_SAFE_NO_PAD.encode(signing_mac(SECRET, "password-reset", &old_payload));
+        let old = format!("{old_payload}:{mac}");
+        assert_eq!(
+            unsign(SECRET, "password-reset", &old, 60, 1_700_000_000).as_deref(),
+            Ok("117.c4a6")
+        );
     }
 
     #[test]
