@@ -254,7 +254,8 @@ pub struct AccountConfig {
     pub email_unknown_accounts: bool,
     pub email_notifications: bool,
     pub logout_on_password_change: bool,
-    /// `None` = allauth's default, `"[<site name>] "`.
+    /// `None` = allauth's default, `"[<site name>] "`, the site being the
+    /// host of the first configured frontend URL (none configured: no prefix).
     pub email_subject_prefix: Option<String>,
     /// `false`, or a table of action → `"5/m/user"`-style rates merged over
     /// allauth's defaults. Read the effective limits with

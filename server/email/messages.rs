@@ -6,9 +6,12 @@
 //! name setting, so the bodies are neutral. Values are inserted as text:
 //! escaped in the HTML body, never interpreted as markup.
 //!
-//! The subject prefix is `account.email_subject_prefix`; unset means no
-//! prefix (allauth's default `"[<site name>] "` needs a site name we do not
-//! have). Line breaks in the prefix are dropped, as allauth does.
+//! The subject prefix is `account.email_subject_prefix`; unset means
+//! allauth's default `"[<site name>] "`, the site being the frontend the
+//! mails link to: the host (and port) of the first configured
+//! `[headless] frontend_urls` entry. With none configured there is no site
+//! to name, and no prefix. Line breaks in the prefix are dropped, as
+//! allauth does.
 
 use crate::config::Config;
 
@@ -138,7 +141,7 @@ impl Message {
 
     /// [`Message::render`] with the prefix from `config`.
     pub fn render_for(&self, config: &Config) -> Rendered {
-        self.render(subject_prefix(config))
+        self.render(&subject_prefix(config))
     }
 
     fn content(&self) -> (&'static str, Vec<Block>) {
@@ -281,9 +284,32 @@ impl Message {
     }
 }
 
-/// `account.email_subject_prefix`, or `""` when unset.
-pub fn subject_prefix(config: &Config) -> &str {
-    config.account.email_subject_prefix.as_deref().unwrap_or("")
+/// `account.email_subject_prefix`, or when unset `"[<site>] "` with the
+/// frontend's host (see the module documentation), or `""`.
+pub fn subject_prefix(config: &Config) -> std::borrow::Cow<'_, str> {
+    if let Some(prefix) = &config.account.email_subject_prefix {
+        return prefix.as_str().into();
+    }
+    let urls = &config.headless.frontend_urls;
+    [
+        &urls.account_confirm_email,
+        &urls.account_reset_password_from_key,
+        &urls.account_reset_password,
+        &urls.account_signup,
+        &urls.socialaccount_login_error,
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|url| site_of(url))
+    .map_or("".into(), |site| format!("[{site}] ").into())
+}
+
+/// `host[:port]` of an absolute URL.
+fn site_of(url: &str) -> Option<&str> {
+    let (_, rest) = url.trim().split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    (!host.is_empty()).then_some(host)
 }
 
 fn render_text(blocks: &[Block]) -> String {
@@ -362,6 +388,22 @@ fn escape_into(text: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subject_prefix_defaults_to_the_frontend_site() {
+        let mut config = Config::from_sources("", &[]).expect("defaults");
+        assert_eq!(subject_prefix(&config), "");
+        config
+            .headless
+            .frontend_urls
+            .account_reset_password_from_key =
+            Some("https://user:pw@app.example.com:8443/reset/{key}".into());
+        assert_eq!(subject_prefix(&config), "[app.example.com:8443] ");
+        config.account.email_subject_prefix = Some("Acme: ".into());
+        assert_eq!(subject_prefix(&config), "Acme: ");
+        config.account.email_subject_prefix = Some(String::new());
+        assert_eq!(subject_prefix(&config), "");
+    }
 
     #[test]
     fn escapes() {
