@@ -140,20 +140,21 @@ pub fn to_json<T: Serialize>(body: &T) -> Result<Value, Error> {
 
 /// Turns the extractors' 400 items into the application's error.
 pub fn invalid_input(errors: Vec<ErrorItem>) -> app::Error {
-    app::Error::Invalid(
-        errors
-            .into_iter()
-            .map(|e| app::FieldError {
-                code: if e.code == "required" {
-                    "required"
-                } else {
-                    "invalid"
-                },
-                param: e.param,
-                message: e.message,
-            })
-            .collect(),
-    )
+    app::Error::Invalid(errors.into_iter().map(field_error).collect())
+}
+
+/// One input error as the application's field error: `required`, or
+/// `invalid` for any other problem the runtime found.
+pub fn field_error(e: ErrorItem) -> app::FieldError {
+    app::FieldError {
+        code: if e.code == "required" {
+            "required"
+        } else {
+            "invalid"
+        },
+        param: e.param,
+        message: e.message,
+    }
 }
 
 /// The one conversion of an application error into the allauth envelope.

@@ -189,6 +189,48 @@ async fn anonymous_callers_get_401_and_activity_is_tracked_when_enabled() {
     .await;
 }
 
+/// A bad session list is refused as Django's model multiple-choice field
+/// refuses it, every error on `sessions`, and nothing is ended.
+#[tokio::test]
+async fn bad_session_lists_name_the_field() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            let (app, browser, _) = user_with_two_sessions(&server, "gus").await;
+            for (client, token) in [("app", &app), ("browser", &browser)] {
+                let mut agent = Agent::with_token(&server, client, token);
+                for (body, code) in [
+                    (json!({}), "required"),
+                    (json!({"sessions": null}), "required"),
+                    (json!({"sessions": []}), "required"),
+                    (json!({"sessions": "1"}), "invalid_list"),
+                    (json!({"sessions": ["x"]}), "invalid_pk_value"),
+                    (json!({"sessions": [987_654]}), "invalid_choice"),
+                ] {
+                    let (status, answer) = agent
+                        .call("DELETE", "auth/sessions", Some(body.clone()))
+                        .await;
+                    assert_eq!(status, 400, "{client} {body}: {answer}");
+                    assert_eq!(
+                        answer["errors"][0]["code"], code,
+                        "{client} {body}: {answer}"
+                    );
+                    assert_eq!(answer["errors"][0]["param"], "sessions", "{answer}");
+                }
+                let (status, body) = agent.get("auth/sessions", &[]).await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(
+                    body["data"].as_array().map(Vec::len),
+                    Some(2),
+                    "nothing ended"
+                );
+            }
+            server
+        },
+    )
+    .await;
+}
+
 /// The browser client (cookie and CSRF) lists and ends sessions; ending its
 /// own session is a logout that clears the cookie.
 #[tokio::test]
