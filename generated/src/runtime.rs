@@ -522,8 +522,14 @@ impl BodyError {
 
 /// A JSON request body. The `Content-Type` header is not looked at (allauth
 /// does not either); parse problems are kept for the handler to report.
+/// The errors of a body that did not fit, and its object if it was one.
+pub type FormFailure = (Vec<ErrorItem>, Option<serde_json::Map<String, Value>>);
+
 pub struct JsonBody<T> {
     parsed: Result<T, BodyError>,
+    /// The body's object when its fields did not fit `T`, for a handler
+    /// that reports the other fields' errors too ([`JsonBody::read_form`]).
+    raw: Option<serde_json::Map<String, Value>>,
 }
 
 /// A form-encoded request body (the provider redirect), kept like [`JsonBody`].
@@ -535,6 +541,14 @@ impl<T> JsonBody<T> {
     /// The body, or the 400 errors to answer with.
     pub fn into_inner(self) -> Result<T, Vec<ErrorItem>> {
         self.parsed.map_err(BodyError::into_errors)
+    }
+
+    /// The body; or, when its fields did not fit, the errors together with
+    /// the body's object, so that the caller can add the errors of the
+    /// fields that did fit (as a Django form reports every field at once).
+    pub fn read_form(self) -> Result<T, FormFailure> {
+        let raw = self.raw;
+        self.parsed.map_err(|e| (e.into_errors(), raw))
     }
 }
 
@@ -573,16 +587,18 @@ pub fn decode_object<T: DeserializeOwned + JsonSchema + 'static>(
     if !missing.is_empty() {
         return Err(BodyError::Fields(missing));
     }
-    // The document types these fields without `nullable`: an explicit null
-    // is refused rather than read as absent.
-    let nulls: Vec<ErrorItem> = map
-        .iter()
-        .filter(|(name, value)| value.is_null() && fields.properties.contains(name.as_str()))
-        .map(|(name, _)| ErrorItem::new("invalid", Some(name), "This field may not be null."))
-        .collect();
-    if !nulls.is_empty() {
-        return Err(BodyError::Fields(nulls));
-    }
+    // An explicit null is an absent field, as a Django form reads it (a
+    // required one was reported above).
+    let value = if map.values().any(Value::is_null) {
+        let map = map
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Value::Object(map)
+    } else {
+        value
+    };
     serde_path_to_error::deserialize::<_, T>(value).map_err(|error| {
         let path = error.path().to_string();
         let param = if path == "." || path.is_empty() {
@@ -602,7 +618,6 @@ pub fn decode_object<T: DeserializeOwned + JsonSchema + 'static>(
 #[derive(Clone, Debug, Default)]
 struct SchemaFields {
     required: Vec<String>,
-    properties: BTreeSet<String>,
 }
 
 /// [`SchemaFields`] of `T`, computed once per type.
@@ -627,7 +642,6 @@ fn schema_fields<T: JsonSchema + 'static>() -> SchemaFields {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect(),
-            properties: object.properties.keys().cloned().collect(),
         })
         .unwrap_or_default();
     if let Ok(mut guard) = cache.lock() {
@@ -645,16 +659,27 @@ where
         rqctx: &RequestContext<C>,
         request: hyper::Request<Body>,
     ) -> Result<Self, HttpError> {
-        let parsed = match read_body(rqctx, request).await {
+        let value = match read_body(rqctx, request).await {
             Err(e) => Err(e),
             // An empty body is an empty form, as in allauth.
-            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => decode_object(json!({})),
-            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Ok(value) => decode_object(value),
-                Err(e) => Err(BodyError::Malformed(e.to_string())),
-            },
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(json!({})),
+            Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
+                .map_err(|e| BodyError::Malformed(e.to_string())),
         };
-        Ok(Self { parsed })
+        let (parsed, raw) = match value {
+            Err(e) => (Err(e), None),
+            Ok(value) => {
+                let raw = match &value {
+                    Value::Object(map) => Some(map.clone()),
+                    _ => None,
+                };
+                match decode_object(value) {
+                    Ok(parsed) => (Ok(parsed), None),
+                    Err(e) => (Err(e), raw),
+                }
+            }
+        };
+        Ok(Self { parsed, raw })
     }
 
     fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
@@ -723,6 +748,21 @@ mod tests {
                 Some("password"),
                 "This field is required."
             )])
+        );
+    }
+
+    #[test]
+    fn a_null_optional_field_is_absent() {
+        let ok = decode_object::<Login>(
+            json!({"email": "a@example.com", "password": "pw", "remember": null}),
+        );
+        assert_eq!(
+            ok,
+            Ok(Login {
+                email: "a@example.com".into(),
+                password: "pw".into(),
+                remember: None
+            })
         );
     }
 

@@ -9,12 +9,26 @@ use crate::app::account::login::LoginRequest;
 use crate::app::account::signup::SignupRequest;
 use crate::http::{not_built, reply, AuthOutcome, Call, Handled};
 
+/// The fields of a login, in the order their errors are reported.
+const LOGIN_FIELDS: [&str; 4] = ["username", "email", "phone", "password"];
+
 pub async fn login_password(
     call: Call<'_>,
     _headers: HeaderParams<LoginPasswordHeaders>,
     body: JsonBody<types::LoginInput>,
 ) -> Handled<Reply<types::AuthenticatedResponse>> {
-    let (mut call, input) = call.input(body).await?;
+    let config = call.config;
+    let (mut call, input) = call
+        .form(body, &LOGIN_FIELDS, |raw| {
+            let text = |name: &str| raw.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+            let request = LoginRequest {
+                email: text("email"),
+                username: text("username"),
+                password: text("password").unwrap_or_default(),
+            };
+            crate::app::account::login::field_errors(config, &request)
+        })
+        .await?;
     let request = LoginRequest {
         email: input.email.map(|e| e.0),
         username: input.username.map(|u| u.0),

@@ -1,7 +1,7 @@
 //! The one wrapper every operation goes through ([`serve`], called by the
 //! generated `allauth_api::tag_handlers!`), and how a handler answers early.
 
-use allauth_api::runtime::{Answer, ClientParam, Input};
+use allauth_api::runtime::{Answer, ClientParam, Input, JsonBody};
 use dropshot::RequestContext;
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
@@ -68,5 +68,40 @@ impl Call<'_> {
             Ok(value) => Ok((self, value)),
             Err(errors) => Err(self.finish_auth(Err(invalid_input(errors))).await),
         }
+    }
+
+    /// Like [`Call::input`] for a form whose fields the application checks
+    /// too: when the body does not fit its type, `fields` checks the body's
+    /// object as well and the 400 names every field's error once, in the
+    /// order of `order` (as a Django form reports them), so `{}` answers
+    /// `required` for each required field, whichever layer requires it.
+    pub async fn form<T>(
+        self,
+        body: JsonBody<T>,
+        order: &[&str],
+        fields: impl FnOnce(&serde_json::Map<String, Value>) -> Vec<crate::app::FieldError>,
+    ) -> Result<(Self, T), Early> {
+        let (errors, raw) = match body.read_form() {
+            Ok(value) => return Ok((self, value)),
+            Err(failed) => failed,
+        };
+        let crate::app::Error::Invalid(mut all) = invalid_input(errors) else {
+            unreachable!("invalid_input is Invalid")
+        };
+        if let Some(raw) = raw {
+            for error in fields(&raw) {
+                if !all.iter().any(|e| e.param == error.param) {
+                    all.push(error);
+                }
+            }
+        }
+        let rank = |param: &Option<String>| {
+            param
+                .as_deref()
+                .and_then(|p| order.iter().position(|o| *o == p))
+                .unwrap_or(order.len())
+        };
+        all.sort_by_key(|e| rank(&e.param));
+        Err(self.finish_auth(Err(crate::app::Error::Invalid(all))).await)
     }
 }

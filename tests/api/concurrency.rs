@@ -144,7 +144,9 @@ async fn a_right_login_code_logs_in_once_with_one_live_token() {
             Some(json!({ "code": code }))
         })
         .await;
-        only(&answers, &[200, 409]);
+        // Late app requests name the rotated-away token: 410.
+        let late = if client == "app" { 410 } else { 409 };
+        only(&answers, &[200, 409, late]);
         assert_eq!(count(&answers, 200), 1, "{client}");
         let tokens: Vec<&String> = answers.iter().filter_map(|a| a.token.as_ref()).collect();
         assert_eq!(tokens.len(), 1, "{client}: one new token handed out");
@@ -210,7 +212,10 @@ async fn a_right_verification_code_completes_the_signup_once() {
             Some(json!({ "key": code }))
         })
         .await;
-        only(&answers, &[200, 409]);
+        // An app request that arrives after the winner rotated the session
+        // key names a token that is gone: 410, as allauth answers it.
+        let late = if client == "app" { 410 } else { 409 };
+        only(&answers, &[200, 409, late]);
         assert_eq!(count(&answers, 200), 1, "{client}");
         let tokens = answers.iter().filter(|a| a.token.is_some()).count();
         assert_eq!(tokens, 1, "{client}: one new token handed out");

@@ -164,3 +164,64 @@ async fn answers_are_never_cached() {
     )
     .await;
 }
+
+/// Like a Django form, a login reports every field's error at once, in
+/// field order, whichever layer finds it; an explicit null is a missing
+/// field; an empty body is an empty form.
+#[tokio::test]
+async fn login_form_errors_name_every_field_in_order() {
+    use crate::harness::{on_each_backend_and_client, Agent};
+    let by_email = |config: &mut allauth_server::config::Config| {
+        let parsed = allauth_server::config::Config::from_sources(
+            "[account]\nlogin_methods = [\"email\"]\nsignup_fields = [\"email*\", \"password1*\"]\n",
+            &[],
+        )
+        .expect("account settings");
+        config.account = parsed.account;
+        config.finalize();
+    };
+    on_each_backend_and_client(by_email, async |server, client| {
+        let codes = |body: &serde_json::Value| -> Vec<(String, String)> {
+            body["errors"]
+                .as_array()
+                .expect("errors")
+                .iter()
+                .map(|e| {
+                    (
+                        e["param"].as_str().unwrap_or_default().to_owned(),
+                        e["code"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        };
+        let pair = |p: &str, c: &str| (p.to_owned(), c.to_owned());
+        let mut agent = Agent::new(server, client);
+        for body in [
+            Some(serde_json::json!({})),
+            Some(serde_json::json!({"email": null, "password": null})),
+            None,
+        ] {
+            let (status, answer) = agent.call("POST", "auth/login", body.clone()).await;
+            assert_eq!(status, 400, "{client} {body:?}: {answer}");
+            assert_eq!(
+                codes(&answer),
+                [pair("email", "required"), pair("password", "required")],
+                "{client} {body:?}: {answer}"
+            );
+        }
+        let (status, answer) = agent
+            .call(
+                "POST",
+                "auth/login",
+                Some(serde_json::json!({"email": "x"})),
+            )
+            .await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(
+            codes(&answer),
+            [pair("email", "invalid"), pair("password", "required")],
+            "{client}: {answer}"
+        );
+    })
+    .await;
+}

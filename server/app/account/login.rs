@@ -57,7 +57,22 @@ impl Credential {
 /// methods (the only one required when there is just one), then exactly
 /// one credential.
 fn validate(deps: &Deps<'_>, input: &LoginRequest) -> Result<(Credential, String), Error> {
-    let account = &deps.config.account;
+    validate_fields(deps.config, input)
+}
+
+/// The errors of [`validate`]'s field checks alone (none when it passes).
+pub fn field_errors(config: &crate::config::Config, input: &LoginRequest) -> Vec<FieldError> {
+    match validate_fields(config, input) {
+        Err(Error::Invalid(errors)) => errors,
+        _ => Vec::new(),
+    }
+}
+
+fn validate_fields(
+    config: &crate::config::Config,
+    input: &LoginRequest,
+) -> Result<(Credential, String), Error> {
+    let account = &config.account;
     let has_username = account.has_login_method(LoginMethod::Username);
     let has_email = account.has_login_method(LoginMethod::Email);
     let single = account.login_methods.len() == 1;
@@ -75,7 +90,7 @@ fn validate(deps: &Deps<'_>, input: &LoginRequest) -> Result<(Credential, String
     if has_email {
         match input.email.as_deref().map(str::trim) {
             Some(v) if !v.is_empty() => {
-                match accounts::clean_email_field(deps.config, v, "email") {
+                match accounts::clean_email_field(config, v, "email") {
                     // allauth's `EmailField` lowercases.
                     Ok(v) => credentials.push(Credential::Email(v.to_lowercase())),
                     Err(e) => errors.push(e),
