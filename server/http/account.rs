@@ -17,6 +17,7 @@ pub async fn login_password(
     _headers: HeaderParams<LoginPasswordHeaders>,
     body: JsonBody<types::LoginInput>,
 ) -> Handled<Reply<types::AuthenticatedResponse>> {
+    let call = call.limit("login").await?;
     let config = call.config;
     let (mut call, input) = call
         .form(body, &LOGIN_FIELDS, |raw| {
@@ -47,6 +48,7 @@ pub async fn signup_create(
     _headers: HeaderParams<SignupCreateHeaders>,
     body: JsonBody<types::SignupInput>,
 ) -> Handled<Reply<types::AuthenticatedResponse>> {
+    let call = call.limit("signup").await?;
     let (mut call, input) = call.input(body).await?;
     let request = SignupRequest {
         email: input.email.map(|e| e.0),
@@ -141,6 +143,7 @@ pub async fn reauthenticate_password(
     if !call.session.is_authenticated() {
         return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
     }
+    let call = call.limit("reauthenticate").await?;
     let (mut call, input) = call.input(body).await?;
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = crate::app::account::login::reauthenticate_password(

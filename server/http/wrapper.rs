@@ -62,6 +62,21 @@ where
 }
 
 impl Call<'_> {
+    /// Counts the call toward `action`'s rate limit (by address, and by user
+    /// when logged in) before its input is looked at, as allauth's views
+    /// do; refused, the call ends with its 429.
+    pub async fn limit(self, action: &'static str) -> Result<Self, Early> {
+        let consumed = {
+            let user = self.session.user.as_ref().map(|u| u.id);
+            let deps = self.ctx.deps(self.now_ms, &self.ip, &self.user_agent);
+            deps.consume_or_429(action, user, None).await
+        };
+        match consumed {
+            Ok(_ticket) => Ok(self),
+            Err(error) => Err(self.finish_auth(Err(error)).await),
+        }
+    }
+
     /// The extracted input, or the call ended with its 400 envelope.
     pub async fn input<I: Input>(self, input: I) -> Result<(Self, I::Value), Early> {
         match input.read() {

@@ -225,3 +225,61 @@ async fn login_form_errors_name_every_field_in_order() {
     })
     .await;
 }
+
+/// Rate limits are taken before the input is looked at, as allauth's views
+/// take them: thirty empty logins from one address, then 429; empty
+/// reauthentications count toward the user's limit.
+#[tokio::test]
+async fn rate_limits_come_before_input_validation() {
+    use crate::harness::{on_each_backend_and_client, session_for, user, Agent, CLIENTS};
+    on_each_backend_and_client(
+        |_| {},
+        async |server, client| {
+            // The `login` limit is per address, shared by both clients: the
+            // first client uses it up (30 answered on their input, then
+            // 429), the second is refused at once.
+            let mut agent = Agent::new(server, client);
+            let allowed = if client == CLIENTS[0] { 30 } else { 0 };
+            for attempt in 1..=allowed {
+                let (status, body) = agent
+                    .call("POST", "auth/login", Some(serde_json::json!({})))
+                    .await;
+                assert_eq!(status, 400, "{client} attempt {attempt}: {body}");
+            }
+            let (status, body) = agent
+                .call("POST", "auth/login", Some(serde_json::json!({})))
+                .await;
+            assert_eq!(status, 429, "{client}: {body}");
+
+            let name = format!("limited{client}");
+            let password = "c0rrect-h0rse-battery";
+            let id = user(
+                server,
+                &name,
+                &format!("{name}@example.com"),
+                true,
+                Some(password),
+            )
+            .await;
+            // The login limit is per address and used up: a session made
+            // directly.
+            let token = session_for(server, client, id, crate::harness::now_secs()).await;
+            let mut signed_in = Agent::with_token(server, client, &token);
+            for attempt in 1..=10 {
+                let (status, body) = signed_in
+                    .call("POST", "auth/reauthenticate", Some(serde_json::json!({})))
+                    .await;
+                assert_eq!(status, 400, "{client} attempt {attempt}: {body}");
+            }
+            let (status, body) = signed_in
+                .call(
+                    "POST",
+                    "auth/reauthenticate",
+                    Some(serde_json::json!({"password": password})),
+                )
+                .await;
+            assert_eq!(status, 429, "{client}: {body}");
+        },
+    )
+    .await;
+}

@@ -198,7 +198,7 @@ pub async fn login_password(
     session: &mut LiveSession,
     input: LoginRequest,
 ) -> Result<(), Error> {
-    deps.consume_or_429("login", None, None).await?;
+    // The `login` limit is taken by the HTTP layer, before the input.
     let (credential, password) = validate(deps, &input)?;
 
     let attempts_key = credential.value().to_lowercase();
@@ -263,8 +263,7 @@ pub async fn reauthenticate_password(
     let Some(user_id) = session.user.as_ref().map(|u| u.id) else {
         return Ok(());
     };
-    deps.consume_or_429("reauthenticate", Some(user_id), None)
-        .await?;
+    // The `reauthenticate` limit is taken by the HTTP layer, before the input.
     if password.is_empty() {
         return Err(Error::Invalid(vec![accounts::required("password")]));
     }

@@ -199,7 +199,7 @@ pub async fn signup_create(
     session: &mut LiveSession,
     input: SignupRequest,
 ) -> Result<(), Error> {
-    deps.consume_or_429("signup", None, None).await?;
+    // The `signup` limit is taken by the HTTP layer, before the input.
     let cleaned = validate(deps, input).await?;
     if session.is_authenticated() {
         return Err(Error::Conflict);
