@@ -504,6 +504,93 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
         preflight_clients.push(client_ty);
     }
 
+    // One endpoint per method a path lacks, so that such a request is
+    // admitted like any other (404, the CSRF 403, the app's 410) and then
+    // answered as allauth's view answers it (its input checked first where
+    // allauth checks it, then 405), not by dropshot's router. The body is
+    // read as the path's POST operation reads it.
+    let mut other_names = Vec::new();
+    let mut other_clients = Vec::new();
+    let mut other_bodies = Vec::new();
+    let mut other_ops = Vec::new();
+    for (path, first) in &by_path {
+        let on_path: Vec<&Op> = ops.iter().filter(|o| o.path == *path).collect();
+        let post_body = on_path
+            .iter()
+            .find(|o| o.method.eq_ignore_ascii_case("post"))
+            .and_then(|o| o.body.as_ref().filter(|b| !b.form).map(|b| (o, b)));
+        let sibling = post_body.map_or(*first, |(o, _)| *o);
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if on_path
+                .iter()
+                .any(|o| o.method.eq_ignore_ascii_case(method))
+            {
+                continue;
+            }
+            let name = format_ident!(
+                "{}",
+                preflight_name(path).to_string().replacen(
+                    "preflight",
+                    &format!("other_{}", method.to_lowercase()),
+                    1
+                )
+            );
+            let client_ty = type_ident(&first.client_schema);
+            let operation_id = name.to_string();
+            let method_ident = format_ident!("{}", method);
+            let body = match post_body {
+                Some((_, b)) if method != "GET" => {
+                    let ty = type_ident(&b.schema);
+                    Some(ty)
+                }
+                _ => None,
+            };
+            let body_param = body
+                .as_ref()
+                .map(|ty| quote! { body: JsonBody<types::#ty>, });
+            methods.push(quote! {
+                #[doc = concat!("`", #method, " ", #path, "`, which the document does not have.")]
+                #[endpoint {
+                    method = #method_ident,
+                    path = #path,
+                    operation_id = #operation_id,
+                    unpublished = true,
+                }]
+                async fn #name(
+                    rqctx: RequestContext<Self::Context>,
+                    client: ClientParam<types::#client_ty>,
+                    #body_param
+                ) -> Result<Response<Body>, ApiError>;
+            });
+            other_names.push(name);
+            other_clients.push(client_ty);
+            other_bodies.push(body);
+            other_ops.push(format_ident!("{}", sibling.operation_id.to_pascal_case()));
+        }
+    }
+    let other_forwards = other_names.iter().zip(&other_clients).zip(&other_bodies).zip(&other_ops).map(
+        |(((name, client_ty), body), op)| match body {
+            Some(ty) => quote! {
+                async fn #name(
+                    rqctx: ::dropshot::RequestContext<Self::Context>,
+                    client: $crate::runtime::ClientParam<$crate::types::#client_ty>,
+                    body: $crate::runtime::JsonBody<$crate::types::#ty>,
+                ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
+                    let body = $crate::runtime::Input::read(body).map(|_| ());
+                    $handler(rqctx, &client, $crate::api::OperationId::#op, Some(body)).await
+                }
+            },
+            None => quote! {
+                async fn #name(
+                    rqctx: ::dropshot::RequestContext<Self::Context>,
+                    client: $crate::runtime::ClientParam<$crate::types::#client_ty>,
+                ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
+                    $handler(rqctx, &client, $crate::api::OperationId::#op, None).await
+                }
+            },
+        },
+    ).collect::<Vec<_>>();
+
     let tags = spec.tags.iter().map(|t| {
         let name = &t.name;
         let description = t.description.clone().unwrap_or_default();
@@ -589,6 +676,17 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
         macro_rules! tag_handlers {
             ($($root:ident)::+) => {
                 #(#forwards)*
+            };
+        }
+
+        /// Implements every endpoint of a method a path lacks by calling
+        /// `$handler(rqctx, &client, <the path's operation>, <its body read
+        /// as that operation's, or None>).await`; use it inside the `impl
+        /// AllauthApi` block.
+        #[macro_export]
+        macro_rules! other_method_endpoints {
+            ($handler:path) => {
+                #(#other_forwards)*
             };
         }
 

@@ -2951,6 +2951,1606 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::AppClient>,
     ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "POST", " ", "/_allauth/{client}/v1/account/authenticators",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = POST,
+    path = "/_allauth/{client}/v1/account/authenticators",
+    operation_id = "other_post_account_authenticators",
+    unpublished = true,
+    }]
+    async fn other_post_account_authenticators(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/account/authenticators",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/account/authenticators",
+    operation_id = "other_put_account_authenticators",
+    unpublished = true,
+    }]
+    async fn other_put_account_authenticators(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/account/authenticators",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/account/authenticators",
+    operation_id = "other_patch_account_authenticators",
+    unpublished = true,
+    }]
+    async fn other_patch_account_authenticators(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/account/authenticators",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/account/authenticators",
+    operation_id = "other_delete_account_authenticators",
+    unpublished = true,
+    }]
+    async fn other_delete_account_authenticators(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/account/authenticators/recovery-codes",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/account/authenticators/recovery-codes",
+    operation_id = "other_put_account_authenticators_recovery_codes",
+    unpublished = true,
+    }]
+    async fn other_put_account_authenticators_recovery_codes(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/account/authenticators/recovery-codes",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/account/authenticators/recovery-codes",
+    operation_id = "other_patch_account_authenticators_recovery_codes",
+    unpublished = true,
+    }]
+    async fn other_patch_account_authenticators_recovery_codes(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ",
+        "/_allauth/{client}/v1/account/authenticators/recovery-codes",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/account/authenticators/recovery-codes",
+    operation_id = "other_delete_account_authenticators_recovery_codes",
+    unpublished = true,
+    }]
+    async fn other_delete_account_authenticators_recovery_codes(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/account/authenticators/totp",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/account/authenticators/totp",
+    operation_id = "other_put_account_authenticators_totp",
+    unpublished = true,
+    }]
+    async fn other_put_account_authenticators_totp(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ActivateTotpInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/account/authenticators/totp",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/account/authenticators/totp",
+    operation_id = "other_patch_account_authenticators_totp",
+    unpublished = true,
+    }]
+    async fn other_patch_account_authenticators_totp(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ActivateTotpInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/account/authenticators/webauthn",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/account/authenticators/webauthn",
+    operation_id = "other_patch_account_authenticators_webauthn",
+    unpublished = true,
+    }]
+    async fn other_patch_account_authenticators_webauthn(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::AddWebAuthnAuthenticatorInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/account/password/change",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/account/password/change",
+    operation_id = "other_get_account_password_change",
+    unpublished = true,
+    }]
+    async fn other_get_account_password_change(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/account/password/change",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/account/password/change",
+    operation_id = "other_put_account_password_change",
+    unpublished = true,
+    }]
+    async fn other_put_account_password_change(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ChangePasswordInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/account/password/change",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/account/password/change",
+    operation_id = "other_patch_account_password_change",
+    unpublished = true,
+    }]
+    async fn other_patch_account_password_change(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ChangePasswordInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/account/password/change",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/account/password/change",
+    operation_id = "other_delete_account_password_change",
+    unpublished = true,
+    }]
+    async fn other_delete_account_password_change(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ChangePasswordInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/account/phone",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/account/phone",
+    operation_id = "other_put_account_phone",
+    unpublished = true,
+    }]
+    async fn other_put_account_phone(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ChangePhoneInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/account/phone",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/account/phone",
+    operation_id = "other_patch_account_phone",
+    unpublished = true,
+    }]
+    async fn other_patch_account_phone(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ChangePhoneInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/account/phone",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/account/phone",
+    operation_id = "other_delete_account_phone",
+    unpublished = true,
+    }]
+    async fn other_delete_account_phone(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ChangePhoneInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "POST", " ", "/_allauth/{client}/v1/account/providers",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = POST,
+    path = "/_allauth/{client}/v1/account/providers",
+    operation_id = "other_post_account_providers",
+    unpublished = true,
+    }]
+    async fn other_post_account_providers(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/account/providers",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/account/providers",
+    operation_id = "other_put_account_providers",
+    unpublished = true,
+    }]
+    async fn other_put_account_providers(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/account/providers",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/account/providers",
+    operation_id = "other_patch_account_providers",
+    unpublished = true,
+    }]
+    async fn other_patch_account_providers(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/2fa/authenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/2fa/authenticate",
+    operation_id = "other_get_auth_2fa_authenticate",
+    unpublished = true,
+    }]
+    async fn other_get_auth_2fa_authenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/2fa/authenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/2fa/authenticate",
+    operation_id = "other_put_auth_2fa_authenticate",
+    unpublished = true,
+    }]
+    async fn other_put_auth_2fa_authenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::MfaAuthenticateInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/2fa/authenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/2fa/authenticate",
+    operation_id = "other_patch_auth_2fa_authenticate",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_2fa_authenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::MfaAuthenticateInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/2fa/authenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/2fa/authenticate",
+    operation_id = "other_delete_auth_2fa_authenticate",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_2fa_authenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::MfaAuthenticateInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/2fa/reauthenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/2fa/reauthenticate",
+    operation_id = "other_get_auth_2fa_reauthenticate",
+    unpublished = true,
+    }]
+    async fn other_get_auth_2fa_reauthenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/2fa/reauthenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/2fa/reauthenticate",
+    operation_id = "other_put_auth_2fa_reauthenticate",
+    unpublished = true,
+    }]
+    async fn other_put_auth_2fa_reauthenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::MfaAuthenticateInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/2fa/reauthenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/2fa/reauthenticate",
+    operation_id = "other_patch_auth_2fa_reauthenticate",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_2fa_reauthenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::MfaAuthenticateInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/2fa/reauthenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/2fa/reauthenticate",
+    operation_id = "other_delete_auth_2fa_reauthenticate",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_2fa_reauthenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::MfaAuthenticateInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/2fa/trust",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/2fa/trust",
+    operation_id = "other_get_auth_2fa_trust",
+    unpublished = true,
+    }]
+    async fn other_get_auth_2fa_trust(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::BrowserClient>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/2fa/trust",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/2fa/trust",
+    operation_id = "other_put_auth_2fa_trust",
+    unpublished = true,
+    }]
+    async fn other_put_auth_2fa_trust(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::BrowserClient>,
+        body: JsonBody<types::MfaTrustInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/2fa/trust",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/2fa/trust",
+    operation_id = "other_patch_auth_2fa_trust",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_2fa_trust(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::BrowserClient>,
+        body: JsonBody<types::MfaTrustInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/2fa/trust",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/2fa/trust",
+    operation_id = "other_delete_auth_2fa_trust",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_2fa_trust(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::BrowserClient>,
+        body: JsonBody<types::MfaTrustInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/code/confirm",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/code/confirm",
+    operation_id = "other_get_auth_code_confirm",
+    unpublished = true,
+    }]
+    async fn other_get_auth_code_confirm(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/code/confirm",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/code/confirm",
+    operation_id = "other_put_auth_code_confirm",
+    unpublished = true,
+    }]
+    async fn other_put_auth_code_confirm(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ConfirmLoginCodeInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/code/confirm",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/code/confirm",
+    operation_id = "other_patch_auth_code_confirm",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_code_confirm(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ConfirmLoginCodeInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/code/confirm",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/code/confirm",
+    operation_id = "other_delete_auth_code_confirm",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_code_confirm(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ConfirmLoginCodeInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/code/request",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/code/request",
+    operation_id = "other_get_auth_code_request",
+    unpublished = true,
+    }]
+    async fn other_get_auth_code_request(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/code/request",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/code/request",
+    operation_id = "other_put_auth_code_request",
+    unpublished = true,
+    }]
+    async fn other_put_auth_code_request(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::RequestLoginCodeInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/code/request",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/code/request",
+    operation_id = "other_patch_auth_code_request",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_code_request(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::RequestLoginCodeInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/code/request",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/code/request",
+    operation_id = "other_delete_auth_code_request",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_code_request(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::RequestLoginCodeInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/code/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/code/resend",
+    operation_id = "other_get_auth_code_resend",
+    unpublished = true,
+    }]
+    async fn other_get_auth_code_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/code/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/code/resend",
+    operation_id = "other_put_auth_code_resend",
+    unpublished = true,
+    }]
+    async fn other_put_auth_code_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/code/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/code/resend",
+    operation_id = "other_patch_auth_code_resend",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_code_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/code/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/code/resend",
+    operation_id = "other_delete_auth_code_resend",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_code_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/email/verify",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/email/verify",
+    operation_id = "other_put_auth_email_verify",
+    unpublished = true,
+    }]
+    async fn other_put_auth_email_verify(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::VerifyEmailInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/email/verify",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/email/verify",
+    operation_id = "other_patch_auth_email_verify",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_email_verify(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::VerifyEmailInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/email/verify",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/email/verify",
+    operation_id = "other_delete_auth_email_verify",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_email_verify(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::VerifyEmailInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/email/verify/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/email/verify/resend",
+    operation_id = "other_get_auth_email_verify_resend",
+    unpublished = true,
+    }]
+    async fn other_get_auth_email_verify_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/email/verify/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/email/verify/resend",
+    operation_id = "other_put_auth_email_verify_resend",
+    unpublished = true,
+    }]
+    async fn other_put_auth_email_verify_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/email/verify/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/email/verify/resend",
+    operation_id = "other_patch_auth_email_verify_resend",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_email_verify_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/email/verify/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/email/verify/resend",
+    operation_id = "other_delete_auth_email_verify_resend",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_email_verify_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/login",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/login",
+    operation_id = "other_get_auth_login",
+    unpublished = true,
+    }]
+    async fn other_get_auth_login(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/login",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/login",
+    operation_id = "other_put_auth_login",
+    unpublished = true,
+    }]
+    async fn other_put_auth_login(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::LoginInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/login",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/login",
+    operation_id = "other_patch_auth_login",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_login(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::LoginInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/login",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/login",
+    operation_id = "other_delete_auth_login",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_login(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::LoginInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/password/request",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/password/request",
+    operation_id = "other_get_auth_password_request",
+    unpublished = true,
+    }]
+    async fn other_get_auth_password_request(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/password/request",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/password/request",
+    operation_id = "other_put_auth_password_request",
+    unpublished = true,
+    }]
+    async fn other_put_auth_password_request(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::RequestPasswordResetInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/password/request",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/password/request",
+    operation_id = "other_patch_auth_password_request",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_password_request(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::RequestPasswordResetInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/password/request",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/password/request",
+    operation_id = "other_delete_auth_password_request",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_password_request(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::RequestPasswordResetInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/password/reset",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/password/reset",
+    operation_id = "other_put_auth_password_reset",
+    unpublished = true,
+    }]
+    async fn other_put_auth_password_reset(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ResetPasswordInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/password/reset",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/password/reset",
+    operation_id = "other_patch_auth_password_reset",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_password_reset(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ResetPasswordInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/password/reset",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/password/reset",
+    operation_id = "other_delete_auth_password_reset",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_password_reset(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ResetPasswordInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/phone/verify",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/phone/verify",
+    operation_id = "other_get_auth_phone_verify",
+    unpublished = true,
+    }]
+    async fn other_get_auth_phone_verify(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/phone/verify",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/phone/verify",
+    operation_id = "other_put_auth_phone_verify",
+    unpublished = true,
+    }]
+    async fn other_put_auth_phone_verify(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::VerifyPhoneInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/phone/verify",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/phone/verify",
+    operation_id = "other_patch_auth_phone_verify",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_phone_verify(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::VerifyPhoneInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/phone/verify",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/phone/verify",
+    operation_id = "other_delete_auth_phone_verify",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_phone_verify(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::VerifyPhoneInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/phone/verify/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/phone/verify/resend",
+    operation_id = "other_get_auth_phone_verify_resend",
+    unpublished = true,
+    }]
+    async fn other_get_auth_phone_verify_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/phone/verify/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/phone/verify/resend",
+    operation_id = "other_put_auth_phone_verify_resend",
+    unpublished = true,
+    }]
+    async fn other_put_auth_phone_verify_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/phone/verify/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/phone/verify/resend",
+    operation_id = "other_patch_auth_phone_verify_resend",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_phone_verify_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/phone/verify/resend",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/phone/verify/resend",
+    operation_id = "other_delete_auth_phone_verify_resend",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_phone_verify_resend(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/provider/redirect",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/provider/redirect",
+    operation_id = "other_get_auth_provider_redirect",
+    unpublished = true,
+    }]
+    async fn other_get_auth_provider_redirect(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::BrowserClient>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/provider/redirect",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/provider/redirect",
+    operation_id = "other_put_auth_provider_redirect",
+    unpublished = true,
+    }]
+    async fn other_put_auth_provider_redirect(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::BrowserClient>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/provider/redirect",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/provider/redirect",
+    operation_id = "other_patch_auth_provider_redirect",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_provider_redirect(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::BrowserClient>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/provider/redirect",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/provider/redirect",
+    operation_id = "other_delete_auth_provider_redirect",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_provider_redirect(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::BrowserClient>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/provider/signup",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/provider/signup",
+    operation_id = "other_put_auth_provider_signup",
+    unpublished = true,
+    }]
+    async fn other_put_auth_provider_signup(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ProviderSignupInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/provider/signup",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/provider/signup",
+    operation_id = "other_patch_auth_provider_signup",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_provider_signup(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ProviderSignupInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/provider/signup",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/provider/signup",
+    operation_id = "other_delete_auth_provider_signup",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_provider_signup(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ProviderSignupInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/provider/token",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/provider/token",
+    operation_id = "other_get_auth_provider_token",
+    unpublished = true,
+    }]
+    async fn other_get_auth_provider_token(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/provider/token",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/provider/token",
+    operation_id = "other_put_auth_provider_token",
+    unpublished = true,
+    }]
+    async fn other_put_auth_provider_token(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ProviderTokenInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/provider/token",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/provider/token",
+    operation_id = "other_patch_auth_provider_token",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_provider_token(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ProviderTokenInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/provider/token",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/provider/token",
+    operation_id = "other_delete_auth_provider_token",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_provider_token(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ProviderTokenInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/reauthenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/reauthenticate",
+    operation_id = "other_get_auth_reauthenticate",
+    unpublished = true,
+    }]
+    async fn other_get_auth_reauthenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/reauthenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/reauthenticate",
+    operation_id = "other_put_auth_reauthenticate",
+    unpublished = true,
+    }]
+    async fn other_put_auth_reauthenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ReauthenticateInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/reauthenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/reauthenticate",
+    operation_id = "other_patch_auth_reauthenticate",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_reauthenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ReauthenticateInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/reauthenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/reauthenticate",
+    operation_id = "other_delete_auth_reauthenticate",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_reauthenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::ReauthenticateInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "POST", " ", "/_allauth/{client}/v1/auth/session",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = POST,
+    path = "/_allauth/{client}/v1/auth/session",
+    operation_id = "other_post_auth_session",
+    unpublished = true,
+    }]
+    async fn other_post_auth_session(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/session",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/session",
+    operation_id = "other_put_auth_session",
+    unpublished = true,
+    }]
+    async fn other_put_auth_session(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/session",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/session",
+    operation_id = "other_patch_auth_session",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_session(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "POST", " ", "/_allauth/{client}/v1/auth/sessions",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = POST,
+    path = "/_allauth/{client}/v1/auth/sessions",
+    operation_id = "other_post_auth_sessions",
+    unpublished = true,
+    }]
+    async fn other_post_auth_sessions(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/sessions",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/sessions",
+    operation_id = "other_put_auth_sessions",
+    unpublished = true,
+    }]
+    async fn other_put_auth_sessions(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/sessions",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/sessions",
+    operation_id = "other_patch_auth_sessions",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_sessions(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/auth/signup",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/auth/signup",
+    operation_id = "other_get_auth_signup",
+    unpublished = true,
+    }]
+    async fn other_get_auth_signup(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/signup",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/signup",
+    operation_id = "other_put_auth_signup",
+    unpublished = true,
+    }]
+    async fn other_put_auth_signup(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::SignupInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/signup",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/signup",
+    operation_id = "other_patch_auth_signup",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_signup(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::SignupInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/signup",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/signup",
+    operation_id = "other_delete_auth_signup",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_signup(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::SignupInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/webauthn/authenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/webauthn/authenticate",
+    operation_id = "other_put_auth_webauthn_authenticate",
+    unpublished = true,
+    }]
+    async fn other_put_auth_webauthn_authenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::WebAuthnAssertionInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/webauthn/authenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/webauthn/authenticate",
+    operation_id = "other_patch_auth_webauthn_authenticate",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_webauthn_authenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::WebAuthnAssertionInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/webauthn/authenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/webauthn/authenticate",
+    operation_id = "other_delete_auth_webauthn_authenticate",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_webauthn_authenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::WebAuthnAssertionInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/webauthn/login",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/webauthn/login",
+    operation_id = "other_put_auth_webauthn_login",
+    unpublished = true,
+    }]
+    async fn other_put_auth_webauthn_login(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::WebAuthnAssertionInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/webauthn/login",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/webauthn/login",
+    operation_id = "other_patch_auth_webauthn_login",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_webauthn_login(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::WebAuthnAssertionInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/webauthn/login",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/webauthn/login",
+    operation_id = "other_delete_auth_webauthn_login",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_webauthn_login(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::WebAuthnAssertionInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
+    operation_id = "other_put_auth_webauthn_reauthenticate",
+    unpublished = true,
+    }]
+    async fn other_put_auth_webauthn_reauthenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::WebAuthnAssertionInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
+    operation_id = "other_patch_auth_webauthn_reauthenticate",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_webauthn_reauthenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::WebAuthnAssertionInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
+    operation_id = "other_delete_auth_webauthn_reauthenticate",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_webauthn_reauthenticate(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::WebAuthnAssertionInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/webauthn/signup",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/auth/webauthn/signup",
+    operation_id = "other_patch_auth_webauthn_signup",
+    unpublished = true,
+    }]
+    async fn other_patch_auth_webauthn_signup(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::PasskeySignupInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/webauthn/signup",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/auth/webauthn/signup",
+    operation_id = "other_delete_auth_webauthn_signup",
+    unpublished = true,
+    }]
+    async fn other_delete_auth_webauthn_signup(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+        body: JsonBody<types::PasskeySignupInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "POST", " ", "/_allauth/{client}/v1/config",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = POST,
+    path = "/_allauth/{client}/v1/config",
+    operation_id = "other_post_config",
+    unpublished = true,
+    }]
+    async fn other_post_config(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/config",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/config",
+    operation_id = "other_put_config",
+    unpublished = true,
+    }]
+    async fn other_put_config(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/config",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/config",
+    operation_id = "other_patch_config",
+    unpublished = true,
+    }]
+    async fn other_patch_config(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/config",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/config",
+    operation_id = "other_delete_config",
+    unpublished = true,
+    }]
+    async fn other_delete_config(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::Client>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "POST", " ", "/_allauth/{client}/v1/tokens/jwks",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = POST,
+    path = "/_allauth/{client}/v1/tokens/jwks",
+    operation_id = "other_post_tokens_jwks",
+    unpublished = true,
+    }]
+    async fn other_post_tokens_jwks(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::AppClient>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/tokens/jwks",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/tokens/jwks",
+    operation_id = "other_put_tokens_jwks",
+    unpublished = true,
+    }]
+    async fn other_put_tokens_jwks(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::AppClient>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/tokens/jwks",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/tokens/jwks",
+    operation_id = "other_patch_tokens_jwks",
+    unpublished = true,
+    }]
+    async fn other_patch_tokens_jwks(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::AppClient>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/tokens/jwks",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/tokens/jwks",
+    operation_id = "other_delete_tokens_jwks",
+    unpublished = true,
+    }]
+    async fn other_delete_tokens_jwks(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::AppClient>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "GET", " ", "/_allauth/{client}/v1/tokens/refresh",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/v1/tokens/refresh",
+    operation_id = "other_get_tokens_refresh",
+    unpublished = true,
+    }]
+    async fn other_get_tokens_refresh(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::AppClient>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PUT", " ", "/_allauth/{client}/v1/tokens/refresh",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PUT,
+    path = "/_allauth/{client}/v1/tokens/refresh",
+    operation_id = "other_put_tokens_refresh",
+    unpublished = true,
+    }]
+    async fn other_put_tokens_refresh(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::AppClient>,
+        body: JsonBody<types::RefreshTokenInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "PATCH", " ", "/_allauth/{client}/v1/tokens/refresh",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = PATCH,
+    path = "/_allauth/{client}/v1/tokens/refresh",
+    operation_id = "other_patch_tokens_refresh",
+    unpublished = true,
+    }]
+    async fn other_patch_tokens_refresh(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::AppClient>,
+        body: JsonBody<types::RefreshTokenInput>,
+    ) -> Result<Response<Body>, ApiError>;
+    #[doc = concat!(
+        "`", "DELETE", " ", "/_allauth/{client}/v1/tokens/refresh",
+        "`, which the document does not have."
+    )]
+    #[endpoint{method = DELETE,
+    path = "/_allauth/{client}/v1/tokens/refresh",
+    operation_id = "other_delete_tokens_refresh",
+    unpublished = true,
+    }]
+    async fn other_delete_tokens_refresh(
+        rqctx: RequestContext<Self::Context>,
+        client: ClientParam<types::AppClient>,
+        body: JsonBody<types::RefreshTokenInput>,
+    ) -> Result<Response<Body>, ApiError>;
     /// Serves the document itself at `/_allauth/openapi.{json,yaml,html}`.
     ///
     /// Registered under `{client}` because dropshot cannot route a literal
@@ -3400,6 +5000,726 @@ macro_rules! tag_handlers {
         >, $crate::runtime::ApiError > { $($root)::+ ::serve(& rqctx, & client, move |
         call | { $($root)::+ ::sessions::user_session_delete(call, headers, body) }).
         await }
+    };
+}
+/// Implements every endpoint of a method a path lacks by calling
+/// `$handler(rqctx, &client, <the path's operation>, <its body read
+/// as that operation's, or None>).await`; use it inside the `impl
+/// AllauthApi` block.
+#[macro_export]
+macro_rules! other_method_endpoints {
+    ($handler:path) => {
+        async fn other_post_account_authenticators(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::AuthenticatorList, None). await } async fn
+        other_put_account_authenticators(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::AuthenticatorList, None). await } async fn
+        other_patch_account_authenticators(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::AuthenticatorList, None). await } async fn
+        other_delete_account_authenticators(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::AuthenticatorList, None). await } async fn
+        other_put_account_authenticators_recovery_codes(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::RecoveryCodesView, None). await }
+        async fn other_patch_account_authenticators_recovery_codes(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::RecoveryCodesView, None). await }
+        async fn other_delete_account_authenticators_recovery_codes(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::RecoveryCodesView, None). await }
+        async fn other_put_account_authenticators_totp(rqctx : ::dropshot::RequestContext
+        < Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >, body : $crate::runtime::JsonBody < $crate::types::ActivateTotpInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::TotpActivate,
+        Some(body)). await } async fn other_patch_account_authenticators_totp(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ActivateTotpInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::TotpActivate,
+        Some(body)). await } async fn other_patch_account_authenticators_webauthn(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::AddWebAuthnAuthenticatorInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnAuthenticatorAdd, Some(body)). await } async fn
+        other_get_account_password_change(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordChange, None). await } async fn
+        other_put_account_password_change(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::ChangePasswordInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PasswordChange,
+        Some(body)). await } async fn other_patch_account_password_change(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ChangePasswordInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PasswordChange,
+        Some(body)). await } async fn other_delete_account_password_change(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ChangePasswordInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PasswordChange,
+        Some(body)). await } async fn other_put_account_phone(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ChangePhoneInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PhoneChange,
+        Some(body)). await } async fn other_patch_account_phone(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ChangePhoneInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PhoneChange,
+        Some(body)). await } async fn other_delete_account_phone(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ChangePhoneInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PhoneChange,
+        Some(body)). await } async fn other_post_account_providers(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::ProviderAccountList, None). await }
+        async fn other_put_account_providers(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderAccountList, None). await } async fn
+        other_patch_account_providers(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderAccountList, None). await } async fn
+        other_get_auth_2fa_authenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaAuthenticate, None). await } async fn
+        other_put_auth_2fa_authenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaAuthenticate,
+        Some(body)). await } async fn other_patch_auth_2fa_authenticate(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaAuthenticate,
+        Some(body)). await } async fn other_delete_auth_2fa_authenticate(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaAuthenticate,
+        Some(body)). await } async fn other_get_auth_2fa_reauthenticate(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::MfaReauthenticate, None). await }
+        async fn other_put_auth_2fa_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaReauthenticate,
+        Some(body)). await } async fn other_patch_auth_2fa_reauthenticate(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaReauthenticate,
+        Some(body)). await } async fn other_delete_auth_2fa_reauthenticate(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaReauthenticate,
+        Some(body)). await } async fn other_get_auth_2fa_trust(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::BrowserClient >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaTrust, None). await } async fn
+        other_put_auth_2fa_trust(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::BrowserClient >, body :
+        $crate::runtime::JsonBody < $crate::types::MfaTrustInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaTrust,
+        Some(body)). await } async fn other_patch_auth_2fa_trust(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::BrowserClient >, body :
+        $crate::runtime::JsonBody < $crate::types::MfaTrustInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaTrust,
+        Some(body)). await } async fn other_delete_auth_2fa_trust(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::BrowserClient >, body :
+        $crate::runtime::JsonBody < $crate::types::MfaTrustInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaTrust,
+        Some(body)). await } async fn other_get_auth_code_confirm(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::LoginCodeConfirm, None). await }
+        async fn other_put_auth_code_confirm(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::ConfirmLoginCodeInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeConfirm,
+        Some(body)). await } async fn other_patch_auth_code_confirm(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ConfirmLoginCodeInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeConfirm,
+        Some(body)). await } async fn other_delete_auth_code_confirm(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ConfirmLoginCodeInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeConfirm,
+        Some(body)). await } async fn other_get_auth_code_request(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::LoginCodeRequest, None). await }
+        async fn other_put_auth_code_request(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::RequestLoginCodeInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeRequest,
+        Some(body)). await } async fn other_patch_auth_code_request(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::RequestLoginCodeInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeRequest,
+        Some(body)). await } async fn other_delete_auth_code_request(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::RequestLoginCodeInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeRequest,
+        Some(body)). await } async fn other_get_auth_code_resend(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::LoginCodeResend, None). await } async
+        fn other_put_auth_code_resend(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginCodeResend, None). await } async fn
+        other_patch_auth_code_resend(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginCodeResend, None). await } async fn
+        other_delete_auth_code_resend(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginCodeResend, None). await } async fn
+        other_put_auth_email_verify(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::VerifyEmailInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::EmailVerificationConfirm, Some(body)). await } async fn
+        other_patch_auth_email_verify(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::VerifyEmailInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::EmailVerificationConfirm, Some(body)). await } async fn
+        other_delete_auth_email_verify(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::VerifyEmailInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::EmailVerificationConfirm, Some(body)). await } async fn
+        other_get_auth_email_verify_resend(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::EmailVerificationResend, None). await } async fn
+        other_put_auth_email_verify_resend(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::EmailVerificationResend, None). await } async fn
+        other_patch_auth_email_verify_resend(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::EmailVerificationResend, None). await } async fn
+        other_delete_auth_email_verify_resend(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::EmailVerificationResend, None). await } async fn
+        other_get_auth_login(rqctx : ::dropshot::RequestContext < Self::Context >, client
+        : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginPassword, None). await } async fn
+        other_put_auth_login(rqctx : ::dropshot::RequestContext < Self::Context >, client
+        : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::LoginInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginPassword,
+        Some(body)). await } async fn other_patch_auth_login(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::LoginInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginPassword,
+        Some(body)). await } async fn other_delete_auth_login(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::LoginInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginPassword,
+        Some(body)). await } async fn other_get_auth_password_request(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::PasswordResetRequest, None). await }
+        async fn other_put_auth_password_request(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::RequestPasswordResetInput >,)
+        -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetRequest, Some(body)). await } async fn
+        other_patch_auth_password_request(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::RequestPasswordResetInput >,)
+        -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetRequest, Some(body)). await } async fn
+        other_delete_auth_password_request(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::RequestPasswordResetInput >,)
+        -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetRequest, Some(body)). await } async fn
+        other_put_auth_password_reset(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ResetPasswordInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetConfirm, Some(body)). await } async fn
+        other_patch_auth_password_reset(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::ResetPasswordInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetConfirm, Some(body)). await } async fn
+        other_delete_auth_password_reset(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::ResetPasswordInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetConfirm, Some(body)). await } async fn
+        other_get_auth_phone_verify(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneVerificationConfirm, None). await } async fn
+        other_put_auth_phone_verify(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::VerifyPhoneInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneVerificationConfirm, Some(body)). await } async fn
+        other_patch_auth_phone_verify(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::VerifyPhoneInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneVerificationConfirm, Some(body)). await } async fn
+        other_delete_auth_phone_verify(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::VerifyPhoneInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneVerificationConfirm, Some(body)). await } async fn
+        other_get_auth_phone_verify_resend(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneVerificationResend, None). await } async fn
+        other_put_auth_phone_verify_resend(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneVerificationResend, None). await } async fn
+        other_patch_auth_phone_verify_resend(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneVerificationResend, None). await } async fn
+        other_delete_auth_phone_verify_resend(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneVerificationResend, None). await } async fn
+        other_get_auth_provider_redirect(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam <
+        $crate::types::BrowserClient >,) -> ::std::result::Result < ::http::Response <
+        ::dropshot::Body >, $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderRedirectStart, None). await } async fn
+        other_put_auth_provider_redirect(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam <
+        $crate::types::BrowserClient >,) -> ::std::result::Result < ::http::Response <
+        ::dropshot::Body >, $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderRedirectStart, None). await } async fn
+        other_patch_auth_provider_redirect(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam <
+        $crate::types::BrowserClient >,) -> ::std::result::Result < ::http::Response <
+        ::dropshot::Body >, $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderRedirectStart, None). await } async fn
+        other_delete_auth_provider_redirect(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam <
+        $crate::types::BrowserClient >,) -> ::std::result::Result < ::http::Response <
+        ::dropshot::Body >, $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderRedirectStart, None). await } async fn
+        other_put_auth_provider_signup(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ProviderSignupInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderSignupComplete, Some(body)). await } async fn
+        other_patch_auth_provider_signup(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::ProviderSignupInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderSignupComplete, Some(body)). await } async fn
+        other_delete_auth_provider_signup(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::ProviderSignupInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderSignupComplete, Some(body)). await } async fn
+        other_get_auth_provider_token(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderTokenAuthenticate, None). await } async fn
+        other_put_auth_provider_token(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ProviderTokenInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderTokenAuthenticate, Some(body)). await } async
+        fn other_patch_auth_provider_token(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::ProviderTokenInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderTokenAuthenticate, Some(body)). await } async
+        fn other_delete_auth_provider_token(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::ProviderTokenInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderTokenAuthenticate, Some(body)). await } async
+        fn other_get_auth_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ReauthenticatePassword, None). await } async fn
+        other_put_auth_reauthenticate(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::ReauthenticateInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::ReauthenticatePassword, Some(body)). await } async fn
+        other_patch_auth_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::ReauthenticateInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::ReauthenticatePassword, Some(body)). await } async fn
+        other_delete_auth_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::ReauthenticateInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::ReauthenticatePassword, Some(body)). await } async fn
+        other_post_auth_session(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::SessionView, None). await } async fn
+        other_put_auth_session(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::SessionView, None). await } async fn
+        other_patch_auth_session(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::SessionView, None). await } async fn
+        other_post_auth_sessions(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::UserSessionList, None). await } async fn
+        other_put_auth_sessions(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::UserSessionList, None). await } async fn
+        other_patch_auth_sessions(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::UserSessionList, None). await } async fn
+        other_get_auth_signup(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::SignupCreate, None). await } async fn
+        other_put_auth_signup(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::SignupInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::SignupCreate,
+        Some(body)). await } async fn other_patch_auth_signup(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::SignupInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::SignupCreate,
+        Some(body)). await } async fn other_delete_auth_signup(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::SignupInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::SignupCreate,
+        Some(body)). await } async fn other_put_auth_webauthn_authenticate(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnAuthenticate, Some(body)). await } async fn
+        other_patch_auth_webauthn_authenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnAuthenticate, Some(body)). await } async fn
+        other_delete_auth_webauthn_authenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnAuthenticate, Some(body)). await } async fn
+        other_put_auth_webauthn_login(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::WebauthnLogin,
+        Some(body)). await } async fn other_patch_auth_webauthn_login(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::WebauthnLogin,
+        Some(body)). await } async fn other_delete_auth_webauthn_login(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::WebauthnLogin,
+        Some(body)). await } async fn other_put_auth_webauthn_reauthenticate(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnReauthenticate, Some(body)). await } async fn
+        other_patch_auth_webauthn_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnReauthenticate, Some(body)). await } async fn
+        other_delete_auth_webauthn_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnReauthenticate, Some(body)). await } async fn
+        other_patch_auth_webauthn_signup(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::PasskeySignupInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnSignupStart, Some(body)). await } async fn
+        other_delete_auth_webauthn_signup(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::PasskeySignupInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnSignupStart, Some(body)). await } async fn
+        other_post_config(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::ConfigView, None). await } async fn
+        other_put_config(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::ConfigView, None). await } async fn
+        other_patch_config(rqctx : ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
+        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
+        (rqctx, & client, $crate::api::OperationId::ConfigView, None). await } async fn
+        other_delete_config(rqctx : ::dropshot::RequestContext < Self::Context >, client
+        : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ConfigView, None). await } async fn
+        other_post_tokens_jwks(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::AppClient >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::TokenJwks, None). await } async fn
+        other_put_tokens_jwks(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::AppClient >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::TokenJwks, None). await } async fn
+        other_patch_tokens_jwks(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::AppClient >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::TokenJwks, None). await } async fn
+        other_delete_tokens_jwks(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::AppClient >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::TokenJwks, None). await } async fn
+        other_get_tokens_refresh(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::AppClient >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::TokenRefresh, None). await } async fn
+        other_put_tokens_refresh(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::AppClient >, body :
+        $crate::runtime::JsonBody < $crate::types::RefreshTokenInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::TokenRefresh,
+        Some(body)). await } async fn other_patch_tokens_refresh(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::AppClient >, body :
+        $crate::runtime::JsonBody < $crate::types::RefreshTokenInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::TokenRefresh,
+        Some(body)). await } async fn other_delete_tokens_refresh(rqctx :
+        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ClientParam < $crate::types::AppClient >, body :
+        $crate::runtime::JsonBody < $crate::types::RefreshTokenInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
+        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::TokenRefresh,
+        Some(body)). await }
     };
 }
 /// Implements every CORS preflight method of [`AllauthApi`] by calling

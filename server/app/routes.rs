@@ -95,3 +95,34 @@ pub fn is_routed(operation_id: OperationId, client: ClientKind, config: &Config)
 pub fn uses_jwt(config: &Config) -> bool {
     config.headless.token_strategy == TokenStrategy::Jwt
 }
+
+/// How allauth's view behind an operation treats a method its path lacks,
+/// when the view takes one input for every method (`input_class` a single
+/// form): that input is checked first, after the view's login requirement
+/// and rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SingleInputView {
+    /// `AuthenticatedAPIView`: anonymous callers get the 401 first.
+    pub login_required: bool,
+    /// The view's `rate_limit` decorator.
+    pub rate_limit: Option<&'static str>,
+}
+
+/// [`SingleInputView`] of the view behind `operation_id`, if it is one.
+pub fn single_input_view(operation_id: OperationId) -> Option<SingleInputView> {
+    use OperationId as O;
+    let view = |login_required, rate_limit| {
+        Some(SingleInputView {
+            login_required,
+            rate_limit,
+        })
+    };
+    match operation_id {
+        O::LoginPassword => view(false, Some("login")),
+        O::PasswordResetConfirm => view(false, Some("reset_password_from_key")),
+        O::PasswordChange => view(true, Some("change_password")),
+        O::ReauthenticatePassword => view(true, Some("reauthenticate")),
+        O::LoginCodeRequest | O::PasswordResetRequest | O::TokenRefresh => view(false, None),
+        _ => None,
+    }
+}

@@ -26,4 +26,6 @@ impl AllauthApi for Api {
     }
 
     allauth_api::preflight_endpoints!(cors::preflight);
+
+    allauth_api::other_method_endpoints!(other_method::other_method);
 }

@@ -67,9 +67,19 @@ impl<'a> Call<'a> {
         rqctx: &'a RequestContext<ServerContext>,
         client: &ClientParam<S>,
     ) -> Result<Call<'a>, A> {
+        let operation_id = OperationId::parse(&rqctx.endpoint.operation_id);
+        Call::start_as(rqctx, client, operation_id).await
+    }
+
+    /// [`Call::start`] for a request admitted as `operation_id` (a method
+    /// the path lacks is admitted as the path's operation).
+    pub async fn start_as<S, A: Answer>(
+        rqctx: &'a RequestContext<ServerContext>,
+        client: &ClientParam<S>,
+        operation_id: Option<OperationId>,
+    ) -> Result<Call<'a>, A> {
         let ctx = rqctx.context();
         let config: &Config = &ctx.config;
-        let operation_id = OperationId::parse(&rqctx.endpoint.operation_id);
         let request = rqctx.request.headers();
         let mut headers = response_headers(ctx, request);
         let admitted = operation_id
@@ -385,6 +395,22 @@ impl<'a> Call<'a> {
             }
         };
         Ok((status, body))
+    }
+}
+
+impl Call<'_> {
+    /// allauth's answer to a method the path lacks: 405 with `Allow`, an
+    /// envelope with no errors (allauth's body is empty).
+    pub fn method_not_allowed<A: Answer>(self, allow: &str) -> A {
+        let mut answer = A::envelope(
+            StatusCode::METHOD_NOT_ALLOWED,
+            serde_json::json!({"status": 405}),
+        );
+        answer.headers_mut().extend(self.headers);
+        if let Ok(value) = HeaderValue::from_str(allow) {
+            answer.headers_mut().insert(http::header::ALLOW, value);
+        }
+        answer
     }
 }
 

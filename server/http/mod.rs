@@ -25,6 +25,7 @@ mod account_webauthn;
 pub mod configuration;
 mod current_session;
 mod login_by_code;
+pub mod other_method;
 mod password_reset;
 mod providers;
 mod sessions;

@@ -35,6 +35,23 @@ impl Answer for Early {
 }
 
 impl Early {
+    /// The envelope as a plain response (for the endpoints outside the
+    /// document).
+    pub fn into_response(mut self) -> http::Response<dropshot::Body> {
+        if let Value::Object(map) = &mut self.body {
+            map.insert("status".into(), self.status.as_u16().into());
+        }
+        let bytes = serde_json::to_vec(&self.body).unwrap_or_default();
+        let mut response = http::Response::new(dropshot::Body::from(bytes));
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+
     fn answer<A: Answer>(self) -> A {
         let mut answer = A::envelope(self.status, self.body);
         answer.headers_mut().extend(self.headers);

@@ -120,7 +120,7 @@ async fn oversize_and_odd_requests_never_cause_a_server_error() {
 }
 
 #[tokio::test]
-async fn router_level_misses_are_dropshot_answers() {
+async fn router_level_misses_and_missing_methods() {
     on_each_backend(
         |_| {},
         |server| async move {
@@ -136,6 +136,15 @@ async fn router_level_misses_are_dropshot_answers() {
                 .await
                 .expect("request");
             assert_eq!(response.status(), 405, "GET is not a method of auth/login");
+            let allow = response.headers().get("allow").cloned();
+            assert_eq!(
+                response.json::<Value>().await.expect("envelope"),
+                serde_json::json!({"status": 405})
+            );
+            assert_eq!(
+                allow.as_ref().map(|v| v.to_str().unwrap()),
+                Some("POST, OPTIONS")
+            );
             server
         },
     )
@@ -279,6 +288,68 @@ async fn rate_limits_come_before_input_validation() {
                 )
                 .await;
             assert_eq!(status, 429, "{client}: {body}");
+        },
+    )
+    .await;
+}
+
+/// A method a path lacks is admitted like any call, then answered as
+/// allauth's view answers it: a browser's unsafe request without its CSRF
+/// token gets the CSRF 403; where the view takes one input for every method
+/// (`auth/login`, `auth/password/reset`) the input is checked first (400),
+/// else 405; other paths answer 405 at once.
+#[tokio::test]
+async fn methods_a_path_lacks_answer_as_allauth() {
+    use crate::harness::{on_each_backend_and_client, Agent};
+    on_each_backend_and_client(
+        |_| {},
+        async |server, client| {
+            if client == "browser" {
+                let response = raw()
+                    .request(
+                        reqwest::Method::PUT,
+                        server.url("/_allauth/browser/v1/auth/login"),
+                    )
+                    .json(&serde_json::json!({}))
+                    .send()
+                    .await
+                    .expect("request");
+                assert_eq!(response.status(), 403);
+                assert!(
+                    response.headers().get("set-cookie").is_none(),
+                    "no cookie with the CSRF 403"
+                );
+            }
+            let mut agent = Agent::new(server, client);
+            let (status, body) = agent
+                .call("PUT", "auth/login", Some(serde_json::json!({})))
+                .await;
+            assert_eq!(status, 400, "{client}: {body}");
+            assert_eq!(body["errors"][0]["param"], "password", "{body}");
+            let (status, body) = agent
+                .call(
+                    "PATCH",
+                    "auth/login",
+                    Some(serde_json::json!({"username": "nobody", "password": "x"})),
+                )
+                .await;
+            assert_eq!(status, 405, "{client}: {body}");
+            let (status, body) = agent
+                .call("DELETE", "auth/password/reset", Some(serde_json::json!({})))
+                .await;
+            assert_eq!(status, 400, "{client}: {body}");
+            let (status, body) = agent
+                .call("PUT", "auth/signup", Some(serde_json::json!({})))
+                .await;
+            assert_eq!(
+                (status, body),
+                (405, serde_json::json!({"status": 405})),
+                "{client}"
+            );
+            let (status, _) = agent
+                .call("POST", "config", Some(serde_json::json!({})))
+                .await;
+            assert_eq!(status, 405, "{client}");
         },
     )
     .await;
