@@ -399,11 +399,12 @@ async fn errors_and_enumeration_prevention_by_code() {
             let mails = mails_to(&server, email).await;
             assert!(mails[0].contains("already"), "the owner hears of it: {}", mails[0]);
             assert!(!mails[0].contains('-') || !mails[0].split_whitespace().any(|w| w.len() == 9 && w.as_bytes()[4] == b'-'), "no code in it");
-            // Three wrong codes end the stage, then 409.
-            for _ in 0..2 {
-                let (_, wrong) = agent.post("auth/email/verify", json!({"key": "CCCC-CCCC"})).await;
-                assert_eq!(codes_of(&wrong), error("incorrect_code", Some("key")));
-            }
+            // Three wrong codes end the stage, then 409; a missing key is
+            // one of them.
+            let (_, missing) = agent.post("auth/email/verify", json!({})).await;
+            assert_eq!(codes_of(&missing), error("required", Some("key")));
+            let (_, wrong) = agent.post("auth/email/verify", json!({"key": "CCCC-CCCC"})).await;
+            assert_eq!(codes_of(&wrong), error("incorrect_code", Some("key")));
             let (last_status, _) = agent.post("auth/email/verify", json!({"key": "CCCC-CCCC"})).await;
             assert_eq!(last_status, 400);
             let (after_status, _) = agent.post("auth/email/verify", json!({"key": "CCCC-CCCC"})).await;
