@@ -387,7 +387,10 @@ async fn errors_and_enumeration_prevention_by_code() {
         for client in CLIENTS {
             let mut agent = Agent::new(&server, client);
             let users_before = user_count(&server).await;
+            let hashes_before = server.server.context().passwords.computations();
             let (signup_status, signup) = agent.post("auth/signup", json!({"email": "Owner@Example.com", "password": PASSWORD})).await;
+            // The password is hashed as for a new account: the same time.
+            assert_eq!(server.server.context().passwords.computations() - hashes_before, 1, "{signup}");
             if signup_status == 429 {
                 // The second client within 10 s: the confirm_email limit (by code, as allauth).
                 assert_eq!(client, "browser");

@@ -213,13 +213,15 @@ pub async fn signup_create(
         signup: true,
         ..Attempt::new(deps, None, email)
     };
-    if cleaned.account_already_exists {
-        return pipeline::authenticated(deps, session, pretend(cleaned.email.clone())).await;
-    }
+    // Hashed first, also for a taken address, so that both answers take
+    // the same time.
     let password_hash = match &cleaned.password {
         Some(p) => Some(deps.passwords.hash(p).await?),
         None => None,
     };
+    if cleaned.account_already_exists {
+        return pipeline::authenticated(deps, session, pretend(cleaned.email.clone())).await;
+    }
     // A generated username may be taken by a concurrent signup: try again.
     let mut saved = save(deps, &cleaned, password_hash.clone()).await?;
     for _ in 0..2 {

@@ -22,9 +22,10 @@
 //!   password), do the same Argon2id work as a real verification, so the
 //!   answer time does not tell whether an account exists (Django's
 //!   `verify_password` "fake runtime").
-//! * Passwords longer than `account.password_max_length` bytes are refused
-//!   before any hashing ([`Passwords::check_length`]): Argon2 reads the whole
-//!   password, so its length must be bounded.
+//! * Passwords longer than `account.password_max_length` characters are
+//!   refused before any hashing ([`Passwords::check_length`]): Argon2 reads
+//!   the whole password, so its length must be bounded (at most four bytes a
+//!   character).
 //! * The work runs on tokio's blocking pool behind a semaphore with one
 //!   permit per CPU: at most that many hashes (each holding
 //!   [`ARGON2_MEMORY_KIB`] of memory) at once; further callers wait their
@@ -93,6 +94,8 @@ impl Verified {
 pub struct Passwords {
     permits: Arc<Semaphore>,
     arenas: Arc<Arenas>,
+    /// Argon2 computations run (hashes, verifications, dummy work).
+    computed: Arc<std::sync::atomic::AtomicU64>,
     max_length: usize,
     params: Params,
     #[cfg(test)]
@@ -123,6 +126,7 @@ impl Passwords {
         Passwords {
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             arenas: Arc::new(Arenas::new(params.block_count())),
+            computed: Arc::default(),
             max_length: usize::try_from(max_length).unwrap_or(usize::MAX),
             params,
             #[cfg(test)]
@@ -137,6 +141,12 @@ impl Passwords {
     }
 
     /// How many more hashes could start right now without waiting.
+    /// How many Argon2 computations ran: a failed and a successful path
+    /// that must cost the same can be compared by it.
+    pub fn computations(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
+    }
+
     pub fn available_permits(&self) -> usize {
         self.permits.available_permits()
     }
@@ -144,14 +154,15 @@ impl Passwords {
     /// Refuses a password longer than `account.password_max_length` bytes:
     /// Django's `max_length` error (`param` is left to the caller).
     pub fn check_length(&self, password: &str) -> Result<(), FieldError> {
-        if password.len() > self.max_length {
+        // The message counts characters, as Django's does; so does the check.
+        let length = password.chars().count();
+        if length > self.max_length {
             return Err(FieldError::new(
                 "max_length",
                 None,
                 format!(
                     "Ensure this value has at most {} characters (it has {}).",
-                    self.max_length,
-                    password.len()
+                    self.max_length, length
                 ),
             ));
         }
@@ -212,6 +223,7 @@ impl Passwords {
         #[cfg(test)]
         let probe = Arc::clone(&self.probe);
         let arenas = Arc::clone(&self.arenas);
+        self.computed.fetch_add(1, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             #[cfg(test)]
@@ -559,6 +571,29 @@ mod tests {
         Passwords::build(params, 4096, max_concurrent)
     }
 
+    #[test]
+    fn the_length_limit_counts_characters() {
+        let params = Params::new(64, 1, 1, Some(ARGON2_OUTPUT_LEN)).unwrap();
+        let passwords = Passwords::build(params, 4, 1);
+        // Four characters, eight bytes: within the limit.
+        assert!(passwords.check_length("éééé").is_ok());
+        let error = passwords
+            .check_length("ééééé")
+            .expect_err("five characters");
+        assert_eq!(error.code, "max_length");
+        assert!(error.message.contains("it has 5"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn every_computation_is_counted() {
+        let passwords = cheap(1);
+        let before = passwords.computations();
+        let hash = passwords.hash("pw").await.unwrap();
+        passwords.verify("pw", &hash).await.unwrap();
+        passwords.verify_dummy("pw").await.unwrap();
+        assert_eq!(passwords.computations() - before, 3);
+    }
+
     // Generated with Django 5.2.19 (`make_password`, and the hashers'
     // `encode` with fewer iterations or bcrypt rounds to keep tests fast).
     const DJANGO_PBKDF2_DEFAULT: &str =
@@ -815,8 +850,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // Multi-byte characters count by their bytes.
-        assert!(passwords.check_length(&"é".repeat(9)).is_err());
+        // Characters are counted, not bytes.
+        assert!(passwords.check_length(&"é".repeat(16)).is_ok());
+        assert!(passwords.check_length(&"é".repeat(17)).is_err());
         assert!(passwords.check_length(&"x".repeat(16)).is_ok());
         let hash = cheap(1).hash(&long).await.unwrap();
         assert_eq!(
