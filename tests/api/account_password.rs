@@ -380,3 +380,43 @@ async fn other_sessions_are_logged_out_then_gone() {
     })
     .await;
 }
+
+/// Like a Django form, a password change reports every field's error at
+/// once, in field order; an explicit null is a missing field.
+#[tokio::test]
+async fn change_names_every_missing_field() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            for client in CLIENTS {
+                let id = user(
+                    &server,
+                    &format!("june_{client}"),
+                    &format!("june-{client}@example.com"),
+                    true,
+                    Some(OLD_PASSWORD),
+                )
+                .await;
+                let token = session_for(&server, client, id, 1.5).await;
+                let mut agent = Agent::with_token(&server, client, &token);
+                // Every field's error at once, in field order.
+                for empty in [
+                    json!({}),
+                    json!({"current_password": null, "new_password": null}),
+                ] {
+                    let (status, body) = agent.post("account/password/change", empty).await;
+                    assert_eq!(status, 400);
+                    assert_eq!(
+                        error_codes(&body),
+                        vec![
+                            ("required".into(), "current_password".into()),
+                            ("required".into(), "new_password".into())
+                        ]
+                    );
+                }
+            }
+            server
+        },
+    )
+    .await;
+}
