@@ -495,6 +495,9 @@ pub fn reauthentication_flows(config: &Config, built: Built, user: &UserView) ->
     if user.has_usable_password {
         flows.push(Flow::plain(FlowKind::Reauthenticate));
     }
+    // allauth lists `mfa_reauthenticate` only for a user with authenticators,
+    // with their `types`: the MFA work must pass those in (no user has any
+    // while `built.mfa` is false).
     if config.mfa.enabled && built.mfa {
         flows.push(Flow::plain(FlowKind::MfaReauthenticate));
     }
