@@ -122,8 +122,17 @@ impl Call<'_> {
         };
         if let Some(raw) = raw {
             for error in fields(&raw) {
-                if !all.iter().any(|e| e.param == error.param) {
-                    all.push(error);
+                // A null the document refuses, where the form wants a value:
+                // `required`, as allauth reads a null.
+                let null = error.code == "required"
+                    && error
+                        .param
+                        .as_deref()
+                        .is_some_and(|p| raw.get(p).is_some_and(Value::is_null));
+                match all.iter_mut().find(|e| e.param == error.param) {
+                    Some(existing) if null => *existing = error,
+                    Some(_) => {}
+                    None => all.push(error),
                 }
             }
         }

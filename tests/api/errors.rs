@@ -218,6 +218,20 @@ async fn login_form_errors_name_every_field_in_order() {
                 "{client} {body:?}: {answer}"
             );
         }
+        // A null where the form wants a value is a missing value.
+        let (status, answer) = agent
+            .call(
+                "POST",
+                "auth/login",
+                Some(serde_json::json!({"email": null, "password": "x"})),
+            )
+            .await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(
+            codes(&answer),
+            [pair("email", "required")],
+            "{client}: {answer}"
+        );
         let (status, answer) = agent
             .call(
                 "POST",
