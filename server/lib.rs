@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod email;
 pub mod http;
+pub mod logging;
 pub mod spec;
 pub mod start;
 

@@ -3,9 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use dropshot::{
-    ConfigDropshot, ConfigLogging, ConfigLoggingLevel, HandlerTaskMode, HttpServer, ServerBuilder,
-};
+use dropshot::{ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder};
 
 use crate::config::Config;
 use crate::db::Db;
@@ -22,8 +20,6 @@ pub enum StartError {
     Spec(#[from] crate::spec::SpecError),
     #[error("server address {0:?} is not a socket address")]
     Bind(String),
-    #[error("logging: {0}")]
-    Logging(String),
     #[error("the API description is inconsistent: {0}")]
     Api(String),
     #[error("could not start the HTTP server: {0}")]
@@ -146,17 +142,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let spec = ServedSpec::build(&config)?;
     let cors = CorsPolicy::new(&config.cors);
     let request_body_max_bytes = config.server.request_body_max_bytes;
-    let level = match config.server.log_level.as_str() {
-        "trace" => ConfigLoggingLevel::Trace,
-        "debug" => ConfigLoggingLevel::Debug,
-        "warn" => ConfigLoggingLevel::Warn,
-        "error" => ConfigLoggingLevel::Error,
-        "critical" => ConfigLoggingLevel::Critical,
-        _ => ConfigLoggingLevel::Info,
-    };
-    let log = ConfigLogging::StderrTerminal { level }
-        .to_logger("allauth-server")
-        .map_err(|e| StartError::Logging(e.to_string()))?;
+    // dropshot's records go through `tracing`, whole lines on one stream.
+    let log = crate::logging::dropshot_logger();
     let api = allauth_api::api::allauth_api_mod::api_description::<Api>()
         .map_err(|e| StartError::Api(e.to_string()))?;
     let jwt = crate::app::sessions::jwt::JwtKeys::from_config(&config)
