@@ -486,20 +486,10 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
     for (path, op) in &by_path {
         let name = preflight_name(path);
         let client_ty = type_ident(&op.client_schema);
-        let operation_id = name.to_string();
-        methods.push(quote! {
-            #[doc = concat!("CORS preflight for `", #path, "`.")]
-            #[endpoint {
-                method = OPTIONS,
-                path = #path,
-                operation_id = #operation_id,
-                unpublished = true,
-            }]
-            async fn #name(
-                rqctx: RequestContext<Self::Context>,
-                client: ClientParam<types::#client_ty>,
-            ) -> Result<Response<Body>, ApiError>;
-        });
+        let doc = format!("CORS preflight for `{path}`.");
+        methods.push(unpublished_endpoint(
+            &doc, "OPTIONS", path, &name, &client_ty, None,
+        ));
         preflight_names.push(name);
         preflight_clients.push(client_ty);
     }
@@ -509,17 +499,14 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
     // answered as allauth's view answers it (its input checked first where
     // allauth checks it, then 405), not by dropshot's router. The body is
     // read as the path's POST operation reads it.
-    let mut other_names = Vec::new();
-    let mut other_clients = Vec::new();
-    let mut other_bodies = Vec::new();
-    let mut other_ops = Vec::new();
+    let mut other_forwards = Vec::new();
     for (path, first) in &by_path {
         let on_path: Vec<&Op> = ops.iter().filter(|o| o.path == *path).collect();
-        let post_body = on_path
-            .iter()
-            .find(|o| o.method.eq_ignore_ascii_case("post"))
-            .and_then(|o| o.body.as_ref().filter(|b| !b.form).map(|b| (o, b)));
-        let sibling = post_body.map_or(*first, |(o, _)| *o);
+        let post = on_path.iter().find(|o| {
+            o.method.eq_ignore_ascii_case("post") && o.body.as_ref().is_some_and(|b| !b.form)
+        });
+        let sibling = format_ident!("{}", post.unwrap_or(first).operation_id.to_pascal_case());
+        let client_ty = type_ident(&first.client_schema);
         for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
             if on_path
                 .iter()
@@ -535,61 +522,37 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
                     1
                 )
             );
-            let client_ty = type_ident(&first.client_schema);
-            let operation_id = name.to_string();
-            let method_ident = format_ident!("{}", method);
-            let body = match post_body {
-                Some((_, b)) if method != "GET" => {
-                    let ty = type_ident(&b.schema);
-                    Some(ty)
-                }
-                _ => None,
+            let body = post
+                .and_then(|o| o.body.as_ref())
+                .filter(|_| method != "GET")
+                .map(|b| type_ident(&b.schema));
+            let doc = format!("`{method} {path}`, which the document does not have.");
+            methods.push(unpublished_endpoint(
+                &doc,
+                method,
+                path,
+                &name,
+                &client_ty,
+                body.as_ref(),
+            ));
+            let (body_param, body_arg) = match &body {
+                Some(ty) => (
+                    quote! { body: $crate::runtime::JsonBody<$crate::types::#ty>, },
+                    quote! { Some($crate::runtime::Input::read(body).map(|_| ())) },
+                ),
+                None => (quote! {}, quote! { None }),
             };
-            let body_param = body
-                .as_ref()
-                .map(|ty| quote! { body: JsonBody<types::#ty>, });
-            methods.push(quote! {
-                #[doc = concat!("`", #method, " ", #path, "`, which the document does not have.")]
-                #[endpoint {
-                    method = #method_ident,
-                    path = #path,
-                    operation_id = #operation_id,
-                    unpublished = true,
-                }]
+            other_forwards.push(quote! {
                 async fn #name(
-                    rqctx: RequestContext<Self::Context>,
-                    client: ClientParam<types::#client_ty>,
+                    rqctx: ::dropshot::RequestContext<Self::Context>,
+                    client: $crate::runtime::ClientParam<$crate::types::#client_ty>,
                     #body_param
-                ) -> Result<Response<Body>, ApiError>;
+                ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
+                    $handler(rqctx, &client, $crate::api::OperationId::#sibling, #body_arg).await
+                }
             });
-            other_names.push(name);
-            other_clients.push(client_ty);
-            other_bodies.push(body);
-            other_ops.push(format_ident!("{}", sibling.operation_id.to_pascal_case()));
         }
     }
-    let other_forwards = other_names.iter().zip(&other_clients).zip(&other_bodies).zip(&other_ops).map(
-        |(((name, client_ty), body), op)| match body {
-            Some(ty) => quote! {
-                async fn #name(
-                    rqctx: ::dropshot::RequestContext<Self::Context>,
-                    client: $crate::runtime::ClientParam<$crate::types::#client_ty>,
-                    body: $crate::runtime::JsonBody<$crate::types::#ty>,
-                ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-                    let body = $crate::runtime::Input::read(body).map(|_| ());
-                    $handler(rqctx, &client, $crate::api::OperationId::#op, Some(body)).await
-                }
-            },
-            None => quote! {
-                async fn #name(
-                    rqctx: ::dropshot::RequestContext<Self::Context>,
-                    client: $crate::runtime::ClientParam<$crate::types::#client_ty>,
-                ) -> ::std::result::Result<::http::Response<::dropshot::Body>, $crate::runtime::ApiError> {
-                    $handler(rqctx, &client, $crate::api::OperationId::#op, None).await
-                }
-            },
-        },
-    ).collect::<Vec<_>>();
 
     let tags = spec.tags.iter().map(|t| {
         let name = &t.name;
@@ -774,6 +737,35 @@ fn operation_id_enum(ops: &[Op]) -> TokenStream {
                     .ok_or_else(|| format!("no operation {operation_id} in the document"))
             }
         }
+    }
+}
+
+/// The declaration of an endpoint outside the document (unpublished): a
+/// CORS preflight, or a method a path lacks.
+fn unpublished_endpoint(
+    doc: &str,
+    method: &str,
+    path: &str,
+    name: &syn::Ident,
+    client_ty: &syn::Ident,
+    body: Option<&syn::Ident>,
+) -> TokenStream {
+    let method = format_ident!("{}", method);
+    let operation_id = name.to_string();
+    let body = body.map(|ty| quote! { body: JsonBody<types::#ty>, });
+    quote! {
+        #[doc = #doc]
+        #[endpoint {
+            method = #method,
+            path = #path,
+            operation_id = #operation_id,
+            unpublished = true,
+        }]
+        async fn #name(
+            rqctx: RequestContext<Self::Context>,
+            client: ClientParam<types::#client_ty>,
+            #body
+        ) -> Result<Response<Body>, ApiError>;
     }
 }
 

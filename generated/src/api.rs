@@ -2544,9 +2544,7 @@ pub trait AllauthApi {
         headers: HeaderParams<UserSessionDeleteHeaders>,
         body: JsonBody<types::EndSessionsInput>,
     ) -> Result<Reply<types::SessionsResponse>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/account/authenticators", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/account/authenticators`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/account/authenticators",
     operation_id = "preflight_account_authenticators",
@@ -2556,10 +2554,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `",
-        "/_allauth/{client}/v1/account/authenticators/recovery-codes", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/account/authenticators/recovery-codes`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/account/authenticators/recovery-codes",
     operation_id = "preflight_account_authenticators_recovery_codes",
@@ -2569,9 +2564,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/account/authenticators/totp", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/account/authenticators/totp`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/account/authenticators/totp",
     operation_id = "preflight_account_authenticators_totp",
@@ -2581,10 +2574,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/account/authenticators/webauthn",
-        "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/account/authenticators/webauthn`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/account/authenticators/webauthn",
     operation_id = "preflight_account_authenticators_webauthn",
@@ -2594,7 +2584,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!("CORS preflight for `", "/_allauth/{client}/v1/account/email", "`.")]
+    ///CORS preflight for `/_allauth/{client}/v1/account/email`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/account/email",
     operation_id = "preflight_account_email",
@@ -2604,9 +2594,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/account/password/change", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/account/password/change`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/account/password/change",
     operation_id = "preflight_account_password_change",
@@ -2616,7 +2604,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!("CORS preflight for `", "/_allauth/{client}/v1/account/phone", "`.")]
+    ///CORS preflight for `/_allauth/{client}/v1/account/phone`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/account/phone",
     operation_id = "preflight_account_phone",
@@ -2626,9 +2614,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/account/providers", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/account/providers`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/account/providers",
     operation_id = "preflight_account_providers",
@@ -2638,9 +2624,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/2fa/authenticate", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/2fa/authenticate`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/2fa/authenticate",
     operation_id = "preflight_auth_2fa_authenticate",
@@ -2650,9 +2634,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/2fa/reauthenticate", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/2fa/reauthenticate`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/2fa/reauthenticate",
     operation_id = "preflight_auth_2fa_reauthenticate",
@@ -2662,9 +2644,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/2fa/trust", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/2fa/trust`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/2fa/trust",
     operation_id = "preflight_auth_2fa_trust",
@@ -2674,9 +2654,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::BrowserClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/code/confirm", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/code/confirm`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/code/confirm",
     operation_id = "preflight_auth_code_confirm",
@@ -2686,9 +2664,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/code/request", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/code/request`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/code/request",
     operation_id = "preflight_auth_code_request",
@@ -2698,9 +2674,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/code/resend", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/code/resend`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/code/resend",
     operation_id = "preflight_auth_code_resend",
@@ -2710,9 +2684,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/email/verify", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/email/verify`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/email/verify",
     operation_id = "preflight_auth_email_verify",
@@ -2722,9 +2694,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/email/verify/resend", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/email/verify/resend`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/email/verify/resend",
     operation_id = "preflight_auth_email_verify_resend",
@@ -2734,7 +2704,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!("CORS preflight for `", "/_allauth/{client}/v1/auth/login", "`.")]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/login`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/login",
     operation_id = "preflight_auth_login",
@@ -2744,9 +2714,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/password/request", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/password/request`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/password/request",
     operation_id = "preflight_auth_password_request",
@@ -2756,9 +2724,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/password/reset", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/password/reset`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/password/reset",
     operation_id = "preflight_auth_password_reset",
@@ -2768,9 +2734,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/phone/verify", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/phone/verify`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/phone/verify",
     operation_id = "preflight_auth_phone_verify",
@@ -2780,9 +2744,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/phone/verify/resend", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/phone/verify/resend`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/phone/verify/resend",
     operation_id = "preflight_auth_phone_verify_resend",
@@ -2792,9 +2754,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/provider/redirect", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/provider/redirect`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/provider/redirect",
     operation_id = "preflight_auth_provider_redirect",
@@ -2804,9 +2764,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::BrowserClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/provider/signup", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/provider/signup`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/provider/signup",
     operation_id = "preflight_auth_provider_signup",
@@ -2816,9 +2774,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/provider/token", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/provider/token`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/provider/token",
     operation_id = "preflight_auth_provider_token",
@@ -2828,9 +2784,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/reauthenticate", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/reauthenticate`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/reauthenticate",
     operation_id = "preflight_auth_reauthenticate",
@@ -2840,7 +2794,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!("CORS preflight for `", "/_allauth/{client}/v1/auth/session", "`.")]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/session`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/session",
     operation_id = "preflight_auth_session",
@@ -2850,7 +2804,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!("CORS preflight for `", "/_allauth/{client}/v1/auth/sessions", "`.")]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/sessions`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/sessions",
     operation_id = "preflight_auth_sessions",
@@ -2860,7 +2814,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!("CORS preflight for `", "/_allauth/{client}/v1/auth/signup", "`.")]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/signup`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/signup",
     operation_id = "preflight_auth_signup",
@@ -2870,9 +2824,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/webauthn/authenticate", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/webauthn/authenticate`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/webauthn/authenticate",
     operation_id = "preflight_auth_webauthn_authenticate",
@@ -2882,9 +2834,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/webauthn/login", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/webauthn/login`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/webauthn/login",
     operation_id = "preflight_auth_webauthn_login",
@@ -2894,10 +2844,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
-        "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/webauthn/reauthenticate`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
     operation_id = "preflight_auth_webauthn_reauthenticate",
@@ -2907,9 +2854,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/auth/webauthn/signup", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/auth/webauthn/signup`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/auth/webauthn/signup",
     operation_id = "preflight_auth_webauthn_signup",
@@ -2919,7 +2864,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!("CORS preflight for `", "/_allauth/{client}/v1/config", "`.")]
+    ///CORS preflight for `/_allauth/{client}/v1/config`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/config",
     operation_id = "preflight_config",
@@ -2929,7 +2874,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!("CORS preflight for `", "/_allauth/{client}/v1/tokens/jwks", "`.")]
+    ///CORS preflight for `/_allauth/{client}/v1/tokens/jwks`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/tokens/jwks",
     operation_id = "preflight_tokens_jwks",
@@ -2939,9 +2884,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::AppClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "CORS preflight for `", "/_allauth/{client}/v1/tokens/refresh", "`."
-    )]
+    ///CORS preflight for `/_allauth/{client}/v1/tokens/refresh`.
     #[endpoint{method = OPTIONS,
     path = "/_allauth/{client}/v1/tokens/refresh",
     operation_id = "preflight_tokens_refresh",
@@ -2951,10 +2894,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::AppClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "POST", " ", "/_allauth/{client}/v1/account/authenticators",
-        "`, which the document does not have."
-    )]
+    ///`POST /_allauth/{client}/v1/account/authenticators`, which the document does not have.
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/account/authenticators",
     operation_id = "other_post_account_authenticators",
@@ -2964,10 +2904,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/account/authenticators",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/account/authenticators`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/account/authenticators",
     operation_id = "other_put_account_authenticators",
@@ -2977,10 +2914,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/account/authenticators",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/account/authenticators`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/account/authenticators",
     operation_id = "other_patch_account_authenticators",
@@ -2990,10 +2924,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/account/authenticators",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/account/authenticators`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/account/authenticators",
     operation_id = "other_delete_account_authenticators",
@@ -3003,10 +2934,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/account/authenticators/recovery-codes",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/account/authenticators/recovery-codes`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/account/authenticators/recovery-codes",
     operation_id = "other_put_account_authenticators_recovery_codes",
@@ -3016,10 +2944,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/account/authenticators/recovery-codes",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/account/authenticators/recovery-codes`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/account/authenticators/recovery-codes",
     operation_id = "other_patch_account_authenticators_recovery_codes",
@@ -3029,11 +2954,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ",
-        "/_allauth/{client}/v1/account/authenticators/recovery-codes",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/account/authenticators/recovery-codes`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/account/authenticators/recovery-codes",
     operation_id = "other_delete_account_authenticators_recovery_codes",
@@ -3043,10 +2964,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/account/authenticators/totp",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/account/authenticators/totp`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/account/authenticators/totp",
     operation_id = "other_put_account_authenticators_totp",
@@ -3057,10 +2975,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ActivateTotpInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/account/authenticators/totp",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/account/authenticators/totp`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/account/authenticators/totp",
     operation_id = "other_patch_account_authenticators_totp",
@@ -3071,10 +2986,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ActivateTotpInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/account/authenticators/webauthn",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/account/authenticators/webauthn`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/account/authenticators/webauthn",
     operation_id = "other_patch_account_authenticators_webauthn",
@@ -3085,10 +2997,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::AddWebAuthnAuthenticatorInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/account/password/change",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/account/password/change`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/account/password/change",
     operation_id = "other_get_account_password_change",
@@ -3098,10 +3007,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/account/password/change",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/account/password/change`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/account/password/change",
     operation_id = "other_put_account_password_change",
@@ -3112,10 +3018,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ChangePasswordInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/account/password/change",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/account/password/change`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/account/password/change",
     operation_id = "other_patch_account_password_change",
@@ -3126,10 +3029,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ChangePasswordInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/account/password/change",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/account/password/change`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/account/password/change",
     operation_id = "other_delete_account_password_change",
@@ -3140,10 +3040,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ChangePasswordInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/account/phone",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/account/phone`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/account/phone",
     operation_id = "other_put_account_phone",
@@ -3154,10 +3051,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ChangePhoneInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/account/phone",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/account/phone`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/account/phone",
     operation_id = "other_patch_account_phone",
@@ -3168,10 +3062,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ChangePhoneInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/account/phone",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/account/phone`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/account/phone",
     operation_id = "other_delete_account_phone",
@@ -3182,10 +3073,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ChangePhoneInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "POST", " ", "/_allauth/{client}/v1/account/providers",
-        "`, which the document does not have."
-    )]
+    ///`POST /_allauth/{client}/v1/account/providers`, which the document does not have.
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/account/providers",
     operation_id = "other_post_account_providers",
@@ -3195,10 +3083,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/account/providers",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/account/providers`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/account/providers",
     operation_id = "other_put_account_providers",
@@ -3208,10 +3093,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/account/providers",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/account/providers`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/account/providers",
     operation_id = "other_patch_account_providers",
@@ -3221,10 +3103,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/2fa/authenticate",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/2fa/authenticate`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/2fa/authenticate",
     operation_id = "other_get_auth_2fa_authenticate",
@@ -3234,10 +3113,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/2fa/authenticate",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/2fa/authenticate`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/2fa/authenticate",
     operation_id = "other_put_auth_2fa_authenticate",
@@ -3248,10 +3124,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::MfaAuthenticateInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/2fa/authenticate",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/2fa/authenticate`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/2fa/authenticate",
     operation_id = "other_patch_auth_2fa_authenticate",
@@ -3262,10 +3135,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::MfaAuthenticateInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/2fa/authenticate",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/2fa/authenticate`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/2fa/authenticate",
     operation_id = "other_delete_auth_2fa_authenticate",
@@ -3276,10 +3146,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::MfaAuthenticateInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/2fa/reauthenticate",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/2fa/reauthenticate`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/2fa/reauthenticate",
     operation_id = "other_get_auth_2fa_reauthenticate",
@@ -3289,10 +3156,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/2fa/reauthenticate",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/2fa/reauthenticate`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/2fa/reauthenticate",
     operation_id = "other_put_auth_2fa_reauthenticate",
@@ -3303,10 +3167,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::MfaAuthenticateInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/2fa/reauthenticate",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/2fa/reauthenticate`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/2fa/reauthenticate",
     operation_id = "other_patch_auth_2fa_reauthenticate",
@@ -3317,10 +3178,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::MfaAuthenticateInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/2fa/reauthenticate",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/2fa/reauthenticate`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/2fa/reauthenticate",
     operation_id = "other_delete_auth_2fa_reauthenticate",
@@ -3331,10 +3189,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::MfaAuthenticateInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/2fa/trust",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/2fa/trust`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/2fa/trust",
     operation_id = "other_get_auth_2fa_trust",
@@ -3344,10 +3199,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::BrowserClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/2fa/trust",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/2fa/trust`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/2fa/trust",
     operation_id = "other_put_auth_2fa_trust",
@@ -3358,10 +3210,7 @@ pub trait AllauthApi {
         client: ClientParam<types::BrowserClient>,
         body: JsonBody<types::MfaTrustInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/2fa/trust",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/2fa/trust`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/2fa/trust",
     operation_id = "other_patch_auth_2fa_trust",
@@ -3372,10 +3221,7 @@ pub trait AllauthApi {
         client: ClientParam<types::BrowserClient>,
         body: JsonBody<types::MfaTrustInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/2fa/trust",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/2fa/trust`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/2fa/trust",
     operation_id = "other_delete_auth_2fa_trust",
@@ -3386,10 +3232,7 @@ pub trait AllauthApi {
         client: ClientParam<types::BrowserClient>,
         body: JsonBody<types::MfaTrustInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/code/confirm",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/code/confirm`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/code/confirm",
     operation_id = "other_get_auth_code_confirm",
@@ -3399,10 +3242,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/code/confirm",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/code/confirm`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/code/confirm",
     operation_id = "other_put_auth_code_confirm",
@@ -3413,10 +3253,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ConfirmLoginCodeInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/code/confirm",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/code/confirm`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/code/confirm",
     operation_id = "other_patch_auth_code_confirm",
@@ -3427,10 +3264,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ConfirmLoginCodeInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/code/confirm",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/code/confirm`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/code/confirm",
     operation_id = "other_delete_auth_code_confirm",
@@ -3441,10 +3275,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ConfirmLoginCodeInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/code/request",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/code/request`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/code/request",
     operation_id = "other_get_auth_code_request",
@@ -3454,10 +3285,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/code/request",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/code/request`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/code/request",
     operation_id = "other_put_auth_code_request",
@@ -3468,10 +3296,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::RequestLoginCodeInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/code/request",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/code/request`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/code/request",
     operation_id = "other_patch_auth_code_request",
@@ -3482,10 +3307,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::RequestLoginCodeInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/code/request",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/code/request`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/code/request",
     operation_id = "other_delete_auth_code_request",
@@ -3496,10 +3318,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::RequestLoginCodeInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/code/resend",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/code/resend`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/code/resend",
     operation_id = "other_get_auth_code_resend",
@@ -3509,10 +3328,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/code/resend",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/code/resend`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/code/resend",
     operation_id = "other_put_auth_code_resend",
@@ -3522,10 +3338,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/code/resend",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/code/resend`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/code/resend",
     operation_id = "other_patch_auth_code_resend",
@@ -3535,10 +3348,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/code/resend",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/code/resend`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/code/resend",
     operation_id = "other_delete_auth_code_resend",
@@ -3548,10 +3358,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/email/verify",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/email/verify`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/email/verify",
     operation_id = "other_put_auth_email_verify",
@@ -3562,10 +3369,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::VerifyEmailInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/email/verify",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/email/verify`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/email/verify",
     operation_id = "other_patch_auth_email_verify",
@@ -3576,10 +3380,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::VerifyEmailInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/email/verify",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/email/verify`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/email/verify",
     operation_id = "other_delete_auth_email_verify",
@@ -3590,10 +3391,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::VerifyEmailInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/email/verify/resend",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/email/verify/resend`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/email/verify/resend",
     operation_id = "other_get_auth_email_verify_resend",
@@ -3603,10 +3401,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/email/verify/resend",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/email/verify/resend`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/email/verify/resend",
     operation_id = "other_put_auth_email_verify_resend",
@@ -3616,10 +3411,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/email/verify/resend",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/email/verify/resend`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/email/verify/resend",
     operation_id = "other_patch_auth_email_verify_resend",
@@ -3629,10 +3421,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/email/verify/resend",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/email/verify/resend`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/email/verify/resend",
     operation_id = "other_delete_auth_email_verify_resend",
@@ -3642,10 +3431,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/login",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/login`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/login",
     operation_id = "other_get_auth_login",
@@ -3655,10 +3441,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/login",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/login`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/login",
     operation_id = "other_put_auth_login",
@@ -3669,10 +3452,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::LoginInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/login",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/login`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/login",
     operation_id = "other_patch_auth_login",
@@ -3683,10 +3463,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::LoginInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/login",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/login`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/login",
     operation_id = "other_delete_auth_login",
@@ -3697,10 +3474,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::LoginInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/password/request",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/password/request`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/password/request",
     operation_id = "other_get_auth_password_request",
@@ -3710,10 +3484,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/password/request",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/password/request`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/password/request",
     operation_id = "other_put_auth_password_request",
@@ -3724,10 +3495,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::RequestPasswordResetInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/password/request",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/password/request`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/password/request",
     operation_id = "other_patch_auth_password_request",
@@ -3738,10 +3506,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::RequestPasswordResetInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/password/request",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/password/request`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/password/request",
     operation_id = "other_delete_auth_password_request",
@@ -3752,10 +3517,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::RequestPasswordResetInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/password/reset",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/password/reset`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/password/reset",
     operation_id = "other_put_auth_password_reset",
@@ -3766,10 +3528,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ResetPasswordInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/password/reset",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/password/reset`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/password/reset",
     operation_id = "other_patch_auth_password_reset",
@@ -3780,10 +3539,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ResetPasswordInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/password/reset",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/password/reset`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/password/reset",
     operation_id = "other_delete_auth_password_reset",
@@ -3794,10 +3550,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ResetPasswordInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/phone/verify",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/phone/verify`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/phone/verify",
     operation_id = "other_get_auth_phone_verify",
@@ -3807,10 +3560,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/phone/verify",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/phone/verify`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/phone/verify",
     operation_id = "other_put_auth_phone_verify",
@@ -3821,10 +3571,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::VerifyPhoneInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/phone/verify",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/phone/verify`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/phone/verify",
     operation_id = "other_patch_auth_phone_verify",
@@ -3835,10 +3582,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::VerifyPhoneInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/phone/verify",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/phone/verify`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/phone/verify",
     operation_id = "other_delete_auth_phone_verify",
@@ -3849,10 +3593,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::VerifyPhoneInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/phone/verify/resend",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/phone/verify/resend`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/phone/verify/resend",
     operation_id = "other_get_auth_phone_verify_resend",
@@ -3862,10 +3603,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/phone/verify/resend",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/phone/verify/resend`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/phone/verify/resend",
     operation_id = "other_put_auth_phone_verify_resend",
@@ -3875,10 +3613,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/phone/verify/resend",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/phone/verify/resend`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/phone/verify/resend",
     operation_id = "other_patch_auth_phone_verify_resend",
@@ -3888,10 +3623,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/phone/verify/resend",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/phone/verify/resend`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/phone/verify/resend",
     operation_id = "other_delete_auth_phone_verify_resend",
@@ -3901,10 +3633,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/provider/redirect",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/provider/redirect`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/provider/redirect",
     operation_id = "other_get_auth_provider_redirect",
@@ -3914,10 +3643,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::BrowserClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/provider/redirect",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/provider/redirect`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/provider/redirect",
     operation_id = "other_put_auth_provider_redirect",
@@ -3927,10 +3653,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::BrowserClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/provider/redirect",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/provider/redirect`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/provider/redirect",
     operation_id = "other_patch_auth_provider_redirect",
@@ -3940,10 +3663,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::BrowserClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/provider/redirect",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/provider/redirect`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/provider/redirect",
     operation_id = "other_delete_auth_provider_redirect",
@@ -3953,10 +3673,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::BrowserClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/provider/signup",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/provider/signup`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/provider/signup",
     operation_id = "other_put_auth_provider_signup",
@@ -3967,10 +3684,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ProviderSignupInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/provider/signup",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/provider/signup`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/provider/signup",
     operation_id = "other_patch_auth_provider_signup",
@@ -3981,10 +3695,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ProviderSignupInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/provider/signup",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/provider/signup`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/provider/signup",
     operation_id = "other_delete_auth_provider_signup",
@@ -3995,10 +3706,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ProviderSignupInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/provider/token",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/provider/token`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/provider/token",
     operation_id = "other_get_auth_provider_token",
@@ -4008,10 +3716,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/provider/token",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/provider/token`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/provider/token",
     operation_id = "other_put_auth_provider_token",
@@ -4022,10 +3727,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ProviderTokenInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/provider/token",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/provider/token`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/provider/token",
     operation_id = "other_patch_auth_provider_token",
@@ -4036,10 +3738,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ProviderTokenInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/provider/token",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/provider/token`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/provider/token",
     operation_id = "other_delete_auth_provider_token",
@@ -4050,10 +3749,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ProviderTokenInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/reauthenticate",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/reauthenticate`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/reauthenticate",
     operation_id = "other_get_auth_reauthenticate",
@@ -4063,10 +3759,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/reauthenticate",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/reauthenticate`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/reauthenticate",
     operation_id = "other_put_auth_reauthenticate",
@@ -4077,10 +3770,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ReauthenticateInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/reauthenticate",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/reauthenticate`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/reauthenticate",
     operation_id = "other_patch_auth_reauthenticate",
@@ -4091,10 +3781,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ReauthenticateInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/reauthenticate",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/reauthenticate`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/reauthenticate",
     operation_id = "other_delete_auth_reauthenticate",
@@ -4105,10 +3792,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::ReauthenticateInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "POST", " ", "/_allauth/{client}/v1/auth/session",
-        "`, which the document does not have."
-    )]
+    ///`POST /_allauth/{client}/v1/auth/session`, which the document does not have.
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/auth/session",
     operation_id = "other_post_auth_session",
@@ -4118,10 +3802,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/session",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/session`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/session",
     operation_id = "other_put_auth_session",
@@ -4131,10 +3812,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/session",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/session`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/session",
     operation_id = "other_patch_auth_session",
@@ -4144,10 +3822,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "POST", " ", "/_allauth/{client}/v1/auth/sessions",
-        "`, which the document does not have."
-    )]
+    ///`POST /_allauth/{client}/v1/auth/sessions`, which the document does not have.
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/auth/sessions",
     operation_id = "other_post_auth_sessions",
@@ -4157,10 +3832,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/sessions",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/sessions`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/sessions",
     operation_id = "other_put_auth_sessions",
@@ -4170,10 +3842,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/sessions",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/sessions`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/sessions",
     operation_id = "other_patch_auth_sessions",
@@ -4183,10 +3852,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/auth/signup",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/auth/signup`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/auth/signup",
     operation_id = "other_get_auth_signup",
@@ -4196,10 +3862,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/signup",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/signup`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/signup",
     operation_id = "other_put_auth_signup",
@@ -4210,10 +3873,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::SignupInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/signup",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/signup`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/signup",
     operation_id = "other_patch_auth_signup",
@@ -4224,10 +3884,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::SignupInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/signup",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/signup`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/signup",
     operation_id = "other_delete_auth_signup",
@@ -4238,10 +3895,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::SignupInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/webauthn/authenticate",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/webauthn/authenticate`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/webauthn/authenticate",
     operation_id = "other_put_auth_webauthn_authenticate",
@@ -4252,10 +3906,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::WebAuthnAssertionInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/webauthn/authenticate",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/webauthn/authenticate`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/webauthn/authenticate",
     operation_id = "other_patch_auth_webauthn_authenticate",
@@ -4266,10 +3917,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::WebAuthnAssertionInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/webauthn/authenticate",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/webauthn/authenticate`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/webauthn/authenticate",
     operation_id = "other_delete_auth_webauthn_authenticate",
@@ -4280,10 +3928,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::WebAuthnAssertionInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/webauthn/login",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/webauthn/login`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/webauthn/login",
     operation_id = "other_put_auth_webauthn_login",
@@ -4294,10 +3939,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::WebAuthnAssertionInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/webauthn/login",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/webauthn/login`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/webauthn/login",
     operation_id = "other_patch_auth_webauthn_login",
@@ -4308,10 +3950,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::WebAuthnAssertionInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/webauthn/login",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/webauthn/login`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/webauthn/login",
     operation_id = "other_delete_auth_webauthn_login",
@@ -4322,10 +3961,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::WebAuthnAssertionInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/auth/webauthn/reauthenticate`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
     operation_id = "other_put_auth_webauthn_reauthenticate",
@@ -4336,10 +3972,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::WebAuthnAssertionInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/webauthn/reauthenticate`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
     operation_id = "other_patch_auth_webauthn_reauthenticate",
@@ -4350,10 +3983,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::WebAuthnAssertionInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/webauthn/reauthenticate`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/webauthn/reauthenticate",
     operation_id = "other_delete_auth_webauthn_reauthenticate",
@@ -4364,10 +3994,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::WebAuthnAssertionInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/auth/webauthn/signup",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/auth/webauthn/signup`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/auth/webauthn/signup",
     operation_id = "other_patch_auth_webauthn_signup",
@@ -4378,10 +4005,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::PasskeySignupInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/auth/webauthn/signup",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/auth/webauthn/signup`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/auth/webauthn/signup",
     operation_id = "other_delete_auth_webauthn_signup",
@@ -4392,10 +4016,7 @@ pub trait AllauthApi {
         client: ClientParam<types::Client>,
         body: JsonBody<types::PasskeySignupInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "POST", " ", "/_allauth/{client}/v1/config",
-        "`, which the document does not have."
-    )]
+    ///`POST /_allauth/{client}/v1/config`, which the document does not have.
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/config",
     operation_id = "other_post_config",
@@ -4405,10 +4026,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/config",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/config`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/config",
     operation_id = "other_put_config",
@@ -4418,10 +4036,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/config",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/config`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/config",
     operation_id = "other_patch_config",
@@ -4431,10 +4046,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/config",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/config`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/config",
     operation_id = "other_delete_config",
@@ -4444,10 +4056,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::Client>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "POST", " ", "/_allauth/{client}/v1/tokens/jwks",
-        "`, which the document does not have."
-    )]
+    ///`POST /_allauth/{client}/v1/tokens/jwks`, which the document does not have.
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/tokens/jwks",
     operation_id = "other_post_tokens_jwks",
@@ -4457,10 +4066,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::AppClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/tokens/jwks",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/tokens/jwks`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/tokens/jwks",
     operation_id = "other_put_tokens_jwks",
@@ -4470,10 +4076,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::AppClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/tokens/jwks",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/tokens/jwks`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/tokens/jwks",
     operation_id = "other_patch_tokens_jwks",
@@ -4483,10 +4086,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::AppClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/tokens/jwks",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/tokens/jwks`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/tokens/jwks",
     operation_id = "other_delete_tokens_jwks",
@@ -4496,10 +4096,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::AppClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "GET", " ", "/_allauth/{client}/v1/tokens/refresh",
-        "`, which the document does not have."
-    )]
+    ///`GET /_allauth/{client}/v1/tokens/refresh`, which the document does not have.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/tokens/refresh",
     operation_id = "other_get_tokens_refresh",
@@ -4509,10 +4106,7 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         client: ClientParam<types::AppClient>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PUT", " ", "/_allauth/{client}/v1/tokens/refresh",
-        "`, which the document does not have."
-    )]
+    ///`PUT /_allauth/{client}/v1/tokens/refresh`, which the document does not have.
     #[endpoint{method = PUT,
     path = "/_allauth/{client}/v1/tokens/refresh",
     operation_id = "other_put_tokens_refresh",
@@ -4523,10 +4117,7 @@ pub trait AllauthApi {
         client: ClientParam<types::AppClient>,
         body: JsonBody<types::RefreshTokenInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "PATCH", " ", "/_allauth/{client}/v1/tokens/refresh",
-        "`, which the document does not have."
-    )]
+    ///`PATCH /_allauth/{client}/v1/tokens/refresh`, which the document does not have.
     #[endpoint{method = PATCH,
     path = "/_allauth/{client}/v1/tokens/refresh",
     operation_id = "other_patch_tokens_refresh",
@@ -4537,10 +4128,7 @@ pub trait AllauthApi {
         client: ClientParam<types::AppClient>,
         body: JsonBody<types::RefreshTokenInput>,
     ) -> Result<Response<Body>, ApiError>;
-    #[doc = concat!(
-        "`", "DELETE", " ", "/_allauth/{client}/v1/tokens/refresh",
-        "`, which the document does not have."
-    )]
+    ///`DELETE /_allauth/{client}/v1/tokens/refresh`, which the document does not have.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/tokens/refresh",
     operation_id = "other_delete_tokens_refresh",
@@ -5048,23 +4636,23 @@ macro_rules! other_method_endpoints {
         < Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
         >, body : $crate::runtime::JsonBody < $crate::types::ActivateTotpInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::TotpActivate,
-        Some(body)). await } async fn other_patch_account_authenticators_totp(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::TotpActivate, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_patch_account_authenticators_totp(rqctx
+        : ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ActivateTotpInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::TotpActivate,
-        Some(body)). await } async fn other_patch_account_authenticators_webauthn(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >, body :
-        $crate::runtime::JsonBody < $crate::types::AddWebAuthnAuthenticatorInput >,) ->
-        ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::WebauthnAuthenticatorAdd, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::TotpActivate, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn
+        other_patch_account_authenticators_webauthn(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::AddWebAuthnAuthenticatorInput
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnAuthenticatorAdd,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_get_account_password_change(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
         >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
@@ -5074,44 +4662,44 @@ macro_rules! other_method_endpoints {
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::ChangePasswordInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PasswordChange,
-        Some(body)). await } async fn other_patch_account_password_change(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordChange, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_patch_account_password_change(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ChangePasswordInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PasswordChange,
-        Some(body)). await } async fn other_delete_account_password_change(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordChange, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_delete_account_password_change(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ChangePasswordInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PasswordChange,
-        Some(body)). await } async fn other_put_account_phone(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordChange, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_put_account_phone(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ChangePhoneInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PhoneChange,
-        Some(body)). await } async fn other_patch_account_phone(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneChange, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_patch_account_phone(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ChangePhoneInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PhoneChange,
-        Some(body)). await } async fn other_delete_account_phone(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneChange, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_delete_account_phone(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ChangePhoneInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::PhoneChange,
-        Some(body)). await } async fn other_post_account_providers(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneChange, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_post_account_providers(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
         < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
@@ -5135,50 +4723,51 @@ macro_rules! other_method_endpoints {
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaAuthenticate,
-        Some(body)). await } async fn other_patch_auth_2fa_authenticate(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >, body :
-        $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
-        ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaAuthenticate,
-        Some(body)). await } async fn other_delete_auth_2fa_authenticate(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >, body :
-        $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
-        ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaAuthenticate,
-        Some(body)). await } async fn other_get_auth_2fa_reauthenticate(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
-        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
-        (rqctx, & client, $crate::api::OperationId::MfaReauthenticate, None). await }
-        async fn other_put_auth_2fa_reauthenticate(rqctx : ::dropshot::RequestContext <
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaAuthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_patch_auth_2fa_authenticate(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaReauthenticate,
-        Some(body)). await } async fn other_patch_auth_2fa_reauthenticate(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >, body :
-        $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaAuthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_delete_auth_2fa_authenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaReauthenticate,
-        Some(body)). await } async fn other_delete_auth_2fa_reauthenticate(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >, body :
-        $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaAuthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_get_auth_2fa_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
+        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaReauthenticate, None). await } async fn
+        other_put_auth_2fa_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaReauthenticate,
-        Some(body)). await } async fn other_get_auth_2fa_trust(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::BrowserClient >,) ->
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaReauthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_patch_auth_2fa_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaReauthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_delete_auth_2fa_reauthenticate(rqctx : ::dropshot::RequestContext <
+        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
+        body : $crate::runtime::JsonBody < $crate::types::MfaAuthenticateInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaReauthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_get_auth_2fa_trust(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::BrowserClient >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
         $crate::runtime::ApiError > { $handler (rqctx, & client,
         $crate::api::OperationId::MfaTrust, None). await } async fn
@@ -5186,23 +4775,23 @@ macro_rules! other_method_endpoints {
         client : $crate::runtime::ClientParam < $crate::types::BrowserClient >, body :
         $crate::runtime::JsonBody < $crate::types::MfaTrustInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaTrust,
-        Some(body)). await } async fn other_patch_auth_2fa_trust(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaTrust, Some($crate::runtime::Input::read(body).map(|
+        _ | ()))). await } async fn other_patch_auth_2fa_trust(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::BrowserClient >, body :
         $crate::runtime::JsonBody < $crate::types::MfaTrustInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaTrust,
-        Some(body)). await } async fn other_delete_auth_2fa_trust(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaTrust, Some($crate::runtime::Input::read(body).map(|
+        _ | ()))). await } async fn other_delete_auth_2fa_trust(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::BrowserClient >, body :
         $crate::runtime::JsonBody < $crate::types::MfaTrustInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::MfaTrust,
-        Some(body)). await } async fn other_get_auth_code_confirm(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::MfaTrust, Some($crate::runtime::Input::read(body).map(|
+        _ | ()))). await } async fn other_get_auth_code_confirm(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
         < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
@@ -5211,54 +4800,56 @@ macro_rules! other_method_endpoints {
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::ConfirmLoginCodeInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeConfirm,
-        Some(body)). await } async fn other_patch_auth_code_confirm(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginCodeConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_patch_auth_code_confirm(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ConfirmLoginCodeInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeConfirm,
-        Some(body)). await } async fn other_delete_auth_code_confirm(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginCodeConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_delete_auth_code_confirm(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ConfirmLoginCodeInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeConfirm,
-        Some(body)). await } async fn other_get_auth_code_request(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
-        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
-        (rqctx, & client, $crate::api::OperationId::LoginCodeRequest, None). await }
-        async fn other_put_auth_code_request(rqctx : ::dropshot::RequestContext <
-        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
-        body : $crate::runtime::JsonBody < $crate::types::RequestLoginCodeInput >,) ->
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginCodeConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_get_auth_code_request(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeRequest,
-        Some(body)). await } async fn other_patch_auth_code_request(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginCodeRequest, None). await } async fn
+        other_put_auth_code_request(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::RequestLoginCodeInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeRequest,
-        Some(body)). await } async fn other_delete_auth_code_request(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginCodeRequest,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_patch_auth_code_request(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::RequestLoginCodeInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginCodeRequest,
-        Some(body)). await } async fn other_get_auth_code_resend(rqctx :
-        ::dropshot::RequestContext < Self::Context >, client :
-        $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
-        < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
-        (rqctx, & client, $crate::api::OperationId::LoginCodeResend, None). await } async
-        fn other_put_auth_code_resend(rqctx : ::dropshot::RequestContext < Self::Context
-        >, client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginCodeRequest,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_delete_auth_code_request(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
+        $crate::runtime::JsonBody < $crate::types::RequestLoginCodeInput >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginCodeRequest,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_get_auth_code_resend(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginCodeResend, None). await } async fn
+        other_put_auth_code_resend(rqctx : ::dropshot::RequestContext < Self::Context >,
+        client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
         $crate::runtime::ApiError > { $handler (rqctx, & client,
         $crate::api::OperationId::LoginCodeResend, None). await } async fn
@@ -5276,23 +4867,23 @@ macro_rules! other_method_endpoints {
         client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::VerifyEmailInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::EmailVerificationConfirm, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::EmailVerificationConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_patch_auth_email_verify(rqctx : ::dropshot::RequestContext < Self::Context
         >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::VerifyEmailInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::EmailVerificationConfirm, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::EmailVerificationConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_delete_auth_email_verify(rqctx : ::dropshot::RequestContext < Self::Context
         >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::VerifyEmailInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::EmailVerificationConfirm, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::EmailVerificationConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_get_auth_email_verify_resend(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
         >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
@@ -5322,23 +4913,23 @@ macro_rules! other_method_endpoints {
         : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::LoginInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginPassword,
-        Some(body)). await } async fn other_patch_auth_login(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginPassword, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_patch_auth_login(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::LoginInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginPassword,
-        Some(body)). await } async fn other_delete_auth_login(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginPassword, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_delete_auth_login(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::LoginInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::LoginPassword,
-        Some(body)). await } async fn other_get_auth_password_request(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::LoginPassword, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_get_auth_password_request(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
         < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
@@ -5347,44 +4938,44 @@ macro_rules! other_method_endpoints {
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::RequestPasswordResetInput >,)
         -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::PasswordResetRequest, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetRequest,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_patch_auth_password_request(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::RequestPasswordResetInput >,)
         -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::PasswordResetRequest, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetRequest,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_delete_auth_password_request(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::RequestPasswordResetInput >,)
         -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::PasswordResetRequest, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetRequest,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_put_auth_password_reset(rqctx : ::dropshot::RequestContext < Self::Context
         >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ResetPasswordInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::PasswordResetConfirm, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_patch_auth_password_reset(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::ResetPasswordInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::PasswordResetConfirm, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_delete_auth_password_reset(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::ResetPasswordInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::PasswordResetConfirm, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PasswordResetConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_get_auth_phone_verify(rqctx : ::dropshot::RequestContext < Self::Context >,
         client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
@@ -5394,23 +4985,23 @@ macro_rules! other_method_endpoints {
         client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::VerifyPhoneInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::PhoneVerificationConfirm, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneVerificationConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_patch_auth_phone_verify(rqctx : ::dropshot::RequestContext < Self::Context
         >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::VerifyPhoneInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::PhoneVerificationConfirm, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneVerificationConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_delete_auth_phone_verify(rqctx : ::dropshot::RequestContext < Self::Context
         >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::VerifyPhoneInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::PhoneVerificationConfirm, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::PhoneVerificationConfirm,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_get_auth_phone_verify_resend(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
         >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
@@ -5455,23 +5046,23 @@ macro_rules! other_method_endpoints {
         >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ProviderSignupInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::ProviderSignupComplete, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderSignupComplete,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_patch_auth_provider_signup(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::ProviderSignupInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::ProviderSignupComplete, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderSignupComplete,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_delete_auth_provider_signup(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::ProviderSignupInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::ProviderSignupComplete, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderSignupComplete,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_get_auth_provider_token(rqctx : ::dropshot::RequestContext < Self::Context
         >, client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
@@ -5481,49 +5072,49 @@ macro_rules! other_method_endpoints {
         >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ProviderTokenInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::ProviderTokenAuthenticate, Some(body)). await } async
-        fn other_patch_auth_provider_token(rqctx : ::dropshot::RequestContext <
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderTokenAuthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_patch_auth_provider_token(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::ProviderTokenInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::ProviderTokenAuthenticate, Some(body)). await } async
-        fn other_delete_auth_provider_token(rqctx : ::dropshot::RequestContext <
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderTokenAuthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_delete_auth_provider_token(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::ProviderTokenInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::ProviderTokenAuthenticate, Some(body)). await } async
-        fn other_get_auth_reauthenticate(rqctx : ::dropshot::RequestContext <
-        Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client
-        >,) -> ::std::result::Result < ::http::Response < ::dropshot::Body >,
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ProviderTokenAuthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
+        other_get_auth_reauthenticate(rqctx : ::dropshot::RequestContext < Self::Context
+        >, client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
+        ::std::result::Result < ::http::Response < ::dropshot::Body >,
         $crate::runtime::ApiError > { $handler (rqctx, & client,
         $crate::api::OperationId::ReauthenticatePassword, None). await } async fn
         other_put_auth_reauthenticate(rqctx : ::dropshot::RequestContext < Self::Context
         >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::ReauthenticateInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::ReauthenticatePassword, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ReauthenticatePassword,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_patch_auth_reauthenticate(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::ReauthenticateInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::ReauthenticatePassword, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ReauthenticatePassword,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_delete_auth_reauthenticate(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::ReauthenticateInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::ReauthenticatePassword, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::ReauthenticatePassword,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_post_auth_session(rqctx : ::dropshot::RequestContext < Self::Context >,
         client : $crate::runtime::ClientParam < $crate::types::Client >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
@@ -5563,100 +5154,100 @@ macro_rules! other_method_endpoints {
         client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::SignupInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::SignupCreate,
-        Some(body)). await } async fn other_patch_auth_signup(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::SignupCreate, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_patch_auth_signup(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::SignupInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::SignupCreate,
-        Some(body)). await } async fn other_delete_auth_signup(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::SignupCreate, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_delete_auth_signup(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::SignupInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::SignupCreate,
-        Some(body)). await } async fn other_put_auth_webauthn_authenticate(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::SignupCreate, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_put_auth_webauthn_authenticate(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::WebauthnAuthenticate, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnAuthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_patch_auth_webauthn_authenticate(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::WebauthnAuthenticate, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnAuthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_delete_auth_webauthn_authenticate(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::WebauthnAuthenticate, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnAuthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_put_auth_webauthn_login(rqctx : ::dropshot::RequestContext < Self::Context
         >, client : $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::WebauthnLogin,
-        Some(body)). await } async fn other_patch_auth_webauthn_login(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnLogin, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_patch_auth_webauthn_login(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::WebauthnLogin,
-        Some(body)). await } async fn other_delete_auth_webauthn_login(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnLogin, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_delete_auth_webauthn_login(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::WebauthnLogin,
-        Some(body)). await } async fn other_put_auth_webauthn_reauthenticate(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnLogin, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_put_auth_webauthn_reauthenticate(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >, body :
         $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::WebauthnReauthenticate, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnReauthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_patch_auth_webauthn_reauthenticate(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::WebauthnReauthenticate, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnReauthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_delete_auth_webauthn_reauthenticate(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::WebAuthnAssertionInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::WebauthnReauthenticate, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnReauthenticate,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_patch_auth_webauthn_signup(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::PasskeySignupInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::WebauthnSignupStart, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnSignupStart,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_delete_auth_webauthn_signup(rqctx : ::dropshot::RequestContext <
         Self::Context >, client : $crate::runtime::ClientParam < $crate::types::Client >,
         body : $crate::runtime::JsonBody < $crate::types::PasskeySignupInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client,
-        $crate::api::OperationId::WebauthnSignupStart, Some(body)). await } async fn
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::WebauthnSignupStart,
+        Some($crate::runtime::Input::read(body).map(| _ | ()))). await } async fn
         other_post_config(rqctx : ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::Client >,) -> ::std::result::Result
         < ::http::Response < ::dropshot::Body >, $crate::runtime::ApiError > { $handler
@@ -5703,23 +5294,23 @@ macro_rules! other_method_endpoints {
         client : $crate::runtime::ClientParam < $crate::types::AppClient >, body :
         $crate::runtime::JsonBody < $crate::types::RefreshTokenInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::TokenRefresh,
-        Some(body)). await } async fn other_patch_tokens_refresh(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::TokenRefresh, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_patch_tokens_refresh(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::AppClient >, body :
         $crate::runtime::JsonBody < $crate::types::RefreshTokenInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::TokenRefresh,
-        Some(body)). await } async fn other_delete_tokens_refresh(rqctx :
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::TokenRefresh, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await } async fn other_delete_tokens_refresh(rqctx :
         ::dropshot::RequestContext < Self::Context >, client :
         $crate::runtime::ClientParam < $crate::types::AppClient >, body :
         $crate::runtime::JsonBody < $crate::types::RefreshTokenInput >,) ->
         ::std::result::Result < ::http::Response < ::dropshot::Body >,
-        $crate::runtime::ApiError > { let body = $crate::runtime::Input::read(body).map(|
-        _ | ()); $handler (rqctx, & client, $crate::api::OperationId::TokenRefresh,
-        Some(body)). await }
+        $crate::runtime::ApiError > { $handler (rqctx, & client,
+        $crate::api::OperationId::TokenRefresh, Some($crate::runtime::Input::read(body)
+        .map(| _ | ()))). await }
     };
 }
 /// Implements every CORS preflight method of [`AllauthApi`] by calling
