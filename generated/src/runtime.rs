@@ -520,11 +520,11 @@ impl BodyError {
     }
 }
 
-/// A JSON request body. The `Content-Type` header is not looked at (allauth
-/// does not either); parse problems are kept for the handler to report.
 /// The errors of a body that did not fit, and its object if it was one.
 pub type FormFailure = (Vec<ErrorItem>, Option<serde_json::Map<String, Value>>);
 
+/// A JSON request body. The `Content-Type` header is not looked at (allauth
+/// does not either); parse problems are kept for the handler to report.
 pub struct JsonBody<T> {
     parsed: Result<T, BodyError>,
     /// The body's object when its fields did not fit `T`, for a handler
@@ -572,9 +572,9 @@ async fn read_body<C: ServerContext>(
 /// Turns a JSON object into `T`, naming every missing required field (as
 /// allauth's form validation does) and otherwise the first field that failed.
 pub fn decode_object<T: DeserializeOwned + JsonSchema + 'static>(
-    value: Value,
+    value: &Value,
 ) -> Result<T, BodyError> {
-    let Value::Object(map) = &value else {
+    let Value::Object(map) = value else {
         return Err(BodyError::NotAnObject);
     };
     let fields = schema_fields::<T>();
@@ -667,18 +667,16 @@ where
             Ok(bytes) => serde_json::from_slice::<Value>(&bytes)
                 .map_err(|e| BodyError::Malformed(e.to_string())),
         };
+        // The object is kept only when it did not fit, for `read_form`.
         let (parsed, raw) = match value {
             Err(e) => (Err(e), None),
-            Ok(value) => {
-                let raw = match &value {
-                    Value::Object(map) => Some(map.clone()),
-                    _ => None,
-                };
-                match decode_object(value) {
-                    Ok(parsed) => (Ok(parsed), None),
-                    Err(e) => (Err(e), raw),
-                }
-            }
+            Ok(value) => match decode_object(&value) {
+                Ok(parsed) => (Ok(parsed), None),
+                Err(e) => match value {
+                    Value::Object(map) => (Err(e), Some(map)),
+                    _ => (Err(e), None),
+                },
+            },
         };
         Ok(Self { parsed, raw })
     }
@@ -705,7 +703,7 @@ where
                         .into_iter()
                         .map(|(k, v)| (k, Value::String(v)))
                         .collect();
-                    decode_object(Value::Object(map))
+                    decode_object(&Value::Object(map))
                 }
                 Err(e) => Err(BodyError::Malformed(e.to_string())),
             },
@@ -732,7 +730,7 @@ mod tests {
 
     #[test]
     fn every_missing_required_field_is_named() {
-        let error = decode_object::<Login>(json!({})).expect_err("missing fields");
+        let error = decode_object::<Login>(&json!({})).expect_err("missing fields");
         assert_eq!(
             error,
             BodyError::Fields(vec![
@@ -740,7 +738,7 @@ mod tests {
                 ErrorItem::new("required", Some("password"), "This field is required."),
             ])
         );
-        let error = decode_object::<Login>(json!({"email": "a@example.com", "password": null}))
+        let error = decode_object::<Login>(&json!({"email": "a@example.com", "password": null}))
             .expect_err("null");
         assert_eq!(
             error,
@@ -755,7 +753,7 @@ mod tests {
     #[test]
     fn a_wrongly_typed_field_is_named() {
         let error =
-            decode_object::<Login>(json!({"email": 5, "password": "x"})).expect_err("bad type");
+            decode_object::<Login>(&json!({"email": 5, "password": "x"})).expect_err("bad type");
         match error {
             BodyError::Fields(items) => {
                 assert_eq!(items.len(), 1);
@@ -769,15 +767,16 @@ mod tests {
     #[test]
     fn non_objects_and_good_objects() {
         assert_eq!(
-            decode_object::<Login>(json!([1, 2])),
+            decode_object::<Login>(&json!([1, 2])),
             Err(BodyError::NotAnObject)
         );
         assert_eq!(
-            decode_object::<Login>(json!("x")),
+            decode_object::<Login>(&json!("x")),
             Err(BodyError::NotAnObject)
         );
-        let ok =
-            decode_object::<Login>(json!({"email": "a@example.com", "password": "pw", "extra": 1}));
+        let ok = decode_object::<Login>(
+            &json!({"email": "a@example.com", "password": "pw", "extra": 1}),
+        );
         assert_eq!(
             ok,
             Ok(Login {
