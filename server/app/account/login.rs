@@ -56,19 +56,7 @@ impl Credential {
 /// allauth's `LoginInput` field checks: the fields of the configured login
 /// methods (the only one required when there is just one), then exactly
 /// one credential.
-fn validate(deps: &Deps<'_>, input: &LoginRequest) -> Result<(Credential, String), Error> {
-    validate_fields(deps.config, input)
-}
-
-/// The errors of [`validate`]'s field checks alone (none when it passes).
-pub fn field_errors(config: &crate::config::Config, input: &LoginRequest) -> Vec<FieldError> {
-    match validate_fields(config, input) {
-        Err(Error::Invalid(errors)) => errors,
-        _ => Vec::new(),
-    }
-}
-
-fn validate_fields(
+fn validate(
     config: &crate::config::Config,
     input: &LoginRequest,
 ) -> Result<(Credential, String), Error> {
@@ -121,6 +109,14 @@ fn validate_fields(
         return Ok((credential, password));
     }
     Ok((credential, password))
+}
+
+/// The errors of [`validate`]'s field checks alone (none when it passes).
+pub fn field_errors(config: &crate::config::Config, input: &LoginRequest) -> Vec<FieldError> {
+    match validate(config, input) {
+        Err(Error::Invalid(errors)) => errors,
+        _ => Vec::new(),
+    }
 }
 
 /// Checks `password` against each candidate; stores a fresh hash after a
@@ -199,7 +195,7 @@ pub async fn login_password(
     input: LoginRequest,
 ) -> Result<(), Error> {
     // The `login` limit is taken by the HTTP layer, before the input.
-    let (credential, password) = validate(deps, &input)?;
+    let (credential, password) = validate(deps.config, &input)?;
 
     let attempts_key = credential.value().to_lowercase();
     let ticket = match deps
