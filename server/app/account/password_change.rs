@@ -26,18 +26,16 @@ pub struct ChangeInput {
 }
 
 /// `POST account/password/change`. An anonymous session is left alone (the
-/// caller answers its 401). `input` is the parsed body or its errors.
+/// caller answers its 401). The `change_password` limit is taken by the
+/// HTTP layer, before the input.
 pub async fn change(
     deps: &Deps<'_>,
     session: &mut LiveSession,
-    input: Result<ChangeInput, Error>,
+    input: ChangeInput,
 ) -> Result<(), Error> {
     let Some(current_user) = session.user.clone() else {
         return Ok(());
     };
-    deps.consume_or_429("change_password", Some(current_user.id), None)
-        .await?;
-    let input = input?;
     let user_id = current_user.id;
     let Some((user, view)) = deps
         .db
