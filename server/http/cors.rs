@@ -98,16 +98,23 @@ pub async fn preflight(
     rqctx: RequestContext<ServerContext>,
 ) -> Result<Response<Body>, allauth_api::runtime::ApiError> {
     let template = path_template(rqctx.request.uri().path());
+    Ok(rqctx
+        .context()
+        .cors
+        .preflight(rqctx.request.headers(), &allowed_methods(&template)))
+}
+
+/// The methods of the path `template` (`/_allauth/{client}/v1/…`), as an
+/// `Allow` or `Access-Control-Allow-Methods` value: the document's, then
+/// `OPTIONS`.
+pub fn allowed_methods(template: &str) -> String {
     let mut methods: Vec<&str> = OPERATIONS
         .iter()
         .filter(|op| op.path == template)
         .map(|op| op.method)
         .collect();
     methods.push("OPTIONS");
-    Ok(rqctx
-        .context()
-        .cors
-        .preflight(rqctx.request.headers(), &methods.join(", ")))
+    methods.join(", ")
 }
 
 /// `/_allauth/browser/v1/auth/login` → `/_allauth/{client}/v1/auth/login`.

@@ -43,13 +43,7 @@ async fn refuse(
         .find(|op| op.id == operation_id)
         .map(|op| op.path)
         .unwrap_or_default();
-    let mut allow: Vec<&str> = OPERATIONS
-        .iter()
-        .filter(|op| op.path == path)
-        .map(|op| op.method)
-        .collect();
-    allow.push("OPTIONS");
-    let allow = allow.join(", ");
+    let allow = crate::http::cors::allowed_methods(path);
     let Some(body) = body.filter(|_| *method != Method::GET) else {
         return Ok(call.method_not_allowed(&allow));
     };
