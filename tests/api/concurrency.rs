@@ -7,7 +7,8 @@ use allauth_server::config::Config;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    last_code_to, on_each_backend_and_client, reset_key_to, response_cookie, user, Agent,
+    last_code_to, on_each_backend, on_each_backend_and_client, reset_key_to, response_cookie, user,
+    Agent,
 };
 
 /// How many requests each test fires at once.
@@ -319,5 +320,29 @@ async fn a_reset_link_key_serves_one_reset() {
             );
         }
     })
+    .await;
+}
+
+/// The view rate limits taken before the input hold under simultaneous
+/// requests: 40 empty logins at once from one address, 20 from each client,
+/// 30 answered on their input and the rest refused (the `login` limit,
+/// 30/m per address, shared by the clients).
+#[tokio::test]
+async fn simultaneous_empty_logins_are_counted_before_their_input() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            let (app, browser) = (Agent::new(&server, "app"), Agent::new(&server, "browser"));
+            let (mut answers, from_browser) = tokio::join!(
+                burst(&app, 20, "POST", "auth/login", |_| Some(json!({}))),
+                burst(&browser, 20, "POST", "auth/login", |_| Some(json!({}))),
+            );
+            answers.extend(from_browser);
+            only(&answers, &[400, 429]);
+            assert_eq!(count(&answers, 400), 30);
+            assert_eq!(count(&answers, 429), 10);
+            server
+        },
+    )
     .await;
 }
