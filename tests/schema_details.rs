@@ -80,14 +80,24 @@ fn schema_rs_columns() -> Columns {
     let text = include_str!("../server/db/schema.rs");
     let mut tables = Columns::new();
     let mut current: Option<String> = None;
+    // A `#[sql_name = "…"]` names the next column in the database.
+    let mut sql_name: Option<String> = None;
     for line in text.lines().map(str::trim) {
         if line.starts_with("//") {
+            continue;
+        }
+        if let Some(name) = line
+            .strip_prefix("#[sql_name = \"")
+            .and_then(|rest| rest.strip_suffix("\"]"))
+        {
+            sql_name = Some(name.to_owned());
             continue;
         }
         if let Some(name) = current.as_ref() {
             if line == "}" {
                 current = None;
             } else if let Some((column, ty)) = line.split_once(" -> ") {
+                let column = sql_name.take().unwrap_or_else(|| column.to_owned());
                 let ty = ty.trim_end_matches(',');
                 let (ty, nullable) = match ty.strip_prefix("Nullable<") {
                     Some(inner) => (inner.trim_end_matches('>'), true),
@@ -96,7 +106,7 @@ fn schema_rs_columns() -> Columns {
                 tables
                     .get_mut(name)
                     .unwrap()
-                    .insert(column.to_owned(), (ty.to_owned(), nullable));
+                    .insert(column, (ty.to_owned(), nullable));
             }
         } else if line.ends_with('{') && line.contains(" (") && !line.starts_with("diesel::") {
             let name = line.split(" (").next().unwrap().to_owned();
@@ -160,7 +170,7 @@ fn database_columns(c: &mut DbConnection) -> Result<Columns, DbError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_rs_matches_the_migrations() {
     let expected = schema_rs_columns();
-    assert_eq!(expected.len(), 6, "parsed schema.rs: {expected:?}");
+    assert_eq!(expected.len(), 7, "parsed schema.rs: {expected:?}");
     for (tdb, db) in databases().await {
         let actual = db.run(database_columns).await.unwrap();
         assert_eq!(actual, expected, "{:?}", tdb.backend());
@@ -179,6 +189,8 @@ async fn indexes_exist() {
         "sessions_user_id_idx",
         "rate_limit_hits_expires_at_idx",
         "mail_outbox_next_attempt_at_idx",
+        "mfa_authenticators_user_id_type_key",
+        "mfa_authenticators_user_id_idx",
     ]
     .into();
     for (tdb, db) in databases().await {
@@ -263,6 +275,61 @@ async fn deleting_a_user_cascades() {
         assert_eq!(bob_emails.len(), 1, "{backend:?}");
         assert_eq!(bob_sessions.len(), 1, "{backend:?}");
         assert!(anon.is_some(), "{backend:?}");
+    }
+}
+
+/// A user has at most one TOTP and one recovery-code set, any number of
+/// WebAuthn credentials; their authenticators go with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticators_one_per_kind_and_cascading() {
+    use allauth_server::db::authenticators::{self, NewAuthenticator};
+    let new = |user_id: i64, type_: &str| NewAuthenticator {
+        user_id,
+        type_: type_.to_owned(),
+        data: "{}".to_owned(),
+        created_at: NOW,
+        last_step: None,
+    };
+    for (tdb, db) in databases().await {
+        let backend = tdb.backend();
+        let alice = new_user(&db, "alice").await;
+        let bob = new_user(&db, "bob").await;
+        for type_ in ["totp", "recovery_codes", "webauthn", "webauthn"] {
+            let row = new(alice, type_);
+            db.run(move |c| authenticators::insert(c, &row))
+                .await
+                .unwrap();
+        }
+        for type_ in ["totp", "recovery_codes"] {
+            let row = new(alice, type_);
+            let err = db
+                .run(move |c| authenticators::insert(c, &row))
+                .await
+                .unwrap_err();
+            assert!(err.is_unique_violation(), "{backend:?} {type_}: {err:?}");
+            let row = new(bob, type_);
+            db.run(move |c| authenticators::insert(c, &row))
+                .await
+                .unwrap();
+        }
+        let row = new(alice, "sms");
+        let err = db
+            .run(move |c| authenticators::insert(c, &row))
+            .await
+            .unwrap_err();
+        assert!(err.is_check_violation(), "{backend:?}: {err:?}");
+        assert!(db.run(move |c| users::delete(c, alice)).await.unwrap());
+        let (left, bobs) = db
+            .run(move |c| {
+                Ok((
+                    authenticators::for_user(c, alice)?,
+                    authenticators::for_user(c, bob)?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{backend:?}");
+        assert_eq!(bobs.len(), 2, "{backend:?}");
     }
 }
 

@@ -33,6 +33,9 @@ pub enum Error {
     NotImplemented { operation_id: String },
     /// The request does not fit the current flow state (409).
     Conflict,
+    /// A 409 that says why (allauth's `ErrorResponse` with status 409, e.g.
+    /// `unverified_email` when a second factor may not be added yet).
+    ConflictWith(Vec<FieldError>),
     /// Not allowed (403), e.g. signup closed.
     Forbidden,
     /// A browser's unsafe request without a matching CSRF token (403).
@@ -55,6 +58,10 @@ impl fmt::Display for Error {
                 write!(f, "{operation_id} is not implemented")
             }
             Error::Conflict => write!(f, "conflict with the current flow state"),
+            Error::ConflictWith(errors) => {
+                let codes: Vec<&str> = errors.iter().map(|e| e.code).collect();
+                write!(f, "conflict: {}", codes.join(","))
+            }
             Error::Forbidden => write!(f, "forbidden"),
             Error::CsrfFailed => write!(f, "CSRF verification failed"),
             Error::TooManyRequests => write!(f, "rate limited"),

@@ -34,16 +34,22 @@ pub const fn is_implemented(operation: OperationId) -> bool {
         | O::PasswordResetConfirm
         | O::PasswordChange
         | O::TokenRefresh
-        | O::TokenJwks => true,
+        | O::TokenJwks
+        | O::MfaAuthenticate
+        | O::MfaReauthenticate
+        | O::MfaTrust
+        | O::AuthenticatorList
+        | O::TotpView
+        | O::TotpActivate
+        | O::TotpDeactivate
+        | O::RecoveryCodesView
+        | O::RecoveryCodesRegenerate => true,
         O::PhoneVerificationConfirm
         | O::PhoneVerificationResend
         | O::ProviderRedirectStart
         | O::ProviderTokenAuthenticate
         | O::ProviderSignupView
         | O::ProviderSignupComplete
-        | O::MfaAuthenticate
-        | O::MfaReauthenticate
-        | O::MfaTrust
         | O::WebauthnAuthenticateOptions
         | O::WebauthnAuthenticate
         | O::WebauthnReauthenticateOptions
@@ -57,12 +63,6 @@ pub const fn is_implemented(operation: OperationId) -> bool {
         | O::ProviderAccountDisconnect
         | O::PhoneView
         | O::PhoneChange
-        | O::AuthenticatorList
-        | O::TotpView
-        | O::TotpActivate
-        | O::TotpDeactivate
-        | O::RecoveryCodesView
-        | O::RecoveryCodesRegenerate
         | O::WebauthnAuthenticatorOptions
         | O::WebauthnAuthenticatorRename
         | O::WebauthnAuthenticatorAdd
@@ -86,6 +86,8 @@ pub struct Built {
     pub signup: bool,
     pub socialaccount: bool,
     pub mfa: bool,
+    /// WebAuthn authenticators and passkeys (part of `mfa` in allauth).
+    pub webauthn: bool,
     pub usersessions: bool,
 }
 
@@ -97,7 +99,8 @@ impl Built {
         password_reset_by_code: true,
         signup: true,
         socialaccount: false,
-        mfa: false,
+        mfa: true,
+        webauthn: false,
         usersessions: true,
     };
 
@@ -109,6 +112,7 @@ impl Built {
         signup: true,
         socialaccount: true,
         mfa: true,
+        webauthn: true,
         usersessions: true,
     };
 }

@@ -52,10 +52,19 @@ pub struct MfaConfig {
     pub totp_issuer: Option<String>,
     pub recovery_code_count: u32,
     pub recovery_code_digits: u32,
+    /// Show the unused recovery codes only the first time they are viewed.
+    pub recovery_codes_show_once: bool,
     pub trust_enabled: bool,
     /// Seconds.
     pub trust_cookie_age: u64,
+    /// The trust cookie's name; its path, domain, `Secure`, `HttpOnly`
+    /// and `SameSite` are the session cookie's (allauth's defaults).
+    pub trust_cookie_name: String,
     pub webauthn_allow_insecure_origin: bool,
+    /// Let users with an unverified address add a second factor (allauth
+    /// refuses by default: whoever signed up with someone else's address
+    /// could lock its owner out).
+    pub allow_unverified_email: bool,
     /// `false`, or a table of action → rate merged over the defaults. Read
     /// the effective limits with [`MfaConfig::rate_limits`].
     pub rate_limits: RateLimits<MfaRateLimitOverrides>,
@@ -74,9 +83,12 @@ impl Default for MfaConfig {
             totp_issuer: None,
             recovery_code_count: 10,
             recovery_code_digits: 8,
+            recovery_codes_show_once: false,
             trust_enabled: false,
             trust_cookie_age: 14 * 24 * 3600,
+            trust_cookie_name: "mfa_trusted".to_owned(),
             webauthn_allow_insecure_origin: false,
+            allow_unverified_email: false,
             rate_limits: RateLimits::default(),
         }
     }
@@ -146,6 +158,13 @@ impl MfaConfig {
             "mfa.recovery_code_count",
             u64::from(self.recovery_code_count),
         )?;
+        // The used codes are a 64-bit mask.
+        if self.recovery_code_count > 64 {
+            return Err(ConfigError::inconsistent(
+                "mfa.recovery_code_count",
+                "must be at most 64",
+            ));
+        }
         if !(4..=20).contains(&self.recovery_code_digits) {
             return Err(ConfigError::inconsistent(
                 "mfa.recovery_code_digits",

@@ -15,6 +15,7 @@
 //! Diesel is blocking: run queries through [`Db::run`] or [`Db::transaction`],
 //! which move the work to tokio's blocking pool.
 
+pub mod authenticators;
 pub mod email_addresses;
 pub mod mail_outbox;
 pub mod rate_limits;

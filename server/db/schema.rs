@@ -28,6 +28,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    mfa_authenticators (id) {
+        id -> Int8,
+        user_id -> Int8,
+        #[sql_name = "type"]
+        type_ -> Text,
+        data -> Text,
+        created_at -> Int8,
+        last_used_at -> Nullable<Int8>,
+        last_step -> Nullable<Int8>,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     rate_limit_hits (action, key, window_start) {
         action -> Text,
         key -> Text,
@@ -74,12 +88,14 @@ diesel::table! {
 }
 
 diesel::joinable!(email_addresses -> users (user_id));
+diesel::joinable!(mfa_authenticators -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     email_addresses,
     mail_outbox,
+    mfa_authenticators,
     rate_limit_hits,
     refresh_tokens,
     sessions,

@@ -57,6 +57,12 @@ pub enum Message {
     PasswordSet { origin: ChangeOrigin },
     /// Notification: the password was reset.
     PasswordReset { origin: ChangeOrigin },
+    /// Notification: TOTP was activated.
+    TotpActivated { origin: ChangeOrigin },
+    /// Notification: TOTP was deactivated.
+    TotpDeactivated { origin: ChangeOrigin },
+    /// Notification: a new set of recovery codes was generated.
+    RecoveryCodesGenerated { origin: ChangeOrigin },
 }
 
 /// Where a change to an account came from: the notices show it (allauth's
@@ -124,6 +130,9 @@ impl Message {
             Message::PasswordChanged { .. } => "password_changed",
             Message::PasswordSet { .. } => "password_set",
             Message::PasswordReset { .. } => "password_reset",
+            Message::TotpActivated { .. } => "totp_activated",
+            Message::TotpDeactivated { .. } => "totp_deactivated",
+            Message::RecoveryCodesGenerated { .. } => "recovery_codes_generated",
         }
     }
 
@@ -280,6 +289,29 @@ impl Message {
                 "Your password was reset",
                 notice("The password of your account was reset.".to_owned(), origin),
             ),
+            Message::TotpActivated { origin } => (
+                "Authenticator app activated",
+                notice(
+                    "An authenticator app (TOTP) now protects your account as a second factor."
+                        .to_owned(),
+                    origin,
+                ),
+            ),
+            Message::TotpDeactivated { origin } => (
+                "Authenticator app deactivated",
+                notice(
+                    "The authenticator app (TOTP) was removed from your account.".to_owned(),
+                    origin,
+                ),
+            ),
+            Message::RecoveryCodesGenerated { origin } => (
+                "New recovery codes generated",
+                notice(
+                    "A new set of recovery codes was generated for your account; the old codes no longer work."
+                        .to_owned(),
+                    origin,
+                ),
+            ),
         }
     }
 }
@@ -290,6 +322,12 @@ pub fn subject_prefix(config: &Config) -> std::borrow::Cow<'_, str> {
     if let Some(prefix) = &config.account.email_subject_prefix {
         return prefix.as_str().into();
     }
+    site_name(config).map_or("".into(), |site| format!("[{site}] ").into())
+}
+
+/// The site's name as allauth would take it from the request: the host
+/// (and port) of the first configured frontend URL.
+pub fn site_name(config: &Config) -> Option<&str> {
     let urls = &config.headless.frontend_urls;
     [
         &urls.account_confirm_email,
@@ -301,7 +339,6 @@ pub fn subject_prefix(config: &Config) -> std::borrow::Cow<'_, str> {
     .into_iter()
     .flatten()
     .find_map(|url| site_of(url))
-    .map_or("".into(), |site| format!("[{site}] ").into())
 }
 
 /// `host[:port]` of an absolute URL.

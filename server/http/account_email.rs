@@ -40,7 +40,7 @@ async fn admit(
 fn outcome(managed: Result<Managed, Error>) -> Result<AuthOutcome, Error> {
     managed.map(|m| match m {
         Managed::List(list) => AuthOutcome::Emails(list),
-        Managed::ReauthenticationRequired => AuthOutcome::ReauthenticationRequired,
+        Managed::ReauthenticationRequired(flows) => AuthOutcome::ReauthenticationRequired(flows),
     })
 }
 

@@ -1,51 +1,118 @@
-//! Handlers of the `Account: 2FA` operations.
+//! Handlers of the `Account: 2FA` operations. An anonymous caller gets the
+//! session's 401 (allauth's `AuthenticatedAPIView`).
 
-#[allow(unused_imports)]
-use allauth_api::api::*;
-use allauth_api::runtime::*;
+use allauth_api::api::{
+    AuthenticatorListHeaders, RecoveryCodesRegenerateHeaders, RecoveryCodesViewHeaders,
+    TotpActivateHeaders, TotpDeactivateHeaders, TotpViewHeaders,
+};
+use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 
-use crate::http::{not_built, Call, Handled};
+use crate::app::mfa::manage::{self, Managed, TotpState};
+use crate::http::{AuthOutcome, Call, Handled};
 
+fn outcome<T>(managed: Managed<T>, done: impl FnOnce(T) -> AuthOutcome) -> AuthOutcome {
+    match managed {
+        Managed::Done(value) => done(value),
+        Managed::ReauthenticationRequired(flows) => AuthOutcome::ReauthenticationRequired(flows),
+    }
+}
+
+/// `GET account/authenticators`.
 pub async fn authenticator_list(
     call: Call<'_>,
     _headers: HeaderParams<AuthenticatorListHeaders>,
 ) -> Handled<Reply<types::AuthenticatorsResponse>> {
-    not_built(call).await
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result = manage::list(&deps, user.id).await;
+    Ok(call
+        .finish_auth(result.map(AuthOutcome::Authenticators))
+        .await)
 }
 
+/// `GET account/authenticators/totp`: 200 when active, else 404 with a
+/// secret to set up (409 `unverified_email` when none may be added).
 pub async fn totp_view(
-    call: Call<'_>,
+    mut call: Call<'_>,
     _headers: HeaderParams<TotpViewHeaders>,
 ) -> Handled<Reply<types::TotpAuthenticatorResponse>> {
-    not_built(call).await
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result = manage::totp_view(&deps, &mut call.session, &user).await;
+    let outcome = result.map(|state| match state {
+        TotpState::Active(view) => AuthOutcome::Authenticator(view),
+        TotpState::Offer { secret, url } => AuthOutcome::TotpOffer { secret, url },
+    });
+    Ok(call.finish_auth(outcome).await)
 }
 
+/// `POST account/authenticators/totp`.
 pub async fn totp_activate(
     call: Call<'_>,
     _headers: HeaderParams<TotpActivateHeaders>,
-    _body: JsonBody<types::ActivateTotpInput>,
+    body: JsonBody<types::ActivateTotpInput>,
 ) -> Handled<Reply<types::TotpAuthenticatorResponse>> {
-    not_built(call).await
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    let (mut call, input) = call.input(body).await?;
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result = manage::totp_activate(&deps, &mut call.session, &user, &input.code.0).await;
+    Ok(call
+        .finish_auth(result.map(|m| outcome(m, AuthOutcome::Authenticator)))
+        .await)
 }
 
+/// `DELETE account/authenticators/totp`.
 pub async fn totp_deactivate(
-    call: Call<'_>,
+    mut call: Call<'_>,
     _headers: HeaderParams<TotpDeactivateHeaders>,
 ) -> Handled<Reply<types::StatusOkResponse>> {
-    not_built(call).await
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result = manage::totp_deactivate(&deps, &mut call.session, &user).await;
+    Ok(call
+        .finish_auth(result.map(|m| outcome(m, |()| AuthOutcome::Ok)))
+        .await)
 }
 
+/// `GET account/authenticators/recovery-codes`: 404 when there are none.
 pub async fn recovery_codes_view(
     call: Call<'_>,
     _headers: HeaderParams<RecoveryCodesViewHeaders>,
 ) -> Handled<Reply<types::RecoveryCodesResponse>> {
-    not_built(call).await
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result = manage::recovery_codes_view(&deps, &call.session, &user).await;
+    let answer = result.map(|m| {
+        outcome(m, |view| match view {
+            Some(view) => AuthOutcome::Authenticator(view),
+            None => AuthOutcome::Missing,
+        })
+    });
+    Ok(call.finish_auth(answer).await)
 }
 
+/// `POST account/authenticators/recovery-codes`.
 pub async fn recovery_codes_regenerate(
     call: Call<'_>,
     _headers: HeaderParams<RecoveryCodesRegenerateHeaders>,
 ) -> Handled<Reply<types::RecoveryCodesResponse>> {
-    not_built(call).await
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result = manage::recovery_codes_regenerate(&deps, &call.session, &user).await;
+    Ok(call
+        .finish_auth(result.map(|m| outcome(m, AuthOutcome::Authenticator)))
+        .await)
 }

@@ -26,8 +26,19 @@ use crate::http::{cookies, Handled, ServerContext};
 pub enum AuthOutcome {
     /// The session's state: 200 with the user, or 401 with the flows.
     Session,
-    /// 401 with the reauthentication flows for the logged-in user.
-    ReauthenticationRequired,
+    /// 401 with these reauthentication flows for the logged-in user.
+    ReauthenticationRequired(Vec<app_session::Flow>),
+    /// 401 with the anonymous flows and `is_authenticated: null`: the
+    /// operation's login stage is not pending (allauth's `UnauthorizedResponse`).
+    NoStage,
+    /// 200 with the user's authenticators.
+    Authenticators(Vec<app::mfa::AuthenticatorView>),
+    /// 200 with one authenticator (TOTP, or recovery codes with the codes).
+    Authenticator(app::mfa::AuthenticatorView),
+    /// 404 with a TOTP secret to set up (`meta.secret`, `meta.totp_url`).
+    TotpOffer { secret: String, url: String },
+    /// 404 `{"status": 404}`: nothing of the kind asked for.
+    Missing,
     /// `{"status": 200}`.
     Ok,
     /// 200 with the user's addresses.
@@ -121,11 +132,17 @@ impl<'a> Call<'a> {
 
         let now_ms = app::now_ms();
         let credential = client::credential(request, kind, config);
-        let session = match ctx.admit(session_client(kind), credential, now_ms).await {
+        let mut session = match ctx.admit(session_client(kind), credential, now_ms).await {
             Ok(Admitted::Session(session)) => *session,
             Ok(Admitted::Gone) => return Err(gone_reply::<A>(config, now_ms, headers)),
             Err(error) => return Err(error_reply(error, headers)),
         };
+
+        if kind == ClientKind::Browser {
+            session.trust.browser = true;
+            session.trust.received =
+                cookies::request_cookie(request, &config.mfa.trust_cookie_name);
+        }
 
         let ip = client_ip(rqctx, config).to_string();
         let user_agent = user_agent(request);
@@ -173,6 +190,9 @@ impl<'a> Call<'a> {
                 cookies::set_session_cookie(&mut self.headers, self.config, Some(token));
             } else {
                 self.forget_stale_cookie();
+            }
+            if let Some(value) = self.session.trust.issue.take() {
+                cookies::set_trust_cookie(&mut self.headers, self.config, &value);
             }
             if self.session.rotate_csrf {
                 self.csrf_secret = Some(cookies::new_csrf_secret());
@@ -286,6 +306,32 @@ impl<'a> Call<'a> {
         Ok(Some(pair))
     }
 
+    /// The 401 with the anonymous flows (`is_authenticated` false, or null
+    /// for allauth's `UnauthorizedResponse`).
+    fn anonymous_body(
+        &self,
+        is_authenticated: Option<bool>,
+        session_token: Option<types::SessionTokenValue>,
+    ) -> Result<(StatusCode, Value), app::Error> {
+        let flows = app_session::anonymous_flows(
+            self.config,
+            Built::CURRENT,
+            &self.session.data,
+            self.now_ms,
+        );
+        let body = reply::to_json(&types::AuthenticationResponse {
+            data: types::AuthenticationFlows {
+                flows: reply::flows(&flows),
+            },
+            meta: types::AuthenticationMeta {
+                is_authenticated,
+                session_token,
+            },
+            status: reply::status(401)?,
+        })?;
+        Ok((StatusCode::UNAUTHORIZED, body))
+    }
+
     /// The answer of `outcome` for the session as it is now, typed as the
     /// document's response bodies.
     fn auth_body(
@@ -351,35 +397,34 @@ impl<'a> Call<'a> {
                         status: reply::status(200)?,
                     })?,
                 ),
-                None => {
-                    let flows = app_session::anonymous_flows(
-                        self.config,
-                        Built::CURRENT,
-                        &self.session.data,
-                        self.now_ms,
-                    );
-                    (
-                        StatusCode::UNAUTHORIZED,
-                        reply::to_json(&types::AuthenticationResponse {
-                            data: types::AuthenticationFlows {
-                                flows: reply::flows(&flows),
-                            },
-                            meta: types::AuthenticationMeta {
-                                is_authenticated: Some(false),
-                                session_token,
-                            },
-                            status: reply::status(401)?,
-                        })?,
-                    )
-                }
+                None => self.anonymous_body(Some(false), session_token)?,
             },
-            AuthOutcome::ReauthenticationRequired => {
+            AuthOutcome::Authenticators(list) => (
+                StatusCode::OK,
+                reply::to_json(&types::AuthenticatorsResponse {
+                    data: list.iter().map(reply::authenticator).collect(),
+                    status: reply::status(200)?,
+                })?,
+            ),
+            AuthOutcome::Authenticator(view) => (StatusCode::OK, reply::authenticator_body(&view)?),
+            AuthOutcome::TotpOffer { secret, url } => (
+                StatusCode::NOT_FOUND,
+                reply::to_json(&types::TotpAuthenticatorNotFoundResponse {
+                    meta: types::TotpSetupMeta {
+                        secret,
+                        totp_url: url,
+                    },
+                    status: reply::status(404)?,
+                })?,
+            ),
+            AuthOutcome::Missing => (StatusCode::NOT_FOUND, serde_json::json!({"status": 404})),
+            AuthOutcome::NoStage => self.anonymous_body(None, session_token)?,
+            AuthOutcome::ReauthenticationRequired(flows) => {
                 let Some(user) = self.session.user.as_ref() else {
                     return Err(app::Error::Internal(
                         "reauthentication asked of an anonymous session".into(),
                     ));
                 };
-                let flows = app_session::reauthentication_flows(self.config, Built::CURRENT, user);
                 (
                     StatusCode::UNAUTHORIZED,
                     reply::to_json(&types::ReauthenticationResponse {

@@ -59,7 +59,7 @@ pub fn configuration(config: &Config, built: Built) -> types::Configuration {
         }
     });
     let mfa = (config.mfa.enabled && built.mfa).then(|| types::MfaConfiguration {
-        passkey_login_enabled: config.mfa.passkey_login_enabled,
+        passkey_login_enabled: config.mfa.passkey_login_enabled && built.webauthn,
         // allauth does not send it; the document lets clients treat its
         // absence as unknown.
         passkey_signup_enabled: None,
@@ -67,6 +67,7 @@ pub fn configuration(config: &Config, built: Built) -> types::Configuration {
             .mfa
             .supported_types
             .iter()
+            .filter(|t| built.webauthn || **t != MfaType::Webauthn)
             .map(|t| match t {
                 MfaType::RecoveryCodes => types::AuthenticatorType::RecoveryCodes,
                 MfaType::Totp => types::AuthenticatorType::Totp,

@@ -40,6 +40,24 @@ fn append(headers: &mut HeaderMap, cookie: Cookie<'_>) {
     }
 }
 
+/// Sets the MFA trust cookie (allauth's `mfa_trusted`): the session
+/// cookie's attributes, `mfa.trust_cookie_age` long.
+pub fn set_trust_cookie(headers: &mut HeaderMap, config: &Config, value: &str) {
+    let s = &config.session;
+    let mut cookie = Cookie::build((config.mfa.trust_cookie_name.clone(), value.to_owned()))
+        .path(s.cookie_path.clone())
+        .http_only(s.cookie_httponly)
+        .secure(s.cookie_secure)
+        .same_site(same_site(s.cookie_samesite))
+        .max_age(cookie::time::Duration::seconds(
+            i64::try_from(config.mfa.trust_cookie_age).unwrap_or(i64::MAX),
+        ));
+    if let Some(domain) = &s.cookie_domain {
+        cookie = cookie.domain(domain.clone());
+    }
+    append(headers, cookie.build());
+}
+
 /// Sets (or, with `None`, clears) the session cookie.
 pub fn set_session_cookie(headers: &mut HeaderMap, config: &Config, token: Option<&str>) {
     let s = &config.session;

@@ -11,10 +11,12 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::app::account::emails::AddressView;
+use crate::app::mfa::{AuthenticatorView, Detail};
 use crate::app::sessions::jwt::PublicJwk;
 use crate::app::sessions::session::{AuthRecord, Flow, FlowKind, UserView};
 use crate::app::sessions::usersessions::SessionEntry;
 use crate::app::{self, Error};
+use crate::config::MfaType;
 use crate::http::ServerContext;
 
 pub fn user(view: &UserView) -> types::User {
@@ -94,6 +96,104 @@ pub fn method(record: &AuthRecord) -> types::AuthenticationMethod {
             phone: None,
         }
         .into(),
+        AuthRecord::Mfa {
+            at,
+            id,
+            kind,
+            reauthenticated,
+            passwordless,
+        } => types::MfaAuthenticationMethod {
+            at: types::Timestamp(*at),
+            id: types::AuthenticatorId(*id),
+            method: types::MfaAuthenticationMethodMethod::Mfa,
+            passwordless: passwordless.then_some(true),
+            reauthenticated: reauthenticated.then_some(true),
+            type_: authenticator_type(*kind),
+        }
+        .into(),
+    }
+}
+
+fn authenticator_type(kind: MfaType) -> types::AuthenticatorType {
+    match kind {
+        MfaType::RecoveryCodes => types::AuthenticatorType::RecoveryCodes,
+        MfaType::Totp => types::AuthenticatorType::Totp,
+        MfaType::Webauthn => types::AuthenticatorType::Webauthn,
+    }
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// An authenticator as listed (never with codes).
+pub fn authenticator(view: &AuthenticatorView) -> types::Authenticator {
+    let created_at = timestamp(view.created_at);
+    let last_used_at = view.last_used_at.map(|ms| timestamp(ms).0);
+    match &view.detail {
+        Detail::Totp => types::TotpAuthenticator {
+            created_at,
+            last_used_at,
+            type_: types::TotpAuthenticatorType::Totp,
+        }
+        .into(),
+        Detail::RecoveryCodes { total, unused, .. } => types::RecoveryCodesAuthenticator {
+            created_at,
+            last_used_at,
+            total_code_count: count(*total),
+            type_: types::RecoveryCodesAuthenticatorType::RecoveryCodes,
+            unused_code_count: count(*unused),
+        }
+        .into(),
+        Detail::Webauthn { name, passwordless } => types::WebAuthnAuthenticator {
+            created_at,
+            id: types::AuthenticatorId(view.id),
+            is_passwordless: *passwordless,
+            last_used_at,
+            name: name.clone(),
+            type_: types::WebAuthnAuthenticatorType::Webauthn,
+        }
+        .into(),
+    }
+}
+
+/// The 200 body of one authenticator: the TOTP answer, or the recovery
+/// codes with the unused codes when they may be shown.
+pub fn authenticator_body(view: &AuthenticatorView) -> Result<Value, Error> {
+    let created_at = timestamp(view.created_at);
+    let last_used_at = view.last_used_at.map(|ms| timestamp(ms).0);
+    match &view.detail {
+        Detail::RecoveryCodes {
+            total,
+            unused,
+            codes,
+        } => to_json(&types::RecoveryCodesResponse {
+            data: types::SensitiveRecoveryCodesAuthenticator {
+                created_at,
+                last_used_at,
+                total_code_count: count(*total),
+                type_: types::SensitiveRecoveryCodesAuthenticatorType::RecoveryCodes,
+                unused_code_count: count(*unused),
+                unused_codes: codes
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    .map(types::AuthenticatorCode)
+                    .collect(),
+            },
+            status: status(200)?,
+        }),
+        Detail::Totp => to_json(&types::TotpAuthenticatorResponse {
+            data: types::TotpAuthenticator {
+                created_at,
+                last_used_at,
+                type_: types::TotpAuthenticatorType::Totp,
+            },
+            status: status(200)?,
+        }),
+        Detail::Webauthn { .. } => Err(Error::Internal(
+            "a WebAuthn authenticator has no single-authenticator answer yet".into(),
+        )),
     }
 }
 
@@ -108,6 +208,8 @@ fn flow_id(kind: FlowKind) -> types::FlowId {
         FlowKind::Signup => types::FlowId::Signup,
         FlowKind::MfaLoginWebauthn => types::FlowId::MfaLoginWebauthn,
         FlowKind::VerifyEmail => types::FlowId::VerifyEmail,
+        FlowKind::MfaAuthenticate => types::FlowId::MfaAuthenticate,
+        FlowKind::MfaTrust => types::FlowId::MfaTrust,
         FlowKind::PasswordResetByCode => types::FlowId::PasswordResetByCode,
         FlowKind::Reauthenticate => types::FlowId::Reauthenticate,
         FlowKind::MfaReauthenticate => types::FlowId::MfaReauthenticate,
@@ -122,7 +224,7 @@ pub fn flows(flows: &[Flow]) -> Vec<types::Flow> {
             is_pending: f.is_pending,
             provider: None,
             providers: Vec::new(),
-            types: Vec::new(),
+            types: f.types.iter().copied().map(authenticator_type).collect(),
         })
         .collect()
 }
@@ -180,6 +282,13 @@ pub fn error_reply<A: Answer>(error: app::Error, headers: HeaderMap) -> A {
             ),
         ),
         app::Error::Conflict => (StatusCode::CONFLICT, Vec::new()),
+        app::Error::ConflictWith(fields) => (
+            StatusCode::CONFLICT,
+            fields
+                .iter()
+                .map(|f| ErrorItem::new(f.code, f.param.as_deref(), f.message.clone()))
+                .collect(),
+        ),
         app::Error::Forbidden => (StatusCode::FORBIDDEN, Vec::new()),
         app::Error::CsrfFailed => (
             StatusCode::FORBIDDEN,

@@ -1,32 +1,67 @@
 //! Handlers of the `Authentication: 2FA` operations.
 
-#[allow(unused_imports)]
-use allauth_api::api::*;
-use allauth_api::runtime::*;
+use allauth_api::api::{MfaAuthenticateHeaders, MfaReauthenticateHeaders, MfaTrustHeaders};
+use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 
-use crate::http::{not_built, Call, Handled};
+use crate::app::mfa::authenticate;
+use crate::http::{invalid_input, AuthOutcome, Call, Handled};
 
-pub async fn mfa_authenticate(
-    call: Call<'_>,
-    _headers: HeaderParams<MfaAuthenticateHeaders>,
-    _body: JsonBody<types::MfaAuthenticateInput>,
-) -> Handled<Reply<types::AuthenticatedResponse>> {
-    not_built(call).await
+/// The session's answer when the operation's stage was pending, else
+/// allauth's `UnauthorizedResponse`.
+fn staged(pending: bool) -> AuthOutcome {
+    if pending {
+        AuthOutcome::Session
+    } else {
+        AuthOutcome::NoStage
+    }
 }
 
+/// `POST auth/2fa/authenticate`: the second factor of the pending login;
+/// 200 signed in, 401 with the next stage, or 401 (`is_authenticated:
+/// null`) when no `mfa_authenticate` stage is pending.
+pub async fn mfa_authenticate(
+    mut call: Call<'_>,
+    _headers: HeaderParams<MfaAuthenticateHeaders>,
+    body: JsonBody<types::MfaAuthenticateInput>,
+) -> Handled<Reply<types::AuthenticatedResponse>> {
+    let code = body
+        .into_inner()
+        .map(|input| String::from(input.code))
+        .map_err(invalid_input);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result = authenticate::authenticate(&deps, &mut call.session, code).await;
+    Ok(call.finish_auth(result.map(staged)).await)
+}
+
+/// `POST auth/2fa/reauthenticate`: a code again, recorded as a
+/// reauthentication; 401 for anonymous callers.
 pub async fn mfa_reauthenticate(
     call: Call<'_>,
     _headers: HeaderParams<MfaReauthenticateHeaders>,
-    _body: JsonBody<types::MfaAuthenticateInput>,
+    body: JsonBody<types::MfaAuthenticateInput>,
 ) -> Handled<Reply<types::AuthenticatedResponse>> {
-    not_built(call).await
+    if !call.session.is_authenticated() {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    }
+    let (mut call, input) = call.input(body).await?;
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result = authenticate::reauthenticate(&deps, &mut call.session, input.code.0).await;
+    Ok(call
+        .finish_auth(result.map(|()| AuthOutcome::Session))
+        .await)
 }
 
+/// `POST auth/2fa/trust` (browser): ends the `mfa_trust` stage, setting
+/// the trust cookie when asked to.
 pub async fn mfa_trust(
     call: Call<'_>,
     _headers: HeaderParams<MfaTrustHeaders>,
-    _body: JsonBody<types::MfaTrustInput>,
+    body: JsonBody<types::MfaTrustInput>,
 ) -> Handled<Reply<types::AuthenticatedResponse>> {
-    not_built(call).await
+    let (mut call, input) = call.input(body).await?;
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let trust = input.trust.unwrap_or(false);
+    let result = authenticate::trust_browser(&deps, &mut call.session, trust).await;
+    Ok(call.finish_auth(result.map(staged)).await)
 }

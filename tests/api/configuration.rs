@@ -36,6 +36,10 @@ async fn config_view_defaults_for_both_clients() {
                                 "password_reset_by_code_enabled": false,
                                 "authentication_method": "username",
                             },
+                            "mfa": {
+                                "supported_types": ["recovery_codes", "totp"],
+                                "passkey_login_enabled": false,
+                            },
                             "usersessions": {"track_activity": false},
                         }
                     })
@@ -80,7 +84,11 @@ async fn config_view_follows_login_methods_and_never_advertises_unbuilt_features
                 body["data"]["account"]["login_by_code_enabled"], true,
                 "login by code is built"
             );
-            assert!(body["data"].get("mfa").is_none(), "MFA is not built");
+            // TOTP and recovery codes are built; WebAuthn is not yet.
+            assert_eq!(
+                body["data"]["mfa"],
+                json!({"supported_types": ["totp", "recovery_codes"], "passkey_login_enabled": false})
+            );
             assert!(
                 body["data"].get("socialaccount").is_none(),
                 "social login is not built"

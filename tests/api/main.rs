@@ -25,6 +25,7 @@ mod failover;
 mod housekeeping;
 mod instances;
 mod login_by_code;
+mod mfa;
 mod password_reset;
 mod sessions;
 mod tokens;

@@ -260,7 +260,9 @@ impl Pending {
         match self {
             Pending::Login => data.login.as_ref().map(|l| match &l.stage {
                 Stage::VerifyEmail { email, .. } => (l.user_id, email.clone()),
-                Stage::LoginByCode { .. } => (l.user_id, l.email.clone().unwrap_or_default()),
+                Stage::LoginByCode { .. } | Stage::MfaAuthenticate { .. } | Stage::MfaTrust => {
+                    (l.user_id, l.email.clone().unwrap_or_default())
+                }
             }),
             Pending::Added => data
                 .processes
@@ -550,7 +552,9 @@ pub async fn confirm(deps: &Deps<'_>, session: &mut LiveSession, key: &str) -> R
             Claimed::Login(login) => {
                 let email = match &login.stage {
                     Stage::VerifyEmail { email, .. } => email.clone(),
-                    Stage::LoginByCode { .. } => login.email.clone().unwrap_or_default(),
+                    Stage::LoginByCode { .. } | Stage::MfaAuthenticate { .. } | Stage::MfaTrust => {
+                        login.email.clone().unwrap_or_default()
+                    }
                 };
                 (code_target(deps, login.user_id, email).await?, Some(login))
             }

@@ -14,9 +14,9 @@
 
 use crate::app::account::accounts::{self, Deps};
 use crate::app::account::email_verification;
-use crate::app::features::Built;
+use crate::app::sessions::reauthentication;
 use crate::app::sessions::session::{
-    self, CodeLimits, CodeStage, EmailVerificationProcess, LiveSession, UserView,
+    CodeLimits, CodeStage, EmailVerificationProcess, Flow, LiveSession, UserView,
 };
 use crate::app::{Error, FieldError};
 use crate::config::{Config, LoginMethod};
@@ -29,8 +29,9 @@ use crate::email::{enqueue, Message};
 pub enum Managed {
     /// The user's addresses after the change (`data` of the 200).
     List(Vec<AddressView>),
-    /// `account.reauthentication_required` and the last login is too old.
-    ReauthenticationRequired,
+    /// `account.reauthentication_required` and the last login is too old:
+    /// the flows to offer.
+    ReauthenticationRequired(Vec<Flow>),
 }
 
 fn field_error(code: &'static str, param: &str, message: impl Into<String>) -> Error {
@@ -159,11 +160,16 @@ pub async fn consume_manage_email(env: &Deps<'_>, user_id: i64) -> Result<(), Er
 }
 
 /// allauth's `raise_if_reauthentication_required`, when the setting asks
-/// for it. A user with no way to reauthenticate passes.
-fn needs_reauthentication(env: &Deps<'_>, session: &LiveSession, user: &UserView) -> bool {
-    env.config.account.reauthentication_required
-        && !session::reauthentication_flows(env.config, Built::CURRENT, user).is_empty()
-        && !session::recently_authenticated(env.config, &session.data, env.now_ms)
+/// for it: the flows to offer. A user with no way to reauthenticate passes.
+async fn needs_reauthentication(
+    env: &Deps<'_>,
+    session: &LiveSession,
+    user: &UserView,
+) -> Result<Option<Vec<Flow>>, Error> {
+    if !env.config.account.reauthentication_required {
+        return Ok(None);
+    }
+    reauthentication::required(env, session, user).await
 }
 
 /// `POST account/email`.
@@ -207,8 +213,8 @@ pub async fn add(
             ));
         }
     }
-    if needs_reauthentication(env, session, user) {
-        return Ok(Managed::ReauthenticationRequired);
+    if let Some(flows) = needs_reauthentication(env, session, user).await? {
+        return Ok(Managed::ReauthenticationRequired(flows));
     }
 
     if config.account.email_verification_by_code_enabled {
@@ -454,8 +460,8 @@ pub async fn mark_primary(
     let Some(address) = selected.filter(|_| errors.is_empty()) else {
         return Err(Error::Invalid(errors));
     };
-    if needs_reauthentication(env, session, user) {
-        return Ok(Managed::ReauthenticationRequired);
+    if let Some(flows) = needs_reauthentication(env, session, user).await? {
+        return Ok(Managed::ReauthenticationRequired(flows));
     }
     let new_primary = address.email.clone();
     let cfg = env.config.clone();
@@ -532,8 +538,8 @@ pub async fn remove(
             ));
         }
     }
-    if needs_reauthentication(env, session, user) {
-        return Ok(Managed::ReauthenticationRequired);
+    if let Some(flows) = needs_reauthentication(env, session, user).await? {
+        return Ok(Managed::ReauthenticationRequired(flows));
     }
     let cfg = env.config.clone();
     let now = env.now_ms;

@@ -185,9 +185,16 @@ fn signing_mac(secret: &str, salt: &str, payload: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// HMAC-SHA256 of `data` under the key for `purpose` (see [`derive_key`]).
+pub fn keyed_mac(secret: &str, purpose: &str, data: &[u8]) -> [u8; 32] {
+    let mut mac = hmac_with_key(&derive_key(secret, purpose));
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
 /// A 32-byte key for one purpose, so that a MAC made for one use (a code
 /// hash, a reset key) is never valid for another.
-fn derive_key(secret: &str, purpose: &str) -> [u8; 32] {
+pub fn derive_key(secret: &str, purpose: &str) -> [u8; 32] {
     let mut mac = hmac_with_key(secret.as_bytes());
     mac.update(b"allauth-server:");
     mac.update(purpose.as_bytes());

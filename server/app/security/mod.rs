@@ -7,4 +7,5 @@ pub mod codes;
 pub mod password_validation;
 pub mod passwords;
 pub mod ratelimit;
+pub mod sealed;
 pub mod secrets;

@@ -1,7 +1,7 @@
 //! The login pipeline: every way in (password, code, password reset, signup;
 //! later passkey, provider, phone) authenticates a user, then passes the
-//! same steps in allauth's order — verify email (later: MFA authenticate,
-//! trust, phone verification) — and ends in one [`complete`], which records
+//! same steps in allauth's order — verify email, MFA authenticate, trust
+//! this browser (later: phone verification) — and ends in one [`complete`], which records
 //! how the user authenticated, marks the login and rotates the session key
 //! (the HTTP layer then hands out the new token or cookie, and JWTs).
 //!
@@ -14,12 +14,18 @@
 
 use crate::app::account::accounts::{self, Deps};
 use crate::app::account::email_verification;
+use crate::app::mfa;
 use crate::app::sessions::session::{AuthRecord, LiveSession, PendingLogin, Stage, Step};
 use crate::app::Error;
 use crate::db::users::{self, User};
 
 /// Every step, in the order a login passes them.
-const STEPS: [Step; 2] = [Step::Authenticate, Step::VerifyEmail];
+const STEPS: [Step; 4] = [
+    Step::Authenticate,
+    Step::VerifyEmail,
+    Step::MfaAuthenticate,
+    Step::MfaTrust,
+];
 
 /// A login on its way through the pipeline.
 #[derive(Debug, Clone)]
@@ -108,6 +114,8 @@ pub async fn advance(
         let stage = match step {
             Step::Authenticate => None,
             Step::VerifyEmail => email_verification::stage_for(deps, &attempt).await?,
+            Step::MfaAuthenticate => mfa::authenticate::stage_for(deps, session, &attempt).await?,
+            Step::MfaTrust => mfa::authenticate::trust_stage_for(deps, session, &attempt),
         };
         if let Some(stage) = stage {
             session.begin_login(attempt.pending(stage));

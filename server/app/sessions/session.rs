@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::features::Built;
 use crate::app::security::codes;
-use crate::config::Config;
+use crate::config::{Config, MfaType};
 
 /// One way the user proved who they are in this session (allauth's
 /// `AuthenticationMethod` records, `data.methods` on the wire). `at` is
@@ -43,6 +43,18 @@ pub enum AuthRecord {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         email: Option<String>,
     },
+    /// A second factor: authenticator `id` of `kind`, at login, to
+    /// reauthenticate, or (a passkey) as the only factor.
+    Mfa {
+        at: f64,
+        id: i64,
+        #[serde(rename = "type")]
+        kind: MfaType,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reauthenticated: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        passwordless: bool,
+    },
 }
 
 impl AuthRecord {
@@ -55,7 +67,8 @@ impl AuthRecord {
         match self {
             AuthRecord::Password { at, .. }
             | AuthRecord::PasswordReset { at, .. }
-            | AuthRecord::Code { at, .. } => *at,
+            | AuthRecord::Code { at, .. }
+            | AuthRecord::Mfa { at, .. } => *at,
         }
     }
 }
@@ -163,6 +176,10 @@ pub enum Step {
     Authenticate,
     /// Mandatory email verification.
     VerifyEmail,
+    /// The second factor, for a user who has one.
+    MfaAuthenticate,
+    /// Whether to trust this browser (browser clients, after the second factor).
+    MfaTrust,
 }
 
 /// Where a login waits, with that stage's own state. Each variant is one
@@ -179,6 +196,11 @@ pub enum Stage {
         email: String,
         code: Option<CodeStage>,
     },
+    /// A second factor is asked for; `types` are the user's kinds of
+    /// authenticator (the flow lists them).
+    MfaAuthenticate { types: Vec<MfaType> },
+    /// The second factor was given: trust this browser?
+    MfaTrust,
 }
 
 impl Stage {
@@ -186,6 +208,8 @@ impl Stage {
         match self {
             Stage::LoginByCode { .. } => Step::Authenticate,
             Stage::VerifyEmail { .. } => Step::VerifyEmail,
+            Stage::MfaAuthenticate { .. } => Step::MfaAuthenticate,
+            Stage::MfaTrust => Step::MfaTrust,
         }
     }
 
@@ -193,6 +217,8 @@ impl Stage {
         match self {
             Stage::LoginByCode { .. } => FlowKind::LoginByCode,
             Stage::VerifyEmail { .. } => FlowKind::VerifyEmail,
+            Stage::MfaAuthenticate { .. } => FlowKind::MfaAuthenticate,
+            Stage::MfaTrust => FlowKind::MfaTrust,
         }
     }
 
@@ -200,6 +226,7 @@ impl Stage {
         match self {
             Stage::LoginByCode { code } => Some(code),
             Stage::VerifyEmail { code, .. } => code.as_mut(),
+            Stage::MfaAuthenticate { .. } | Stage::MfaTrust => None,
         }
     }
 }
@@ -342,6 +369,10 @@ pub struct SessionData {
     /// next use of the session ends it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub revoked: bool,
+    /// The TOTP secret offered for activation, sealed (allauth keeps it in
+    /// the session between `GET` and `POST account/authenticators/totp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_setup: Option<String>,
 }
 
 impl SessionData {
@@ -430,17 +461,22 @@ pub enum FlowKind {
     Signup,
     MfaLoginWebauthn,
     VerifyEmail,
+    MfaAuthenticate,
+    MfaTrust,
     PasswordResetByCode,
     Reauthenticate,
     MfaReauthenticate,
 }
 
 /// One entry of `data.flows`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flow {
     pub id: FlowKind,
     /// `None`: the field is left out.
     pub is_pending: Option<bool>,
+    /// The user's kinds of second factor (`mfa_authenticate`,
+    /// `mfa_reauthenticate`); empty: the field is left out.
+    pub types: Vec<MfaType>,
 }
 
 impl Flow {
@@ -448,6 +484,7 @@ impl Flow {
         Flow {
             id,
             is_pending: None,
+            types: Vec::new(),
         }
     }
 }
@@ -466,16 +503,21 @@ pub fn anonymous_flows(
     if config.account.signup_open && built.signup {
         flows.push(Flow::plain(FlowKind::Signup));
     }
-    if config.mfa.enabled && built.mfa && config.mfa.passkey_login_enabled {
+    if config.mfa.enabled && built.webauthn && config.mfa.passkey_login_enabled {
         flows.push(Flow::plain(FlowKind::MfaLoginWebauthn));
     }
     if let Some(login) = data.live_login(config, now_ms) {
         let id = login.stage.flow();
+        let types = match &login.stage {
+            Stage::MfaAuthenticate { types } => types.clone(),
+            _ => Vec::new(),
+        };
         match flows.iter_mut().find(|f| f.id == id) {
             Some(flow) => flow.is_pending = Some(true),
             None => flows.push(Flow {
                 id,
                 is_pending: Some(true),
+                types,
             }),
         }
     }
@@ -484,22 +526,31 @@ pub fn anonymous_flows(
         flows.push(Flow {
             id: FlowKind::PasswordResetByCode,
             is_pending: Some(pending_reset),
+            types: Vec::new(),
         });
     }
     flows
 }
 
-/// The flows offered to a logged-in user who must reauthenticate.
-pub fn reauthentication_flows(config: &Config, built: Built, user: &UserView) -> Vec<Flow> {
+/// The flows offered to a logged-in user who must reauthenticate:
+/// `reauthenticate` with a usable password, `mfa_reauthenticate` (with
+/// `mfa_types`, the user's kinds of authenticator) when there are any.
+pub fn reauthentication_flows(
+    config: &Config,
+    built: Built,
+    user: &UserView,
+    mfa_types: &[MfaType],
+) -> Vec<Flow> {
     let mut flows = Vec::new();
     if user.has_usable_password {
         flows.push(Flow::plain(FlowKind::Reauthenticate));
     }
-    // allauth lists `mfa_reauthenticate` only for a user with authenticators,
-    // with their `types`: the MFA work must pass those in (no user has any
-    // while `built.mfa` is false).
-    if config.mfa.enabled && built.mfa {
-        flows.push(Flow::plain(FlowKind::MfaReauthenticate));
+    if config.mfa.enabled && built.mfa && !mfa_types.is_empty() {
+        flows.push(Flow {
+            id: FlowKind::MfaReauthenticate,
+            is_pending: None,
+            types: mfa_types.to_vec(),
+        });
     }
     flows
 }
@@ -539,8 +590,20 @@ pub struct LiveSession {
     /// The client's session was revoked and ended by this call: a browser's
     /// cookie is deleted unless a new session replaces it.
     pub forget_cookie: bool,
+    /// The browser's trust-this-browser cookie, both ways.
+    pub trust: TrustCookie,
     modified: bool,
     ended: bool,
+}
+
+/// allauth's "trust this browser" cookie as a flow sees it: only browser
+/// clients have one (`browser`); `received` is what the request sent,
+/// `issue` a new value for the answer to set.
+#[derive(Debug, Default)]
+pub struct TrustCookie {
+    pub browser: bool,
+    pub received: Option<String>,
+    pub issue: Option<String>,
 }
 
 impl LiveSession {
@@ -620,6 +683,14 @@ impl LiveSession {
     /// Ends the login in progress.
     pub fn end_login(&mut self) {
         if self.data.login.take().is_some() {
+            self.mark_modified();
+        }
+    }
+
+    /// Keeps (or forgets) the sealed TOTP secret offered for activation.
+    pub fn set_totp_setup(&mut self, sealed: Option<String>) {
+        if self.data.totp_setup != sealed {
+            self.data.totp_setup = sealed;
             self.mark_modified();
         }
     }

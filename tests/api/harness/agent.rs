@@ -45,6 +45,12 @@ impl Agent {
         }
     }
 
+    /// This browser agent with the cookie `name=value` as well.
+    pub fn with_cookie(mut self, name: &str, value: &str) -> Agent {
+        self.cookies.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
     /// Sends a request to `/_allauth/<client>/v1/<path>`; the status and
     /// the body, whose envelope must repeat the status.
     pub async fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
