@@ -1885,8 +1885,10 @@ pub trait AllauthApi {
     /// `verify_email` under mandatory verification), giving a 401.
     ///
     /// Error codes (param `credential`): `incorrect_code` (unknown
-    /// credential or failed verification). Attempts are rate limited per
-    /// client address (`webauthn_login`).
+    /// credential, failed verification, or no pending challenge: each
+    /// challenge serves once). Attempts are rate limited per client
+    /// address (`webauthn_login`). A session that is signed in already
+    /// gets a 409, as a password login does.
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/auth/webauthn/login",
     operation_id = "webauthn_login",
@@ -2255,12 +2257,13 @@ pub trait AllauthApi {
     /// Activates TOTP with the secret handed out by `GET` above, proven by
     /// a current code from the user's authenticator app. If the account
     /// had no recovery codes yet and they are supported, a set is generated
-    /// along with it. Requires recent authentication
-    /// (`MFA_REAUTHENTICATION_REQUIRED`, on by default).
+    /// along with it. The code is checked first; then a recent
+    /// authentication is required (else the reauthentication 401). The
+    /// code used here cannot also serve to sign in.
     ///
-    /// Error codes (param `code`): `incorrect_code`, `unverified_email`,
-    /// `rate_limited` (too many wrong codes). Without a signed-in user the
-    /// answer is the 401 with the anonymous flows.
+    /// Error codes (param `code`): `incorrect_code`, `unverified_email`.
+    /// Without a signed-in user the answer is the 401 with the anonymous
+    /// flows.
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/account/authenticators/totp",
     operation_id = "totp_activate",
@@ -2276,8 +2279,7 @@ pub trait AllauthApi {
     ///
     /// Removes the TOTP authenticator (succeeding as well when there is
     /// none). When it was the last second factor, the recovery codes go
-    /// with it. Requires recent authentication
-    /// (`MFA_REAUTHENTICATION_REQUIRED`).
+    /// with it. Requires recent authentication.
     #[endpoint{method = DELETE,
     path = "/_allauth/{client}/v1/account/authenticators/totp",
     operation_id = "totp_deactivate",
@@ -2293,8 +2295,7 @@ pub trait AllauthApi {
     /// Returns the recovery code set with its counts and, normally, the
     /// unused codes themselves. With `MFA_RECOVERY_CODES_SHOW_ONCE` the codes
     /// are only included the first time they are viewed. A 404 means the
-    /// user has no recovery codes. Requires recent authentication
-    /// (`MFA_REAUTHENTICATION_REQUIRED`).
+    /// user has no recovery codes. Requires recent authentication.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/account/authenticators/recovery-codes",
     operation_id = "recovery_codes_view",
@@ -2311,7 +2312,7 @@ pub trait AllauthApi {
     /// invalidating the old set, and returns them. Only possible when
     /// another second factor is active (error code
     /// `cannot_generate_recovery_codes`, no param). Requires recent
-    /// authentication (`MFA_REAUTHENTICATION_REQUIRED`).
+    /// authentication.
     #[endpoint{method = POST,
     path = "/_allauth/{client}/v1/account/authenticators/recovery-codes",
     operation_id = "recovery_codes_regenerate",
@@ -2328,8 +2329,7 @@ pub trait AllauthApi {
     /// passkey to the signed-in user's account, excluding the credentials
     /// already registered. With the `passwordless` query parameter the
     /// options ask for a discoverable credential with user verification,
-    /// suitable for passkey login. Requires recent authentication
-    /// (`MFA_REAUTHENTICATION_REQUIRED`). A 409 with code `unverified_email`
+    /// suitable for passkey login. Requires recent authentication. A 409 with code `unverified_email`
     /// means a second factor may not be added yet.
     #[endpoint{method = GET,
     path = "/_allauth/{client}/v1/account/authenticators/webauthn",
@@ -2346,8 +2346,7 @@ pub trait AllauthApi {
     ///
     /// Gives one of the user's WebAuthn credentials (identified by the
     /// authenticator `id` from the authenticator list) a new name of at most
-    /// 100 characters, and returns it. Requires recent authentication
-    /// (`MFA_REAUTHENTICATION_REQUIRED`).
+    /// 100 characters, and returns it. Requires recent authentication.
     ///
     /// Error codes: `invalid_choice` (param `id`: not a WebAuthn
     /// authenticator of this user), `required`, `max_length` (param
@@ -2371,7 +2370,7 @@ pub trait AllauthApi {
     /// that the authenticator verified the user. If this is the user's
     /// first second factor and recovery codes are supported, a set is
     /// generated too, as `meta.recovery_codes_generated` tells. Requires
-    /// recent authentication (`MFA_REAUTHENTICATION_REQUIRED`).
+    /// recent authentication.
     ///
     /// Error codes (param `credential`): `incorrect_code` (the credential
     /// does not verify), `invalid`. A 409 with code `unverified_email`
@@ -2391,7 +2390,7 @@ pub trait AllauthApi {
     ///
     /// Deletes the listed WebAuthn credentials of the signed-in user. When
     /// no second factor remains, the recovery codes are removed as well.
-    /// Requires recent authentication (`MFA_REAUTHENTICATION_REQUIRED`).
+    /// Requires recent authentication.
     ///
     /// Error code: `invalid_choice` (param `authenticators`: an id that is
     /// not a WebAuthn authenticator of this user), `required`.

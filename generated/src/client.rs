@@ -66,8 +66,7 @@ always equals the HTTP status code.
 * `410`: (`app` only) the session token is unknown or expired; discard it.
 * `429`: a rate limit was hit. Limits on guessing a secret are the
   exception: too many failed logins, second-factor codes or login-code
-  requests are reported as a `400` with code `too_many_login_attempts`
-  (and too many wrong codes while activating TOTP as `rate_limited`).
+  requests are reported as a `400` with code `too_many_login_attempts`.
 
 ## Configuration
 
@@ -2030,8 +2029,10 @@ Signs in the owner of the passkey that produced `credential`. An
 `verify_email` under mandatory verification), giving a 401.
 
 Error codes (param `credential`): `incorrect_code` (unknown
-credential or failed verification). Attempts are rate limited per
-client address (`webauthn_login`).
+credential, failed verification, or no pending challenge: each
+challenge serves once). Attempts are rate limited per client
+address (`webauthn_login`). A session that is signed in already
+gets a 409, as a password login does.
 
 
 Sends a `POST` request to `/_allauth/{client}/v1/auth/webauthn/login`
@@ -2092,6 +2093,9 @@ rely on the session cookie and do not send it.
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             401u16 => {
+                Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
+            }
+            409u16 => {
                 Err(Error::ErrorResponse(ResponseValue::from_response(response).await?))
             }
             410u16 => {
@@ -3424,12 +3428,13 @@ rely on the session cookie and do not send it.
 Activates TOTP with the secret handed out by `GET` above, proven by
 a current code from the user's authenticator app. If the account
 had no recovery codes yet and they are supported, a set is generated
-along with it. Requires recent authentication
-(`MFA_REAUTHENTICATION_REQUIRED`, on by default).
+along with it. The code is checked first; then a recent
+authentication is required (else the reauthentication 401). The
+code used here cannot also serve to sign in.
 
-Error codes (param `code`): `incorrect_code`, `unverified_email`,
-`rate_limited` (too many wrong codes). Without a signed-in user the
-answer is the 401 with the anonymous flows.
+Error codes (param `code`): `incorrect_code`, `unverified_email`.
+Without a signed-in user the answer is the 401 with the anonymous
+flows.
 
 
 Sends a `POST` request to `/_allauth/{client}/v1/account/authenticators/totp`
@@ -3502,8 +3507,7 @@ rely on the session cookie and do not send it.
 
 Removes the TOTP authenticator (succeeding as well when there is
 none). When it was the last second factor, the recovery codes go
-with it. Requires recent authentication
-(`MFA_REAUTHENTICATION_REQUIRED`).
+with it. Requires recent authentication.
 
 
 Sends a `DELETE` request to `/_allauth/{client}/v1/account/authenticators/totp`
@@ -3568,8 +3572,7 @@ rely on the session cookie and do not send it.
 Returns the recovery code set with its counts and, normally, the
 unused codes themselves. With `MFA_RECOVERY_CODES_SHOW_ONCE` the codes
 are only included the first time they are viewed. A 404 means the
-user has no recovery codes. Requires recent authentication
-(`MFA_REAUTHENTICATION_REQUIRED`).
+user has no recovery codes. Requires recent authentication.
 
 
 Sends a `GET` request to `/_allauth/{client}/v1/account/authenticators/recovery-codes`
@@ -3641,7 +3644,7 @@ Replaces the recovery codes with `MFA_RECOVERY_CODE_COUNT` new ones,
 invalidating the old set, and returns them. Only possible when
 another second factor is active (error code
 `cannot_generate_recovery_codes`, no param). Requires recent
-authentication (`MFA_REAUTHENTICATION_REQUIRED`).
+authentication.
 
 
 Sends a `POST` request to `/_allauth/{client}/v1/account/authenticators/recovery-codes`
@@ -3713,8 +3716,7 @@ Returns credential creation options for adding a security key or
 passkey to the signed-in user's account, excluding the credentials
 already registered. With the `passwordless` query parameter the
 options ask for a discoverable credential with user verification,
-suitable for passkey login. Requires recent authentication
-(`MFA_REAUTHENTICATION_REQUIRED`). A 409 with code `unverified_email`
+suitable for passkey login. Requires recent authentication. A 409 with code `unverified_email`
 means a second factor may not be added yet.
 
 
@@ -3792,8 +3794,7 @@ rely on the session cookie and do not send it.
 
 Gives one of the user's WebAuthn credentials (identified by the
 authenticator `id` from the authenticator list) a new name of at most
-100 characters, and returns it. Requires recent authentication
-(`MFA_REAUTHENTICATION_REQUIRED`).
+100 characters, and returns it. Requires recent authentication.
 
 Error codes: `invalid_choice` (param `id`: not a WebAuthn
 authenticator of this user), `required`, `max_length` (param
@@ -3874,7 +3875,7 @@ Stores the credential created for the options above under `name`
 that the authenticator verified the user. If this is the user's
 first second factor and recovery codes are supported, a set is
 generated too, as `meta.recovery_codes_generated` tells. Requires
-recent authentication (`MFA_REAUTHENTICATION_REQUIRED`).
+recent authentication.
 
 Error codes (param `credential`): `incorrect_code` (the credential
 does not verify), `invalid`. A 409 with code `unverified_email`
@@ -3954,7 +3955,7 @@ rely on the session cookie and do not send it.
 
 Deletes the listed WebAuthn credentials of the signed-in user. When
 no second factor remains, the recovery codes are removed as well.
-Requires recent authentication (`MFA_REAUTHENTICATION_REQUIRED`).
+Requires recent authentication.
 
 Error code: `invalid_choice` (param `authenticators`: an id that is
 not a WebAuthn authenticator of this user), `required`.

@@ -669,6 +669,23 @@ impl ::std::convert::TryFrom<::std::string::String> for BrowserClient {
         value.parse()
     }
 }
+/**(`app` clients) Present when the request started a session to hold
+the ceremony (a passkey login without a session yet): its token,
+to send with the credential.
+*/
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    schemars::JsonSchema
+)]
+pub struct CeremonySessionMeta {
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub session_token: ::std::option::Option<SessionTokenValue>,
+}
 /**The current password (mandatory when the account has one) and the
 new password.
 */
@@ -3847,6 +3864,8 @@ pub struct WebAuthnRequestOptionsData {
 )]
 pub struct WebAuthnRequestOptionsResponse {
     pub data: WebAuthnRequestOptionsData,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub meta: ::std::option::Option<CeremonySessionMeta>,
     pub status: StatusOk,
 }
 /// Error types.

@@ -43,30 +43,30 @@ pub const fn is_implemented(operation: OperationId) -> bool {
         | O::TotpActivate
         | O::TotpDeactivate
         | O::RecoveryCodesView
-        | O::RecoveryCodesRegenerate => true,
-        O::PhoneVerificationConfirm
-        | O::PhoneVerificationResend
-        | O::ProviderRedirectStart
-        | O::ProviderTokenAuthenticate
-        | O::ProviderSignupView
-        | O::ProviderSignupComplete
+        | O::RecoveryCodesRegenerate
         | O::WebauthnAuthenticateOptions
         | O::WebauthnAuthenticate
         | O::WebauthnReauthenticateOptions
         | O::WebauthnReauthenticate
         | O::WebauthnLoginOptions
         | O::WebauthnLogin
+        | O::WebauthnAuthenticatorOptions
+        | O::WebauthnAuthenticatorRename
+        | O::WebauthnAuthenticatorAdd
+        | O::WebauthnAuthenticatorDelete => true,
+        O::PhoneVerificationConfirm
+        | O::PhoneVerificationResend
+        | O::ProviderRedirectStart
+        | O::ProviderTokenAuthenticate
+        | O::ProviderSignupView
+        | O::ProviderSignupComplete
         | O::WebauthnSignupOptions
         | O::WebauthnSignupComplete
         | O::WebauthnSignupStart
         | O::ProviderAccountList
         | O::ProviderAccountDisconnect
         | O::PhoneView
-        | O::PhoneChange
-        | O::WebauthnAuthenticatorOptions
-        | O::WebauthnAuthenticatorRename
-        | O::WebauthnAuthenticatorAdd
-        | O::WebauthnAuthenticatorDelete => false,
+        | O::PhoneChange => false,
     }
 }
 
@@ -100,7 +100,7 @@ impl Built {
         signup: true,
         socialaccount: false,
         mfa: true,
-        webauthn: false,
+        webauthn: true,
         usersessions: true,
     };
 

@@ -61,6 +61,14 @@ pub struct MfaConfig {
     /// and `SameSite` are the session cookie's (allauth's defaults).
     pub trust_cookie_name: String,
     pub webauthn_allow_insecure_origin: bool,
+    /// The WebAuthn relying party id (a domain). `None`: the host of the
+    /// frontend URLs, else `localhost`.
+    pub webauthn_rp_id: Option<String>,
+    /// The relying party's name shown by authenticators. `None`: the site name.
+    pub webauthn_rp_name: Option<String>,
+    /// The origins (`https://app.example.com`) WebAuthn ceremonies may come
+    /// from. Empty: the origins of the frontend URLs, else `https://<rp id>`.
+    pub webauthn_origins: Vec<String>,
     /// Let users with an unverified address add a second factor (allauth
     /// refuses by default: whoever signed up with someone else's address
     /// could lock its owner out).
@@ -88,6 +96,9 @@ impl Default for MfaConfig {
             trust_cookie_age: 14 * 24 * 3600,
             trust_cookie_name: "mfa_trusted".to_owned(),
             webauthn_allow_insecure_origin: false,
+            webauthn_rp_id: None,
+            webauthn_rp_name: None,
+            webauthn_origins: Vec::new(),
             allow_unverified_email: false,
             rate_limits: RateLimits::default(),
         }
@@ -172,6 +183,24 @@ impl MfaConfig {
             ));
         }
         positive("mfa.trust_cookie_age", self.trust_cookie_age)?;
+        for origin in &self.webauthn_origins {
+            let parsed = url::Url::parse(origin)
+                .ok()
+                .filter(|u| u.origin().is_tuple() && (u.path() == "/" || u.path().is_empty()));
+            let Some(parsed) = parsed else {
+                return Err(ConfigError::inconsistent(
+                    "mfa.webauthn_origins",
+                    "must hold origins such as \"https://app.example.com\"",
+                ));
+            };
+            let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1"));
+            if parsed.scheme() != "https" && !local && !self.webauthn_allow_insecure_origin {
+                return Err(ConfigError::inconsistent(
+                    "mfa.webauthn_origins",
+                    "http:// origins need mfa.webauthn_allow_insecure_origin = true",
+                ));
+            }
+        }
         Ok(())
     }
 }

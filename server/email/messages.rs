@@ -63,6 +63,10 @@ pub enum Message {
     TotpDeactivated { origin: ChangeOrigin },
     /// Notification: a new set of recovery codes was generated.
     RecoveryCodesGenerated { origin: ChangeOrigin },
+    /// Notification: a security key or passkey was added.
+    WebauthnAdded { name: String, origin: ChangeOrigin },
+    /// Notification: a security key or passkey was removed.
+    WebauthnRemoved { name: String, origin: ChangeOrigin },
 }
 
 /// Where a change to an account came from: the notices show it (allauth's
@@ -133,6 +137,8 @@ impl Message {
             Message::TotpActivated { .. } => "totp_activated",
             Message::TotpDeactivated { .. } => "totp_deactivated",
             Message::RecoveryCodesGenerated { .. } => "recovery_codes_generated",
+            Message::WebauthnAdded { .. } => "webauthn_added",
+            Message::WebauthnRemoved { .. } => "webauthn_removed",
         }
     }
 
@@ -304,6 +310,20 @@ impl Message {
                     origin,
                 ),
             ),
+            Message::WebauthnAdded { name, origin } => (
+                "Security key added",
+                notice(
+                    format!("The security key or passkey \"{name}\" was added to your account."),
+                    origin,
+                ),
+            ),
+            Message::WebauthnRemoved { name, origin } => (
+                "Security key removed",
+                notice(
+                    format!("The security key or passkey \"{name}\" was removed from your account."),
+                    origin,
+                ),
+            ),
             Message::RecoveryCodesGenerated { origin } => (
                 "New recovery codes generated",
                 notice(
@@ -328,6 +348,11 @@ pub fn subject_prefix(config: &Config) -> std::borrow::Cow<'_, str> {
 /// The site's name as allauth would take it from the request: the host
 /// (and port) of the first configured frontend URL.
 pub fn site_name(config: &Config) -> Option<&str> {
+    frontend_urls(config).find_map(site_of)
+}
+
+/// The configured frontend URLs, in a fixed order.
+pub fn frontend_urls(config: &Config) -> impl Iterator<Item = &str> {
     let urls = &config.headless.frontend_urls;
     [
         &urls.account_confirm_email,
@@ -338,7 +363,7 @@ pub fn site_name(config: &Config) -> Option<&str> {
     ]
     .into_iter()
     .flatten()
-    .find_map(|url| site_of(url))
+    .map(String::as_str)
 }
 
 /// `host[:port]` of an absolute URL.

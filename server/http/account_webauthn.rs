@@ -1,40 +1,103 @@
-//! Handlers of the `Account: WebAuthn` operations.
+//! Handlers of the `Account: WebAuthn` operations. An anonymous caller
+//! gets the session's 401.
 
-#[allow(unused_imports)]
-use allauth_api::api::*;
-use allauth_api::runtime::*;
+use allauth_api::api::{
+    WebauthnAuthenticatorAddHeaders, WebauthnAuthenticatorDeleteHeaders,
+    WebauthnAuthenticatorOptionsHeaders, WebauthnAuthenticatorOptionsQuery,
+    WebauthnAuthenticatorRenameHeaders,
+};
+use allauth_api::runtime::{HeaderParams, JsonBody, QueryParams, Reply};
 use allauth_api::types;
 
-use crate::http::{not_built, Call, Handled};
+use crate::app::mfa::manage::{self, Managed};
+use crate::http::{AuthOutcome, Call, Handled};
 
-pub async fn webauthn_authenticator_options(
-    call: Call<'_>,
-    _headers: HeaderParams<WebauthnAuthenticatorOptionsHeaders>,
-    _query: QueryParams<WebauthnAuthenticatorOptionsQuery>,
-) -> Handled<Reply<types::WebAuthnCreationOptionsResponse>> {
-    not_built(call).await
+fn outcome<T>(managed: Managed<T>, done: impl FnOnce(T) -> AuthOutcome) -> AuthOutcome {
+    match managed {
+        Managed::Done(value) => done(value),
+        Managed::ReauthenticationRequired(flows) => AuthOutcome::ReauthenticationRequired(flows),
+    }
 }
 
+/// `GET account/authenticators/webauthn`: creation options; `passwordless`
+/// (present with any value, as allauth reads it) asks for a passkey.
+pub async fn webauthn_authenticator_options(
+    mut call: Call<'_>,
+    _headers: HeaderParams<WebauthnAuthenticatorOptionsHeaders>,
+    query: QueryParams<WebauthnAuthenticatorOptionsQuery>,
+) -> Handled<Reply<types::WebAuthnCreationOptionsResponse>> {
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    // A value that is not a boolean still says the parameter is there.
+    let passwordless = query
+        .into_inner()
+        .map_or(true, |q| q.passwordless.is_some());
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result = manage::webauthn_options(&deps, &mut call.session, &user, passwordless).await;
+    Ok(call
+        .finish_auth(result.map(|m| outcome(m, AuthOutcome::CreationOptions)))
+        .await)
+}
+
+/// `PUT account/authenticators/webauthn`: renames a credential.
 pub async fn webauthn_authenticator_rename(
     call: Call<'_>,
     _headers: HeaderParams<WebauthnAuthenticatorRenameHeaders>,
-    _body: JsonBody<types::RenameWebAuthnAuthenticatorInput>,
+    body: JsonBody<types::RenameWebAuthnAuthenticatorInput>,
 ) -> Handled<Reply<types::WebAuthnAuthenticatorResponse>> {
-    not_built(call).await
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    let (call, input) = call.input(body).await?;
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result =
+        manage::webauthn_rename(&deps, &call.session, &user, input.id.0, &input.name).await;
+    Ok(call
+        .finish_auth(result.map(|m| outcome(m, AuthOutcome::Authenticator)))
+        .await)
 }
 
+/// `POST account/authenticators/webauthn`: stores a new credential.
 pub async fn webauthn_authenticator_add(
     call: Call<'_>,
     _headers: HeaderParams<WebauthnAuthenticatorAddHeaders>,
-    _body: JsonBody<types::AddWebAuthnAuthenticatorInput>,
+    body: JsonBody<types::AddWebAuthnAuthenticatorInput>,
 ) -> Handled<Reply<types::AddWebAuthnAuthenticatorResponse>> {
-    not_built(call).await
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    let (mut call, input) = call.input(body).await?;
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let credential = serde_json::Value::Object(input.credential.0);
+    let result =
+        manage::webauthn_add(&deps, &mut call.session, &user, input.name, credential).await;
+    Ok(call
+        .finish_auth(result.map(|m| {
+            outcome(m, |(view, recovery_codes_generated)| {
+                AuthOutcome::WebauthnAdded {
+                    view,
+                    recovery_codes_generated,
+                }
+            })
+        }))
+        .await)
 }
 
+/// `DELETE account/authenticators/webauthn`.
 pub async fn webauthn_authenticator_delete(
     call: Call<'_>,
     _headers: HeaderParams<WebauthnAuthenticatorDeleteHeaders>,
-    _body: JsonBody<types::DeleteWebAuthnAuthenticatorsInput>,
+    body: JsonBody<types::DeleteWebAuthnAuthenticatorsInput>,
 ) -> Handled<Reply<types::StatusOkResponse>> {
-    not_built(call).await
+    let Some(user) = call.session.user.clone() else {
+        return Ok(call.finish_auth(Ok(AuthOutcome::Session)).await);
+    };
+    let (call, input) = call.input(body).await?;
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let ids: Vec<i64> = input.authenticators.iter().map(|a| a.0).collect();
+    let result = manage::webauthn_delete(&deps, &call.session, &user, &ids).await;
+    Ok(call
+        .finish_auth(result.map(|m| outcome(m, |()| AuthOutcome::Ok)))
+        .await)
 }

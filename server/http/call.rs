@@ -39,6 +39,16 @@ pub enum AuthOutcome {
     TotpOffer { secret: String, url: String },
     /// 404 `{"status": 404}`: nothing of the kind asked for.
     Missing,
+    /// 200 with WebAuthn creation options.
+    CreationOptions(Value),
+    /// 200 with WebAuthn request options (and an app's new session token).
+    RequestOptions(Value),
+    /// 200 with the new WebAuthn authenticator and whether recovery codes
+    /// came with it.
+    WebauthnAdded {
+        view: app::mfa::AuthenticatorView,
+        recovery_codes_generated: bool,
+    },
     /// `{"status": 200}`.
     Ok,
     /// 200 with the user's addresses.
@@ -418,6 +428,40 @@ impl<'a> Call<'a> {
                 })?,
             ),
             AuthOutcome::Missing => (StatusCode::NOT_FOUND, serde_json::json!({"status": 404})),
+            AuthOutcome::CreationOptions(options) => (
+                StatusCode::OK,
+                reply::to_json(&types::WebAuthnCreationOptionsResponse {
+                    data: types::WebAuthnCreationOptionsData {
+                        creation_options: types::WebAuthnCreationOptions(reply::object(options)?),
+                    },
+                    status: reply::status(200)?,
+                })?,
+            ),
+            AuthOutcome::RequestOptions(options) => (
+                StatusCode::OK,
+                reply::to_json(&types::WebAuthnRequestOptionsResponse {
+                    data: types::WebAuthnRequestOptionsData {
+                        request_options: types::WebAuthnRequestOptions(reply::object(options)?),
+                    },
+                    meta: session_token.map(|token| types::CeremonySessionMeta {
+                        session_token: Some(token),
+                    }),
+                    status: reply::status(200)?,
+                })?,
+            ),
+            AuthOutcome::WebauthnAdded {
+                view,
+                recovery_codes_generated,
+            } => (
+                StatusCode::OK,
+                reply::to_json(&types::AddWebAuthnAuthenticatorResponse {
+                    data: reply::webauthn_authenticator(&view)?,
+                    meta: types::RecoveryCodesGeneratedMeta {
+                        recovery_codes_generated,
+                    },
+                    status: reply::status(200)?,
+                })?,
+            ),
             AuthOutcome::NoStage => self.anonymous_body(None, session_token)?,
             AuthOutcome::ReauthenticationRequired(flows) => {
                 let Some(user) = self.session.user.as_ref() else {

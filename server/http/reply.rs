@@ -191,9 +191,28 @@ pub fn authenticator_body(view: &AuthenticatorView) -> Result<Value, Error> {
             },
             status: status(200)?,
         }),
-        Detail::Webauthn { .. } => Err(Error::Internal(
-            "a WebAuthn authenticator has no single-authenticator answer yet".into(),
-        )),
+        Detail::Webauthn { .. } => to_json(&types::WebAuthnAuthenticatorResponse {
+            data: webauthn_authenticator(view)?,
+            status: status(200)?,
+        }),
+    }
+}
+
+/// A WebAuthn authenticator as the document types it.
+pub fn webauthn_authenticator(
+    view: &AuthenticatorView,
+) -> Result<types::WebAuthnAuthenticator, Error> {
+    match authenticator(view) {
+        types::Authenticator::WebAuthnAuthenticator(found) => Ok(found),
+        _ => Err(Error::Internal("not a WebAuthn authenticator".into())),
+    }
+}
+
+/// A JSON object (WebAuthn options) as the document's free-form object.
+pub fn object(value: Value) -> Result<serde_json::Map<String, Value>, Error> {
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(Error::Internal("WebAuthn options are not an object".into())),
     }
 }
 

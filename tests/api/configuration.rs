@@ -84,10 +84,10 @@ async fn config_view_follows_login_methods_and_never_advertises_unbuilt_features
                 body["data"]["account"]["login_by_code_enabled"], true,
                 "login by code is built"
             );
-            // TOTP and recovery codes are built; WebAuthn is not yet.
+            // MFA is built, WebAuthn included, in the configured order.
             assert_eq!(
                 body["data"]["mfa"],
-                json!({"supported_types": ["totp", "recovery_codes"], "passkey_login_enabled": false})
+                json!({"supported_types": ["totp", "recovery_codes", "webauthn"], "passkey_login_enabled": false})
             );
             assert!(
                 body["data"].get("socialaccount").is_none(),

@@ -12,6 +12,7 @@ const TEST_SOURCES: &[&str] = &[
     include_str!("password_reset.rs"),
     include_str!("login_by_code.rs"),
     include_str!("mfa.rs"),
+    include_str!("webauthn.rs"),
     include_str!("configuration.rs"),
     include_str!("cors.rs"),
     include_str!("current_session.rs"),

@@ -29,3 +29,4 @@ mod mfa;
 mod password_reset;
 mod sessions;
 mod tokens;
+mod webauthn;

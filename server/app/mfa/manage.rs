@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use crate::app::account::accounts::Deps;
-use crate::app::mfa::{self, AuthenticatorView, TOTP_SETUP_PURPOSE};
+use crate::app::mfa::{self, webauthn, AuthenticatorView, TOTP_SETUP_PURPOSE};
 use crate::app::security::sealed;
 use crate::app::sessions::reauthentication;
 use crate::app::sessions::session::{Flow, LiveSession, UserView};
@@ -362,4 +362,274 @@ fn notify(
         enqueue(conn, config, &to.email, &message, now)?;
     }
     Ok(())
+}
+
+/// Claims the WebAuthn ceremony of the session: taken out in one
+/// compare-and-set, so that its challenge serves once.
+pub(crate) async fn take_ceremony(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+) -> Result<Option<webauthn::Ceremony>, Error> {
+    let taken = deps
+        .sessions()
+        .update(session, |data| data.webauthn.take())
+        .await?;
+    Ok(webauthn::Ceremony::from_value(taken))
+}
+
+/// The 409 of allauth's `_validate_can_add_authenticator`.
+fn unverified_conflict() -> Error {
+    Error::ConflictWith(vec![FieldError::new(
+        "unverified_email",
+        None,
+        UNVERIFIED_EMAIL,
+    )])
+}
+
+/// allauth's names for a new key: "Master key", "Backup key", "Key nr. N".
+fn generated_name(existing: usize) -> String {
+    match existing {
+        0 => "Master key".to_owned(),
+        1 => "Backup key".to_owned(),
+        n => format!("Key nr. {}", n + 1),
+    }
+}
+
+/// `GET account/authenticators/webauthn`: creation options for a security
+/// key (or, `passwordless`, a passkey).
+pub async fn webauthn_options(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    user: &UserView,
+    passwordless: bool,
+) -> Result<Managed<serde_json::Value>, Error> {
+    if !may_add(deps, user.id).await? {
+        return Err(unverified_conflict());
+    }
+    if let Some(flows) = reauthentication::required(deps, session, user).await? {
+        return Ok(Managed::ReauthenticationRequired(flows));
+    }
+    let user_id = user.id;
+    let rows = deps
+        .db
+        .run(move |conn| authenticators::for_user(conn, user_id))
+        .await?;
+    // allauth's user entity: the address (else the username) and the display.
+    let name = user
+        .email
+        .clone()
+        .or_else(|| user.username.clone())
+        .unwrap_or_else(|| user.id.to_string());
+    let (options, ceremony) = webauthn::begin_registration(
+        deps.config,
+        user.id,
+        &name,
+        &user.display(),
+        &webauthn::credentials(&rows),
+        passwordless,
+    )?;
+    session.set_webauthn(Some(ceremony.to_value()));
+    Ok(Managed::Done(options))
+}
+
+/// `POST account/authenticators/webauthn`: stores the credential created
+/// with the options above; whether recovery codes were generated with it.
+pub async fn webauthn_add(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    user: &UserView,
+    name: Option<String>,
+    credential: serde_json::Value,
+) -> Result<Managed<(AuthenticatorView, bool)>, Error> {
+    if !may_add(deps, user.id).await? {
+        return Err(unverified_conflict());
+    }
+    let ceremony = take_ceremony(deps, session).await?;
+    let verified = webauthn::complete_registration(deps.config, ceremony, user.id, &credential)?;
+    if let Some(flows) = reauthentication::required(deps, session, user).await? {
+        return Ok(Managed::ReauthenticationRequired(flows));
+    }
+    let config = Arc::new(deps.config.clone());
+    let (server_secret, now, origin) =
+        (deps.secret().to_owned(), deps.now_ms, deps.change_origin());
+    let user_id = user.id;
+    let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let (row, generated) = deps
+        .db
+        .transaction(move |conn| {
+            let existing = authenticators::for_user(conn, user_id)?
+                .iter()
+                .filter(|r| r.type_ == authenticators::WEBAUTHN)
+                .count();
+            let name = name.clone().unwrap_or_else(|| generated_name(existing));
+            let data = webauthn::WebauthnData {
+                name: name.clone(),
+                credential: credential.clone(),
+                passkey: Some(verified.clone()),
+            };
+            let row = authenticators::insert(
+                conn,
+                &NewAuthenticator {
+                    user_id,
+                    type_: authenticators::WEBAUTHN.to_owned(),
+                    data: serde_json::to_string(&data).unwrap_or_default(),
+                    created_at: now,
+                    last_step: None,
+                },
+            )?;
+            let had_codes =
+                authenticators::of_type(conn, user_id, authenticators::RECOVERY_CODES)?.is_some();
+            add_recovery_codes_if_missing(conn, &config, &server_secret, user_id, now)?;
+            let generated = !had_codes
+                && authenticators::of_type(conn, user_id, authenticators::RECOVERY_CODES)?
+                    .is_some();
+            let origin = origin.clone();
+            notify(
+                conn,
+                &config,
+                user_id,
+                Message::WebauthnAdded { name, origin },
+                now,
+            )?;
+            Ok((row, generated))
+        })
+        .await?;
+    deps.mailer.wake();
+    let view = mfa::view(deps.config, deps.secret(), &row, false)
+        .ok_or_else(|| Error::Internal("the new WebAuthn row does not read back".into()))?;
+    Ok(Managed::Done((view, generated)))
+}
+
+/// The user's WebAuthn authenticator `id`, or Django's `invalid_choice`.
+async fn own_webauthn(
+    deps: &Deps<'_>,
+    user_id: i64,
+    ids: &[i64],
+    param: &str,
+) -> Result<Vec<authenticators::Authenticator>, Error> {
+    let rows = deps
+        .db
+        .run(move |conn| authenticators::for_user(conn, user_id))
+        .await?;
+    let mut found = Vec::new();
+    for id in ids {
+        match rows
+            .iter()
+            .find(|r| r.id == *id && r.type_ == authenticators::WEBAUTHN)
+        {
+            Some(row) => found.push(row.clone()),
+            None => {
+                let message = if param == "id" {
+                    "Select a valid choice. That choice is not one of the available choices."
+                        .to_owned()
+                } else {
+                    format!("Select a valid choice. {id} is not one of the available choices.")
+                };
+                return Err(Error::Invalid(vec![FieldError::new(
+                    "invalid_choice",
+                    Some(param),
+                    message,
+                )]));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `PUT account/authenticators/webauthn`: a new name (at most 100 characters).
+pub async fn webauthn_rename(
+    deps: &Deps<'_>,
+    session: &LiveSession,
+    user: &UserView,
+    id: i64,
+    name: &str,
+) -> Result<Managed<AuthenticatorView>, Error> {
+    let rows = own_webauthn(deps, user.id, &[id], "id").await?;
+    let name = name.trim().to_owned();
+    if name.is_empty() {
+        return Err(Error::Invalid(vec![
+            crate::app::account::accounts::required("name"),
+        ]));
+    }
+    if name.chars().count() > 100 {
+        return Err(invalid(
+            "max_length",
+            Some("name"),
+            "Ensure this value has at most 100 characters.",
+        ));
+    }
+    if let Some(flows) = reauthentication::required(deps, session, user).await? {
+        return Ok(Managed::ReauthenticationRequired(flows));
+    }
+    let Some(mut row) = rows.into_iter().next() else {
+        return Err(Error::Conflict);
+    };
+    // A concurrent use may have changed the counter: read again and retry.
+    for _ in 0..5 {
+        let Some(mut data) = webauthn::WebauthnData::of(&row) else {
+            return Err(Error::Internal("unreadable WebAuthn data".into()));
+        };
+        data.name = name.clone();
+        let text = serde_json::to_string(&data).unwrap_or_default();
+        let (row_id, version) = (row.id, row.version);
+        let replaced = deps
+            .db
+            .run(move |conn| authenticators::replace_data(conn, row_id, version, &text, None))
+            .await?;
+        if replaced {
+            row.data = serde_json::to_string(&data).unwrap_or_default();
+            return mfa::view(deps.config, deps.secret(), &row, false)
+                .map(Managed::Done)
+                .ok_or_else(|| Error::Internal("renamed row does not read back".into()));
+        }
+        let user_id = user.id;
+        let fresh = deps
+            .db
+            .run(move |conn| authenticators::for_user(conn, user_id))
+            .await?;
+        row = fresh
+            .into_iter()
+            .find(|r| r.id == row_id)
+            .ok_or(Error::Conflict)?;
+    }
+    Err(Error::Conflict)
+}
+
+/// `DELETE account/authenticators/webauthn`.
+pub async fn webauthn_delete(
+    deps: &Deps<'_>,
+    session: &LiveSession,
+    user: &UserView,
+    ids: &[i64],
+) -> Result<Managed<()>, Error> {
+    let rows = own_webauthn(deps, user.id, ids, "authenticators").await?;
+    if let Some(flows) = reauthentication::required(deps, session, user).await? {
+        return Ok(Managed::ReauthenticationRequired(flows));
+    }
+    let config = Arc::new(deps.config.clone());
+    let (now, origin) = (deps.now_ms, deps.change_origin());
+    let user_id = user.id;
+    deps.db
+        .transaction(move |conn| {
+            for row in &rows {
+                if authenticators::delete(conn, user_id, row.id)? {
+                    let name = webauthn::WebauthnData::of(row)
+                        .map(|d| d.name)
+                        .unwrap_or_default();
+                    let origin = origin.clone();
+                    notify(
+                        conn,
+                        &config,
+                        user_id,
+                        Message::WebauthnRemoved { name, origin },
+                        now,
+                    )?;
+                }
+            }
+            remove_dangling_recovery_codes(conn, user_id)?;
+            Ok(())
+        })
+        .await?;
+    deps.mailer.wake();
+    Ok(Managed::Done(()))
 }

@@ -12,6 +12,7 @@ pub mod manage;
 pub mod recovery_codes;
 pub mod totp;
 pub mod trust;
+pub mod webauthn;
 
 use serde::{Deserialize, Serialize};
 
@@ -92,17 +93,10 @@ pub fn view(
             }
         }
         MfaType::Webauthn => {
-            let data: serde_json::Value = serde_json::from_str(&row.data).unwrap_or_default();
+            let data = webauthn::WebauthnData::of(row)?;
             Detail::Webauthn {
-                name: data
-                    .get("name")
-                    .and_then(|n| n.as_str())
-                    .unwrap_or_default()
-                    .to_owned(),
-                passwordless: data
-                    .get("credential")
-                    .and_then(|c| c.get("passwordless"))
-                    .and_then(serde_json::Value::as_bool),
+                passwordless: data.is_passwordless(),
+                name: data.name,
             }
         }
     };

@@ -373,6 +373,10 @@ pub struct SessionData {
     /// the session between `GET` and `POST account/authenticators/totp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp_setup: Option<String>,
+    /// The WebAuthn ceremony in progress (allauth's `mfa.webauthn.state`),
+    /// as `app::mfa::webauthn::Ceremony` writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webauthn: Option<serde_json::Value>,
 }
 
 impl SessionData {
@@ -695,6 +699,14 @@ impl LiveSession {
         }
     }
 
+    /// Starts (or, with `None`, forgets) a WebAuthn ceremony.
+    pub fn set_webauthn(&mut self, ceremony: Option<serde_json::Value>) {
+        if ceremony.is_some() || self.data.webauthn.is_some() {
+            self.data.webauthn = ceremony;
+            self.mark_modified();
+        }
+    }
+
     /// Changes the processes beside the login.
     pub fn processes_mut(&mut self) -> &mut Processes {
         self.mark_modified();
@@ -727,6 +739,7 @@ impl LiveSession {
         !self.ended
             && (self.user.is_some()
                 || self.data.login.is_some()
+                || self.data.webauthn.is_some()
                 || self.data.processes != Processes::default()
                 || self.row_id.is_some())
     }

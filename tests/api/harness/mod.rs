@@ -12,10 +12,12 @@ use allauth_server::RunningServer;
 use crate::conformance;
 
 mod agent;
+mod authenticator;
 mod fixtures;
 mod mail;
 
 pub use agent::{kind, Agent, CLIENTS, CSRF};
+pub use authenticator::SoftAuthenticator;
 pub use fixtures::{now_secs, session_for, user};
 pub use mail::{code_in, last_code_to, link_key, mails, mails_to, reset_key_to};
 
