@@ -53,16 +53,16 @@ pub const fn is_implemented(operation: OperationId) -> bool {
         | O::WebauthnAuthenticatorOptions
         | O::WebauthnAuthenticatorRename
         | O::WebauthnAuthenticatorAdd
-        | O::WebauthnAuthenticatorDelete => true,
+        | O::WebauthnAuthenticatorDelete
+        | O::WebauthnSignupOptions
+        | O::WebauthnSignupComplete
+        | O::WebauthnSignupStart => true,
         O::PhoneVerificationConfirm
         | O::PhoneVerificationResend
         | O::ProviderRedirectStart
         | O::ProviderTokenAuthenticate
         | O::ProviderSignupView
         | O::ProviderSignupComplete
-        | O::WebauthnSignupOptions
-        | O::WebauthnSignupComplete
-        | O::WebauthnSignupStart
         | O::ProviderAccountList
         | O::ProviderAccountDisconnect
         | O::PhoneView

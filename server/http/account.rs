@@ -54,6 +54,7 @@ pub async fn signup_create(
         email: input.email.map(|e| e.0),
         username: input.username.map(|u| u.0),
         password: input.password.map(|p| p.0),
+        passkey: false,
     };
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result =

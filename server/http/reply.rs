@@ -229,6 +229,7 @@ fn flow_id(kind: FlowKind) -> types::FlowId {
         FlowKind::VerifyEmail => types::FlowId::VerifyEmail,
         FlowKind::MfaAuthenticate => types::FlowId::MfaAuthenticate,
         FlowKind::MfaTrust => types::FlowId::MfaTrust,
+        FlowKind::MfaSignupWebauthn => types::FlowId::MfaSignupWebauthn,
         FlowKind::PasswordResetByCode => types::FlowId::PasswordResetByCode,
         FlowKind::Reauthenticate => types::FlowId::Reauthenticate,
         FlowKind::MfaReauthenticate => types::FlowId::MfaReauthenticate,

@@ -573,3 +573,169 @@ async fn the_generated_client_speaks_webauthn() {
     })
     .await;
 }
+
+/// allauth's requirements for passkey signup (`mfa/checks.py`).
+fn passkey_signup(config: &mut Config) {
+    configure(config);
+    config.mfa.passkey_signup_enabled = true;
+    config.account.email_verification = allauth_server::config::EmailVerification::Mandatory;
+    config.account.email_verification_by_code_enabled = true;
+    config.account.login_methods = vec![allauth_server::config::LoginMethod::Email];
+    config.account.signup_fields = Config::from_sources(
+        "[account]\nlogin_methods = [\"email\"]\nsignup_fields = [\"email*\"]\n",
+        &[],
+    )
+    .expect("config")
+    .account
+    .signup_fields;
+}
+
+fn pending(body: &Value, id: &str) -> bool {
+    body["data"]["flows"]
+        .as_array()
+        .is_some_and(|flows| flows.contains(&json!({"id": id, "is_pending": true})))
+}
+
+#[tokio::test]
+async fn a_passkey_signup_verifies_the_address_then_takes_the_passkey() {
+    on_each_backend_and_client(passkey_signup, async |server, client| {
+        let email = format!("new{client}@example.com");
+        let mut agent = Agent::new(server, client);
+        let (status, body) = agent
+            .call(
+                "POST",
+                "auth/webauthn/signup",
+                Some(json!({"email": email})),
+            )
+            .await;
+        assert_eq!(status, 401, "{body}");
+        assert!(pending(&body, "verify_email"), "{body}");
+        // The passkey comes after the address.
+        let (status, body) = agent.call("GET", "auth/webauthn/signup", None).await;
+        assert_eq!((status, body), (409, json!({"status": 409})));
+
+        let code = crate::harness::last_code_to(server, &email).await;
+        let (status, body) = agent
+            .call("POST", "auth/email/verify", Some(json!({"key": code})))
+            .await;
+        assert_eq!(status, 401, "{body}");
+        assert!(pending(&body, "mfa_signup_webauthn"), "{body}");
+
+        let (status, body) = agent.call("GET", "auth/webauthn/signup", None).await;
+        assert_eq!(status, 200, "{body}");
+        let options = &body["data"]["creation_options"];
+        assert_eq!(
+            options["publicKey"]["authenticatorSelection"]["residentKey"],
+            "required"
+        );
+        assert_eq!(options["publicKey"]["user"]["name"], email);
+        let mut key = SoftAuthenticator::new(ORIGIN, true);
+        let credential = key.create(options, true);
+        let (status, body) = agent
+            .call(
+                "PUT",
+                "auth/webauthn/signup",
+                Some(json!({"credential": credential, "name": "Laptop"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["user"]["email"], email);
+        assert_eq!(body["data"]["user"]["has_usable_password"], false);
+        let (status, body) = agent
+            .call(
+                "PUT",
+                "auth/webauthn/signup",
+                Some(json!({"credential": credential})),
+            )
+            .await;
+        assert_eq!((status, body), (409, json!({"status": 409})));
+        let (_, list) = agent.call("GET", "account/authenticators", None).await;
+        assert_eq!(list["data"][0]["name"], "Laptop");
+        assert_eq!(list["data"][0]["is_passwordless"], true);
+        assert_eq!(
+            list["data"].as_array().map(Vec::len),
+            Some(1),
+            "no recovery codes: {list}"
+        );
+
+        // The passkey signs in.
+        logout(&mut agent).await;
+        let (_, body) = agent.call("GET", "auth/webauthn/login", None).await;
+        let assertion = key.get(&body["data"]["request_options"]);
+        let (status, body) = agent
+            .call(
+                "POST",
+                "auth/webauthn/login",
+                Some(json!({"credential": assertion})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["user"]["email"], email);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_generated_client_signs_up_with_a_passkey() {
+    on_each_backend(passkey_signup, |server| async move {
+        let app = types::Client::App;
+        let client = server.client();
+        let started = client
+            .webauthn_signup_start(
+                app,
+                None,
+                &types::PasskeySignupInput {
+                    email: Some(types::Email("gen@example.com".into())),
+                    phone: None,
+                    username: None,
+                },
+            )
+            .await;
+        let token = match started {
+            Err(allauth_api::client::Error::ErrorResponse(r)) if r.status() == 401 => r
+                .into_inner()["meta"]["session_token"]
+                .as_str()
+                .map(str::to_owned),
+            other => panic!(
+                "a 401 with the verification stage, got {:?}",
+                other.map(|r| r.status())
+            ),
+        }
+        .expect("a session token");
+        let code = crate::harness::last_code_to(&server, "gen@example.com").await;
+        let mut agent = Agent::with_token(&server, "app", &token);
+        let (status, _) = agent
+            .call("POST", "auth/email/verify", Some(json!({"key": code})))
+            .await;
+        assert_eq!(status, 401);
+        let token = agent.token.clone().expect("token");
+        let options = client
+            .webauthn_signup_options(app, Some(&token))
+            .await
+            .expect("200")
+            .into_inner();
+        let mut key = SoftAuthenticator::new(ORIGIN, true);
+        let credential = key.create(
+            &serde_json::to_value(&options.data.creation_options).expect("json"),
+            true,
+        );
+        let done = client
+            .webauthn_signup_complete(
+                app,
+                Some(&token),
+                &types::CompletePasskeySignupInput {
+                    credential: serde_json::from_value(credential).expect("credential"),
+                    name: None,
+                },
+            )
+            .await
+            .expect("200")
+            .into_inner();
+        assert_eq!(
+            done.data.user.email.map(|e| e.0).as_deref(),
+            Some("gen@example.com")
+        );
+        server
+    })
+    .await;
+}

@@ -260,9 +260,7 @@ impl Pending {
         match self {
             Pending::Login => data.login.as_ref().map(|l| match &l.stage {
                 Stage::VerifyEmail { email, .. } => (l.user_id, email.clone()),
-                Stage::LoginByCode { .. } | Stage::MfaAuthenticate { .. } | Stage::MfaTrust => {
-                    (l.user_id, l.email.clone().unwrap_or_default())
-                }
+                _ => (l.user_id, l.email.clone().unwrap_or_default()),
             }),
             Pending::Added => data
                 .processes
@@ -552,9 +550,7 @@ pub async fn confirm(deps: &Deps<'_>, session: &mut LiveSession, key: &str) -> R
             Claimed::Login(login) => {
                 let email = match &login.stage {
                     Stage::VerifyEmail { email, .. } => email.clone(),
-                    Stage::LoginByCode { .. } | Stage::MfaAuthenticate { .. } | Stage::MfaTrust => {
-                        login.email.clone().unwrap_or_default()
-                    }
+                    _ => login.email.clone().unwrap_or_default(),
                 };
                 (code_target(deps, login.user_id, email).await?, Some(login))
             }

@@ -89,6 +89,7 @@ pub async fn request(
         user_id,
         email: Some(email),
         signup: false,
+        passkey: false,
         started_at: env.now_ms,
         records: Vec::new(),
         stage: Stage::LoginByCode { code: state },

@@ -27,6 +27,9 @@ pub struct SignupRequest {
     pub email: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// A signup by passkey (`auth/webauthn/signup`): no password; the
+    /// login ends with the passkey's creation.
+    pub passkey: bool,
 }
 
 /// What validation leaves to save.
@@ -39,7 +42,7 @@ struct Cleaned {
 
 /// The fields in allauth's order (signup fields first, `password` last);
 /// every failing field reported.
-async fn validate(deps: &Deps<'_>, input: SignupRequest) -> Result<Cleaned, Error> {
+async fn validate(deps: &Deps<'_>, input: &SignupRequest) -> Result<Cleaned, Error> {
     let account = &deps.config.account;
     let mut errors: Vec<FieldError> = Vec::new();
     let mut cleaned = Cleaned {
@@ -104,7 +107,10 @@ async fn validate(deps: &Deps<'_>, input: SignupRequest) -> Result<Cleaned, Erro
             _ => {}
         }
     }
-    if let Some(field) = account.signup_field(SignupFieldName::Password1) {
+    let password_field = account
+        .signup_field(SignupFieldName::Password1)
+        .filter(|_| !input.passkey);
+    if let Some(field) = password_field {
         let value = input.password.as_deref().map(str::trim).unwrap_or("");
         if value.is_empty() {
             if field.required {
@@ -200,7 +206,8 @@ pub async fn signup_create(
     input: SignupRequest,
 ) -> Result<(), Error> {
     // The `signup` limit is taken by the HTTP layer, before the input.
-    let cleaned = validate(deps, input).await?;
+    let cleaned = validate(deps, &input).await?;
+    let passkey = input.passkey;
     if session.is_authenticated() {
         return Err(Error::Conflict);
     }
@@ -211,6 +218,7 @@ pub async fn signup_create(
     // owner gets an "account already exists" mail.
     let pretend = |email: Option<String>| Attempt {
         signup: true,
+        passkey,
         ..Attempt::new(deps, None, email)
     };
     // Hashed first, also for a taken address, so that both answers take
@@ -239,7 +247,7 @@ pub async fn signup_create(
         }
         Saved::Invalid(error) => return Err(Error::Invalid(vec![error])),
     };
-    complete_signup(deps, session, user, address).await
+    complete_signup(deps, session, user, address, passkey).await
 }
 
 /// allauth's `complete_signup`: the login of the new user, through the
@@ -250,6 +258,7 @@ async fn complete_signup(
     session: &mut LiveSession,
     user: User,
     address: Option<EmailAddress>,
+    passkey: bool,
 ) -> Result<(), Error> {
     if deps.config.account.email_verification == EmailVerification::Optional {
         if let Some(address) = address.filter(|a| !a.verified) {
@@ -258,6 +267,7 @@ async fn complete_signup(
     }
     let attempt = Attempt {
         signup: true,
+        passkey,
         ..Attempt::new(deps, Some(user), None)
     };
     match pipeline::authenticated(deps, session, attempt).await {

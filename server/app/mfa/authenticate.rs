@@ -128,7 +128,7 @@ async fn check(deps: &Deps<'_>, user_id: i64, code: &str) -> Result<mfa::Used, E
 
 /// Takes the pending login out of the session if it is live and waits in
 /// a stage `is_stage` accepts: one compare-and-set, so it is claimed once.
-async fn claim(
+pub(crate) async fn claim(
     deps: &Deps<'_>,
     session: &mut LiveSession,
     is_stage: fn(&Stage) -> bool,

@@ -633,3 +633,103 @@ pub async fn webauthn_delete(
     deps.mailer.wake();
     Ok(Managed::Done(()))
 }
+
+/// The user of the login waiting for its signup passkey, if that stage is
+/// pending.
+fn passkey_signup_user(deps: &Deps<'_>, session: &LiveSession) -> Option<i64> {
+    session
+        .data
+        .live_login(deps.config, deps.now_ms)
+        .filter(|l| {
+            matches!(
+                l.stage,
+                crate::app::sessions::session::Stage::MfaSignupWebauthn
+            )
+        })
+        .and_then(|l| l.user_id)
+}
+
+/// `GET auth/webauthn/signup`: passkey creation options for the new
+/// account; `None` (409) without a pending `mfa_signup_webauthn` stage.
+pub async fn passkey_signup_options(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+) -> Result<Option<serde_json::Value>, Error> {
+    let Some(user_id) = passkey_signup_user(deps, session) else {
+        return Ok(None);
+    };
+    let view = deps
+        .db
+        .run(move |conn| {
+            let user = crate::db::users::by_id(conn, user_id)?;
+            user.map(|u| crate::app::account::accounts::view_of(conn, &u))
+                .transpose()
+        })
+        .await?;
+    let Some(user) = view else {
+        return Ok(None);
+    };
+    let name = user
+        .email
+        .clone()
+        .or_else(|| user.username.clone())
+        .unwrap_or_else(|| user.id.to_string());
+    let (options, ceremony) =
+        webauthn::begin_registration(deps.config, user.id, &name, &user.display(), &[], true)?;
+    session.set_webauthn(Some(ceremony.to_value()));
+    Ok(Some(options))
+}
+
+/// `PUT auth/webauthn/signup`: stores the new account's passkey and ends
+/// the stage (the login completes). `Ok(false)`: no stage pending (409).
+pub async fn passkey_signup_complete(
+    deps: &Deps<'_>,
+    session: &mut LiveSession,
+    name: Option<String>,
+    credential: serde_json::Value,
+) -> Result<bool, Error> {
+    let Some(user_id) = passkey_signup_user(deps, session) else {
+        return Ok(false);
+    };
+    let ceremony = take_ceremony(deps, session).await?;
+    let verified = webauthn::complete_registration(deps.config, ceremony, user_id, &credential)?;
+    let now = deps.now_ms;
+    let claimed = super::authenticate::claim(deps, session, |stage| {
+        matches!(
+            stage,
+            crate::app::sessions::session::Stage::MfaSignupWebauthn
+        )
+    })
+    .await?;
+    let Some(claimed) = claimed else {
+        return Ok(false);
+    };
+    let name = name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| generated_name(0));
+    let data = webauthn::WebauthnData {
+        name,
+        credential,
+        passkey: Some(verified),
+    };
+    let new = NewAuthenticator {
+        user_id,
+        type_: authenticators::WEBAUTHN.to_owned(),
+        data: serde_json::to_string(&data).unwrap_or_default(),
+        created_at: now,
+        last_step: None,
+    };
+    deps.db
+        .run(move |conn| authenticators::insert(conn, &new))
+        .await?;
+    let attempt = crate::app::sessions::pipeline::Attempt::resume(deps, claimed).await?;
+    crate::app::sessions::pipeline::advance(
+        deps,
+        session,
+        attempt,
+        crate::app::sessions::session::Step::PasskeySignup,
+    )
+    .await?;
+    Ok(true)
+}

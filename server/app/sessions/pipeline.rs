@@ -20,11 +20,12 @@ use crate::app::Error;
 use crate::db::users::{self, User};
 
 /// Every step, in the order a login passes them.
-const STEPS: [Step; 4] = [
+const STEPS: [Step; 5] = [
     Step::Authenticate,
     Step::VerifyEmail,
     Step::MfaAuthenticate,
     Step::MfaTrust,
+    Step::PasskeySignup,
 ];
 
 /// A login on its way through the pipeline.
@@ -36,6 +37,8 @@ pub struct Attempt {
     /// The address the login named (or the signup's).
     pub email: Option<String>,
     pub signup: bool,
+    /// A signup by passkey: it ends with the passkey's creation.
+    pub passkey: bool,
     /// What has been proved so far, recorded when the login completes.
     pub records: Vec<AuthRecord>,
     /// When the login began (unix ms).
@@ -49,6 +52,7 @@ impl Attempt {
             user,
             email,
             signup: false,
+            passkey: false,
             records: Vec::new(),
             started_at: deps.now_ms,
         }
@@ -74,6 +78,7 @@ impl Attempt {
             user,
             email: pending.email,
             signup: pending.signup,
+            passkey: pending.passkey,
             records: pending.records,
             started_at: pending.started_at,
         })
@@ -85,6 +90,7 @@ impl Attempt {
             user_id: self.user.as_ref().map(|u| u.id),
             email: self.email.clone(),
             signup: self.signup,
+            passkey: self.passkey,
             started_at: self.started_at,
             records: self.records.clone(),
             stage,
@@ -116,6 +122,9 @@ pub async fn advance(
             Step::VerifyEmail => email_verification::stage_for(deps, &attempt).await?,
             Step::MfaAuthenticate => mfa::authenticate::stage_for(deps, session, &attempt).await?,
             Step::MfaTrust => mfa::authenticate::trust_stage_for(deps, session, &attempt),
+            Step::PasskeySignup => {
+                (attempt.passkey && attempt.user.is_some()).then_some(Stage::MfaSignupWebauthn)
+            }
         };
         if let Some(stage) = stage {
             session.begin_login(attempt.pending(stage));

@@ -180,6 +180,8 @@ pub enum Step {
     MfaAuthenticate,
     /// Whether to trust this browser (browser clients, after the second factor).
     MfaTrust,
+    /// A passkey signup's passkey.
+    PasskeySignup,
 }
 
 /// Where a login waits, with that stage's own state. Each variant is one
@@ -201,6 +203,8 @@ pub enum Stage {
     MfaAuthenticate { types: Vec<MfaType> },
     /// The second factor was given: trust this browser?
     MfaTrust,
+    /// A signup by passkey waits for its passkey.
+    MfaSignupWebauthn,
 }
 
 impl Stage {
@@ -210,6 +214,7 @@ impl Stage {
             Stage::VerifyEmail { .. } => Step::VerifyEmail,
             Stage::MfaAuthenticate { .. } => Step::MfaAuthenticate,
             Stage::MfaTrust => Step::MfaTrust,
+            Stage::MfaSignupWebauthn => Step::PasskeySignup,
         }
     }
 
@@ -219,6 +224,7 @@ impl Stage {
             Stage::VerifyEmail { .. } => FlowKind::VerifyEmail,
             Stage::MfaAuthenticate { .. } => FlowKind::MfaAuthenticate,
             Stage::MfaTrust => FlowKind::MfaTrust,
+            Stage::MfaSignupWebauthn => FlowKind::MfaSignupWebauthn,
         }
     }
 
@@ -226,7 +232,7 @@ impl Stage {
         match self {
             Stage::LoginByCode { code } => Some(code),
             Stage::VerifyEmail { code, .. } => code.as_mut(),
-            Stage::MfaAuthenticate { .. } | Stage::MfaTrust => None,
+            Stage::MfaAuthenticate { .. } | Stage::MfaTrust | Stage::MfaSignupWebauthn => None,
         }
     }
 }
@@ -243,6 +249,9 @@ pub struct PendingLogin {
     pub email: Option<String>,
     #[serde(default)]
     pub signup: bool,
+    /// A signup by passkey (the account has no password).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub passkey: bool,
     /// When the login began (unix ms); it lapses after `login_timeout`.
     pub started_at: i64,
     /// The records of the steps passed, added to the session at the end.
@@ -467,6 +476,7 @@ pub enum FlowKind {
     VerifyEmail,
     MfaAuthenticate,
     MfaTrust,
+    MfaSignupWebauthn,
     PasswordResetByCode,
     Reauthenticate,
     MfaReauthenticate,
