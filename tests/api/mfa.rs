@@ -813,3 +813,34 @@ async fn the_generated_client_speaks_mfa() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_address_cannot_be_added_to_a_protected_account() {
+    on_each_backend_and_client(configure, async |server, client| {
+        let (mut agent, _) = signed_in(server, client, &format!("guard{client}")).await;
+        let add = json!({"email": "extra@example.com"});
+        activate_totp(&mut agent).await;
+        let (status, body) = agent
+            .call("POST", "account/email", Some(add.clone()))
+            .await;
+        assert_eq!(
+            (status, body),
+            (
+                400,
+                error(
+                    "add_email_blocked",
+                    Some("email"),
+                    "You cannot add an email address to an account protected by two-factor authentication."
+                )
+            )
+        );
+        // Without the second factor it can.
+        let (status, _) = agent
+            .call("DELETE", "account/authenticators/totp", None)
+            .await;
+        assert_eq!(status, 200);
+        let (status, body) = agent.call("POST", "account/email", Some(add)).await;
+        assert_eq!(status, 200, "{body}");
+    })
+    .await;
+}

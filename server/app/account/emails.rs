@@ -213,6 +213,19 @@ pub async fn add(
             ));
         }
     }
+    // allauth's mfa `on_add_email`: an unverified address would let its
+    // holder lock the account's owner out of a protected account.
+    if config.mfa.enabled
+        && !config.mfa.allow_unverified_email
+        && !config.account.email_verification_by_code_enabled
+        && !crate::app::mfa::user_types(env, user_id).await?.is_empty()
+    {
+        return Err(field_error(
+            "add_email_blocked",
+            "email",
+            "You cannot add an email address to an account protected by two-factor authentication.",
+        ));
+    }
     if let Some(flows) = needs_reauthentication(env, session, user).await? {
         return Ok(Managed::ReauthenticationRequired(flows));
     }
