@@ -626,6 +626,31 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
                 rqctx: RequestContext<Self::Context>,
                 document: SpecDocumentParam,
             ) -> Result<Response<Body>, ApiError>;
+
+            /// Liveness at `/_allauth/health/live` (outside the document;
+            /// `{client}` for the reason above).
+            #[endpoint {
+                method = GET,
+                path = "/_allauth/{client}/live",
+                operation_id = "health_live",
+                unpublished = true,
+            }]
+            async fn health_live(
+                rqctx: RequestContext<Self::Context>,
+                segment: SpecDocumentParam,
+            ) -> Result<Response<Body>, ApiError>;
+
+            /// Readiness at `/_allauth/health/ready` (outside the document).
+            #[endpoint {
+                method = GET,
+                path = "/_allauth/{client}/ready",
+                operation_id = "health_ready",
+                unpublished = true,
+            }]
+            async fn health_ready(
+                rqctx: RequestContext<Self::Context>,
+                segment: SpecDocumentParam,
+            ) -> Result<Response<Body>, ApiError>;
         }
 
         /// Implements every operation of [`AllauthApi`] by forwarding it,

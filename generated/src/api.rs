@@ -4151,6 +4151,27 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         document: SpecDocumentParam,
     ) -> Result<Response<Body>, ApiError>;
+    /// Liveness at `/_allauth/health/live` (outside the document;
+    /// `{client}` for the reason above).
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/live",
+    operation_id = "health_live",
+    unpublished = true,
+    }]
+    async fn health_live(
+        rqctx: RequestContext<Self::Context>,
+        segment: SpecDocumentParam,
+    ) -> Result<Response<Body>, ApiError>;
+    /// Readiness at `/_allauth/health/ready` (outside the document).
+    #[endpoint{method = GET,
+    path = "/_allauth/{client}/ready",
+    operation_id = "health_ready",
+    unpublished = true,
+    }]
+    async fn health_ready(
+        rqctx: RequestContext<Self::Context>,
+        segment: SpecDocumentParam,
+    ) -> Result<Response<Body>, ApiError>;
 }
 /// Implements every operation of [`AllauthApi`] by forwarding it,
 /// through one wrapper, to the handler of the same name in the module

@@ -135,6 +135,17 @@ pub fn mark_failed(
     Ok(n > 0)
 }
 
+/// How many unsent mails were due before `before` and still wait: a sender
+/// that works takes a due mail within seconds (a failure pushes its next
+/// attempt forward; a given-up mail is due never), so these are stuck.
+pub fn overdue(conn: &mut DbConnection, before: i64) -> Result<i64, DbError> {
+    Ok(mail_outbox::table
+        .filter(mail_outbox::sent_at.is_null())
+        .filter(mail_outbox::next_attempt_at.lt(before))
+        .count()
+        .get_result(conn)?)
+}
+
 /// Deletes mail sent before `before`. Returns how many.
 pub fn purge_sent(conn: &mut DbConnection, before: i64) -> Result<usize, DbError> {
     Ok(diesel::delete(mail_outbox::table.filter(mail_outbox::sent_at.lt(before))).execute(conn)?)

@@ -441,6 +441,22 @@ where
     }
 }
 
+/// How many embedded migrations of the connection's backend are not applied.
+pub fn pending_migrations(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let migration_error =
+        |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    match conn {
+        DbConnection::Sqlite(conn) => conn
+            .pending_migrations(SQLITE_MIGRATIONS)
+            .map(|m| m.len())
+            .map_err(migration_error),
+        DbConnection::Postgresql(conn) => conn
+            .pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|m| m.len())
+            .map_err(migration_error),
+    }
+}
+
 /// Applies the pending embedded migrations of the connection's backend, all
 /// in one transaction (serialized across instances).
 pub fn run_migrations(conn: &mut DbConnection) -> Result<(), DbError> {

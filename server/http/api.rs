@@ -25,6 +25,20 @@ impl AllauthApi for Api {
         document::openapi_document(rqctx, document).await
     }
 
+    async fn health_live(
+        rqctx: RequestContext<Self::Context>,
+        segment: SpecDocumentParam,
+    ) -> Result<Response<Body>, ApiError> {
+        health::live(rqctx, segment).await
+    }
+
+    async fn health_ready(
+        rqctx: RequestContext<Self::Context>,
+        segment: SpecDocumentParam,
+    ) -> Result<Response<Body>, ApiError> {
+        health::ready(rqctx, segment).await
+    }
+
     allauth_api::preflight_endpoints!(cors::preflight);
 
     allauth_api::other_method_endpoints!(other_method::other_method);

@@ -13,6 +13,7 @@ pub mod context;
 pub mod cookies;
 pub mod cors;
 pub mod document;
+pub mod health;
 pub mod reply;
 
 mod account;

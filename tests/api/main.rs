@@ -22,6 +22,7 @@ mod current_session;
 mod document;
 mod errors;
 mod failover;
+mod health;
 mod housekeeping;
 mod instances;
 mod login_by_code;
