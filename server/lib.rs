@@ -5,6 +5,7 @@
 //! [`app`] (flows and rules) → [`db`] (Diesel). [`config`] is passed through
 //! the server context; [`spec`] serves the document.
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod db;

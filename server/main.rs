@@ -1,6 +1,7 @@
 //! The `allauth-server` command: `serve` (default) with optional overrides.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,18 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// Manage users (list, show, create, set-password, deactivate, activate, delete).
+    #[command(subcommand)]
+    Users(allauth_server::admin::UsersCommand),
+    /// End sessions.
+    #[command(subcommand)]
+    Sessions(allauth_server::admin::SessionsCommand),
+    /// Inspect and retry the mail outbox.
+    #[command(subcommand)]
+    Outbox(allauth_server::admin::OutboxCommand),
+    /// Validate a configuration.
+    #[command(subcommand)]
+    Config(allauth_server::admin::ConfigCommand),
     /// List the operationIds of the API, one per line.
     Operations {
         /// Only those this build implements.
@@ -45,8 +58,36 @@ struct ServeArgs {
     database_url: Option<String>,
 }
 
+/// Prints an admin command's output, or its error (with its causes, no
+/// backtrace) for exit status 1. The process then ends normally, after the
+/// runtime and the database pool shut down.
+fn report(result: anyhow::Result<String>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The configuration with the command line's overrides.
+fn load(args: &ServeArgs) -> anyhow::Result<allauth_server::config::Config> {
+    let mut config = allauth_server::config::Config::load(args.config.as_deref())?;
+    if let Some(bind) = &args.bind {
+        config.server.bind = bind.clone();
+    }
+    if let Some(url) = &args.database_url {
+        config.database.url = url.clone();
+    }
+    Ok(config)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
@@ -60,17 +101,28 @@ async fn main() -> anyhow::Result<()> {
                     println!("{}", op.operation_id);
                 }
             }
-            return Ok(());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(Command::Config(allauth_server::admin::ConfigCommand::Check { file })) => {
+            return Ok(report(allauth_server::admin::config_check(&file)));
+        }
+        Some(Command::Users(command)) => {
+            let config = load(&cli.serve)?;
+            return Ok(report(allauth_server::admin::users(config, command).await));
+        }
+        Some(Command::Sessions(command)) => {
+            let config = load(&cli.serve)?;
+            return Ok(report(
+                allauth_server::admin::sessions(config, command).await,
+            ));
+        }
+        Some(Command::Outbox(command)) => {
+            let config = load(&cli.serve)?;
+            return Ok(report(allauth_server::admin::outbox(config, command).await));
         }
         None => cli.serve,
     };
-    let mut config = allauth_server::config::Config::load(args.config.as_deref())?;
-    if let Some(bind) = args.bind {
-        config.server.bind = bind;
-    }
-    if let Some(url) = args.database_url {
-        config.database.url = url;
-    }
+    let config = load(&args)?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -80,5 +132,6 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let server = allauth_server::start(config).await?;
     eprintln!("allauth-server listening on http://{}", server.local_addr());
-    server.wait().await.map_err(anyhow::Error::msg)
+    server.wait().await.map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
 }

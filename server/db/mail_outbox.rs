@@ -146,6 +146,64 @@ pub fn overdue(conn: &mut DbConnection, before: i64) -> Result<i64, DbError> {
         .get_result(conn)?)
 }
 
+/// Counts for `allauth-server outbox status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxStatus {
+    /// Unsent and not given up.
+    pub waiting: i64,
+    /// Of those, due before the `overdue_before` asked for.
+    pub overdue: i64,
+    pub given_up: i64,
+    /// Sent, not purged yet.
+    pub sent: i64,
+}
+
+pub fn status(
+    conn: &mut DbConnection,
+    given_up_at: i64,
+    overdue_before: i64,
+) -> Result<OutboxStatus, DbError> {
+    let unsent = mail_outbox::table.filter(mail_outbox::sent_at.is_null());
+    Ok(OutboxStatus {
+        waiting: unsent
+            .filter(mail_outbox::next_attempt_at.lt(given_up_at))
+            .count()
+            .get_result(conn)?,
+        overdue: overdue(conn, overdue_before)?,
+        given_up: unsent
+            .filter(mail_outbox::next_attempt_at.eq(given_up_at))
+            .count()
+            .get_result(conn)?,
+        sent: mail_outbox::table
+            .filter(mail_outbox::sent_at.is_not_null())
+            .count()
+            .get_result(conn)?,
+    })
+}
+
+/// Makes given-up mail (all, or the one with `id`) due at `now`, with its
+/// attempts counted from zero again. Returns how many.
+pub fn retry_given_up(
+    conn: &mut DbConnection,
+    id: Option<i64>,
+    now: i64,
+    given_up_at: i64,
+) -> Result<usize, DbError> {
+    let given_up = mail_outbox::table
+        .filter(mail_outbox::sent_at.is_null())
+        .filter(mail_outbox::next_attempt_at.eq(given_up_at));
+    let changes = (
+        mail_outbox::next_attempt_at.eq(now),
+        mail_outbox::attempts.eq(0),
+    );
+    Ok(match id {
+        Some(id) => diesel::update(given_up.filter(mail_outbox::id.eq(id)))
+            .set(changes)
+            .execute(conn)?,
+        None => diesel::update(given_up).set(changes).execute(conn)?,
+    })
+}
+
 /// Deletes mail sent before `before`. Returns how many.
 pub fn purge_sent(conn: &mut DbConnection, before: i64) -> Result<usize, DbError> {
     Ok(diesel::delete(mail_outbox::table.filter(mail_outbox::sent_at.lt(before))).execute(conn)?)

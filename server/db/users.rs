@@ -98,6 +98,15 @@ pub fn insert(conn: &mut DbConnection, new: &NewUser) -> Result<User, DbError> {
         .get_result::<User>(conn)?)
 }
 
+/// The newest `limit` users, newest first.
+pub fn newest(conn: &mut DbConnection, limit: i64) -> Result<Vec<User>, DbError> {
+    Ok(users::table
+        .order(users::id.desc())
+        .limit(limit.max(0))
+        .select(User::as_select())
+        .load(conn)?)
+}
+
 pub fn by_id(conn: &mut DbConnection, id: i64) -> Result<Option<User>, DbError> {
     Ok(users::table
         .find(id)

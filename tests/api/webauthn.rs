@@ -389,8 +389,13 @@ async fn one_assertion_sent_many_times_at_once_logs_in_once() {
                 }
                 let wins = statuses.iter().filter(|s| **s == 200).count();
                 assert_eq!(wins, 1, "{client}: {statuses:?}");
+                // The losers: the challenge was gone (400), the session
+                // changed under them (409), or, for the app, its token was
+                // replaced by the winner's login (410).
                 assert!(
-                    statuses.iter().all(|s| *s == 200 || *s == 400 || *s == 409),
+                    statuses
+                        .iter()
+                        .all(|s| [200, 400, 409].contains(s) || (*s == 410 && client == "app")),
                     "{statuses:?}"
                 );
             }
