@@ -74,6 +74,29 @@ fn report(result: anyhow::Result<String>) -> ExitCode {
     }
 }
 
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// The configuration with the command line's overrides.
 fn load(args: &ServeArgs) -> anyhow::Result<allauth_server::config::Config> {
     let mut config = allauth_server::config::Config::load(args.config.as_deref())?;
@@ -130,8 +153,12 @@ async fn main() -> anyhow::Result<ExitCode> {
             }),
         )
         .init();
+    let grace = std::time::Duration::from_secs(config.server.shutdown_timeout);
     let server = allauth_server::start(config).await?;
     eprintln!("allauth-server listening on http://{}", server.local_addr());
-    server.wait().await.map_err(anyhow::Error::msg)?;
+    server
+        .serve_until(termination(), grace)
+        .await
+        .map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -111,6 +111,36 @@ impl RunningServer {
         result
     }
 
+    /// Serves until `signal` fires, then stops gracefully: no new
+    /// connections, the requests in flight finish (within `grace`), the
+    /// background tasks end (the mail sender after the mail it is sending).
+    pub async fn serve_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+        grace: std::time::Duration,
+    ) -> Result<(), String> {
+        let ended = self.server.wait_for_shutdown();
+        tokio::select! {
+            result = ended => {
+                self.background.stop().await;
+                result
+            }
+            () = signal => {
+                tracing::info!(grace_secs = grace.as_secs(), "stopping: finishing the requests in flight");
+                match tokio::time::timeout(grace, self.stop()).await {
+                    Ok(result) => {
+                        tracing::info!("stopped");
+                        result
+                    }
+                    Err(_) => Err(format!(
+                        "requests still in flight after {}s; exiting anyway",
+                        grace.as_secs()
+                    )),
+                }
+            }
+        }
+    }
+
     /// Runs until the server stops.
     pub async fn wait(self) -> Result<(), String> {
         let result = self.server.await;

@@ -244,3 +244,112 @@ fn config_check_validates_and_masks() {
     assert_eq!(code, 1);
     assert!(err.contains("mfa.totp_digits"), "{err}");
 }
+
+/// Starts `allauth-server serve` on a free port with a fresh SQLite
+/// database and `shutdown_timeout`; the child and its address.
+fn serve(dir: &std::path::Path, shutdown_timeout: u64) -> (std::process::Child, String) {
+    use std::io::BufRead as _;
+    let config = dir.join("allauth-server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nbind = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nlog_level = \"info\"\nshutdown_timeout = {shutdown_timeout}\n[database]\nurl = \"sqlite://{}/db.sqlite3\"\n",
+            dir.display(),
+            dir.display()
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_allauth-server"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines.next().expect("a line").expect("text");
+        if let Some(address) = line.strip_prefix("allauth-server listening on http://") {
+            break address.to_owned();
+        }
+    };
+    // Keep draining stderr so that the server never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    (child, address)
+}
+
+fn terminate(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// Waits up to `secs` for the child to exit; its exit code.
+fn exited_within(child: &mut std::process::Child, secs: u64) -> Option<i32> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status.code().unwrap_or(-1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut child, address) = serve(dir.path(), 30);
+    // A request whose body has not all arrived yet: in flight.
+    let body = r#"{"username": "nobody", "password": "not the password"}"#;
+    let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+    write!(
+        stream,
+        "POST /_allauth/app/v1/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .expect("head sent");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    terminate(&child);
+    // It waits for that request instead of exiting.
+    assert_eq!(
+        exited_within(&mut child, 1),
+        None,
+        "exited with a request in flight"
+    );
+    stream.write_all(&body.as_bytes()[10..]).expect("rest sent");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("answer read");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("username_password_mismatch"), "{answer}");
+    assert_eq!(exited_within(&mut child, 10), Some(0), "a clean exit");
+}
+
+#[test]
+fn a_request_that_never_ends_is_cut_off_after_the_timeout() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut child, address) = serve(dir.path(), 1);
+    let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+    write!(
+        stream,
+        "POST /_allauth/app/v1/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    )
+    .expect("head sent");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    terminate(&child);
+    assert_eq!(
+        exited_within(&mut child, 10),
+        Some(1),
+        "exits with status 1 after the timeout"
+    );
+    drop(stream);
+}

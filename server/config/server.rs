@@ -34,6 +34,9 @@ pub struct ServerConfig {
     /// expired sessions, refresh tokens and rate-limit windows (it also runs
     /// at start-up).
     pub housekeeping_interval: u64,
+    /// Seconds a stopping server (SIGTERM, SIGINT) gives the requests in
+    /// flight to finish; then it exits anyway, with status 1.
+    pub shutdown_timeout: u64,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +50,7 @@ impl Default for ServerConfig {
             client_ip_header: "X-Forwarded-For".to_owned(),
             log_level: "info".to_owned(),
             housekeeping_interval: 300,
+            shutdown_timeout: 30,
         }
     }
 }
@@ -81,6 +85,7 @@ impl ServerConfig {
         )?;
         header_name("server.client_ip_header", &self.client_ip_header)?;
         positive("server.housekeeping_interval", self.housekeeping_interval)?;
+        positive("server.shutdown_timeout", self.shutdown_timeout)?;
         if self.log_level.trim().is_empty() {
             return Err(ConfigError::inconsistent(
                 "server.log_level",
