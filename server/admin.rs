@@ -83,12 +83,24 @@ pub enum ConfigCommand {
 }
 
 async fn open(config: &Config) -> Result<Db> {
-    let (url, max) = (config.database.url.clone(), config.database.max_connections);
-    let db = tokio::task::spawn_blocking(move || Db::connect(&url, max.min(2)))
+    // One connection, so that the pool never opens another in the
+    // background (a connection being opened while the process exits can
+    // crash libpq's TLS teardown).
+    let url = config.database.url.clone();
+    let db = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
         .await
         .context("database connect task")??;
     db.migrate().await?;
+    keep_until_exit(&db);
     Ok(db)
+}
+
+/// Keeps the connection pool alive until the process exits. Dropping it
+/// closes PostgreSQL connections on the pool's own threads, which may then
+/// still run while the C library's exit handlers tear down libpq's TLS
+/// state: seen as a crash (SIGSEGV) at exit about one run in ten.
+pub fn keep_until_exit(db: &Db) {
+    std::mem::forget(db.clone());
 }
 
 /// The user named by `who`: an id, a username, or an address.

@@ -155,6 +155,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         .init();
     let grace = std::time::Duration::from_secs(config.server.shutdown_timeout);
     let server = allauth_server::start(config).await?;
+    allauth_server::admin::keep_until_exit(&server.context().db);
     eprintln!("allauth-server listening on http://{}", server.local_addr());
     server
         .serve_until(termination(), grace)

@@ -28,6 +28,12 @@ pub struct ServerConfig {
     pub trusted_proxy_count: usize,
     /// Header carrying the client chain when `trusted_proxy_count > 0`.
     pub client_ip_header: String,
+    /// Django's `SECURE_PROXY_SSL_HEADER`: `[header, value]`, e.g.
+    /// `["X-Forwarded-Proto", "https"]`, set by a TLS-terminating proxy
+    /// that overwrites it. A request carrying it is treated as HTTPS: its
+    /// cookies are `Secure`, and unsafe browser requests without `Origin`
+    /// need an HTTPS `Referer` of this site (Django's CSRF check).
+    pub secure_proxy_ssl_header: Option<[String; 2]>,
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`, or directives).
     pub log_level: String,
     /// Seconds between two runs of the housekeeping task, which deletes
@@ -48,6 +54,7 @@ impl Default for ServerConfig {
             request_body_max_bytes: 65536,
             trusted_proxy_count: 0,
             client_ip_header: "X-Forwarded-For".to_owned(),
+            secure_proxy_ssl_header: None,
             log_level: "info".to_owned(),
             housekeeping_interval: 300,
             shutdown_timeout: 30,
@@ -84,6 +91,15 @@ impl ServerConfig {
             self.request_body_max_bytes as u64,
         )?;
         header_name("server.client_ip_header", &self.client_ip_header)?;
+        if let Some([header, value]) = &self.secure_proxy_ssl_header {
+            header_name("server.secure_proxy_ssl_header", header)?;
+            if value.trim().is_empty() {
+                return Err(ConfigError::inconsistent(
+                    "server.secure_proxy_ssl_header",
+                    "needs the value that marks HTTPS, e.g. [\"X-Forwarded-Proto\", \"https\"]",
+                ));
+            }
+        }
         positive("server.housekeeping_interval", self.housekeeping_interval)?;
         positive("server.shutdown_timeout", self.shutdown_timeout)?;
         if self.log_level.trim().is_empty() {

@@ -75,6 +75,8 @@ pub struct Call<'a> {
     pub session: LiveSession,
     headers: HeaderMap,
     csrf_secret: Option<String>,
+    /// The request came over HTTPS (`server.secure_proxy_ssl_header`).
+    https: bool,
     /// Who was logged in when the call started: JWTs are handed out when
     /// this changes to a user (allauth's `expose_access_token`).
     pre_user_id: Option<i64>,
@@ -117,6 +119,7 @@ impl<'a> Call<'a> {
         }
 
         let mut csrf_secret = None;
+        let https = client::is_secure(request, config);
         if kind == ClientKind::Browser {
             headers.append(http::header::VARY, HeaderValue::from_static("Cookie"));
             let secret = cookies::csrf_secret_from(cookies::request_cookie(
@@ -132,7 +135,8 @@ impl<'a> Call<'a> {
                     .get(config.csrf.header_name.as_str())
                     .and_then(|v| v.to_str().ok());
                 let token_ok = matches!((&secret, token), (Some(s), Some(t)) if cookies::csrf_token_matches(s, t));
-                if !token_ok || !cookies::origin_allowed(request, config) {
+                let referer_ok = !https || cookies::referer_allowed(request, config);
+                if !token_ok || !cookies::origin_allowed(request, config) || !referer_ok {
                     // Django's CSRF 403 sets no cookie.
                     return Err(error_reply(app::Error::CsrfFailed, headers));
                 }
@@ -179,6 +183,7 @@ impl<'a> Call<'a> {
             session,
             headers,
             csrf_secret,
+            https,
         })
     }
 
@@ -195,20 +200,25 @@ impl<'a> Call<'a> {
         let exposed = self.ctx.sessions.save(&mut self.session, origin).await?;
         if self.client == ClientKind::Browser {
             if self.session.is_ended() {
-                cookies::set_session_cookie(&mut self.headers, self.config, None);
+                cookies::set_session_cookie(&mut self.headers, self.config, None, self.https);
             } else if let Some(token) = &exposed {
-                cookies::set_session_cookie(&mut self.headers, self.config, Some(token));
+                cookies::set_session_cookie(
+                    &mut self.headers,
+                    self.config,
+                    Some(token),
+                    self.https,
+                );
             } else {
                 self.forget_stale_cookie();
             }
             if let Some(value) = self.session.trust.issue.take() {
-                cookies::set_trust_cookie(&mut self.headers, self.config, &value);
+                cookies::set_trust_cookie(&mut self.headers, self.config, &value, self.https);
             }
             if self.session.rotate_csrf {
                 self.csrf_secret = Some(cookies::new_csrf_secret());
             }
             if let Some(secret) = &self.csrf_secret {
-                cookies::set_csrf_cookie(&mut self.headers, self.config, secret);
+                cookies::set_csrf_cookie(&mut self.headers, self.config, secret, self.https);
             }
         }
         Ok(exposed.filter(|_| self.client == ClientKind::App))
@@ -223,7 +233,7 @@ impl<'a> Call<'a> {
             && session.row_id.is_none()
             && session.new_token.is_none()
         {
-            cookies::set_session_cookie(&mut self.headers, self.config, None);
+            cookies::set_session_cookie(&mut self.headers, self.config, None, self.https);
             session.forget_cookie = false;
         }
     }

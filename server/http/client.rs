@@ -51,6 +51,21 @@ pub fn session_client(kind: ClientKind) -> Client {
 
 /// The request's `User-Agent`, cut to allauth's 200 characters ("" when
 /// absent).
+/// Whether the request came over HTTPS, as `server.secure_proxy_ssl_header`
+/// says (the server itself speaks plain HTTP behind its proxy).
+pub fn is_secure(request: &HeaderMap, config: &Config) -> bool {
+    config
+        .server
+        .secure_proxy_ssl_header
+        .as_ref()
+        .is_some_and(|[header, value]| {
+            request
+                .get(header.as_str())
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim() == value)
+        })
+}
+
 pub fn user_agent(request: &HeaderMap) -> String {
     let value = request
         .get(http::header::USER_AGENT)

@@ -42,12 +42,12 @@ fn append(headers: &mut HeaderMap, cookie: Cookie<'_>) {
 
 /// Sets the MFA trust cookie (allauth's `mfa_trusted`): the session
 /// cookie's attributes, `mfa.trust_cookie_age` long.
-pub fn set_trust_cookie(headers: &mut HeaderMap, config: &Config, value: &str) {
+pub fn set_trust_cookie(headers: &mut HeaderMap, config: &Config, value: &str, https: bool) {
     let s = &config.session;
     let mut cookie = Cookie::build((config.mfa.trust_cookie_name.clone(), value.to_owned()))
         .path(s.cookie_path.clone())
         .http_only(s.cookie_httponly)
-        .secure(s.cookie_secure)
+        .secure(s.cookie_secure || https)
         .same_site(same_site(s.cookie_samesite))
         .max_age(cookie::time::Duration::seconds(
             i64::try_from(config.mfa.trust_cookie_age).unwrap_or(i64::MAX),
@@ -58,13 +58,19 @@ pub fn set_trust_cookie(headers: &mut HeaderMap, config: &Config, value: &str) {
     append(headers, cookie.build());
 }
 
-/// Sets (or, with `None`, clears) the session cookie.
-pub fn set_session_cookie(headers: &mut HeaderMap, config: &Config, token: Option<&str>) {
+/// Sets (or, with `None`, clears) the session cookie; `Secure` with
+/// `session.cookie_secure` or over HTTPS (`https`).
+pub fn set_session_cookie(
+    headers: &mut HeaderMap,
+    config: &Config,
+    token: Option<&str>,
+    https: bool,
+) {
     let s = &config.session;
     let mut cookie = Cookie::build((s.cookie_name.clone(), token.unwrap_or_default().to_string()))
         .path(s.cookie_path.clone())
         .http_only(s.cookie_httponly)
-        .secure(s.cookie_secure)
+        .secure(s.cookie_secure || https)
         .same_site(same_site(s.cookie_samesite));
     if let Some(domain) = &s.cookie_domain {
         cookie = cookie.domain(domain.clone());
@@ -79,11 +85,11 @@ pub fn set_session_cookie(headers: &mut HeaderMap, config: &Config, token: Optio
 }
 
 /// Sets the CSRF cookie to `secret`.
-pub fn set_csrf_cookie(headers: &mut HeaderMap, config: &Config, secret: &str) {
+pub fn set_csrf_cookie(headers: &mut HeaderMap, config: &Config, secret: &str, https: bool) {
     let c = &config.csrf;
     let mut cookie = Cookie::build((c.cookie_name.clone(), secret.to_string()))
         .path("/")
-        .secure(c.cookie_secure)
+        .secure(c.cookie_secure || https)
         .same_site(same_site(c.cookie_samesite))
         .max_age(cookie::time::Duration::seconds(CSRF_COOKIE_AGE));
     if let Some(domain) = &c.cookie_domain {
@@ -133,6 +139,35 @@ pub fn csrf_token_matches(secret: &str, header_token: &str) -> bool {
 
 /// Django's origin check for unsafe requests: an `Origin` header, when sent,
 /// must be this server's own origin or a trusted one.
+/// Django's CSRF `Referer` check of an HTTPS request without `Origin`: the
+/// `Referer` must be an `https` URL of this host or of a trusted origin.
+pub fn referer_allowed(headers: &HeaderMap, config: &Config) -> bool {
+    if headers.contains_key(http::header::ORIGIN) {
+        return true;
+    }
+    let Some(referer) = headers
+        .get(http::header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| url::Url::parse(v).ok())
+    else {
+        return false;
+    };
+    if referer.scheme() != "https" {
+        return false;
+    }
+    let origin = referer.origin().ascii_serialization();
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    origin == format!("https://{host}")
+        || config
+            .csrf
+            .trusted_origins
+            .iter()
+            .any(|t| t.trim_end_matches('/') == origin)
+}
+
 pub fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
     let Some(origin) = headers
         .get(http::header::ORIGIN)

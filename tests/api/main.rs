@@ -24,6 +24,7 @@ mod errors;
 mod failover;
 mod health;
 mod housekeeping;
+mod https;
 mod instances;
 mod login_by_code;
 mod mfa;
