@@ -121,7 +121,7 @@ fn find(conn: &mut db::DbConnection, who: &str) -> Result<users::User, db::DbErr
     }
 }
 
-async fn user_id(db: &Db, who: &str) -> Result<users::User> {
+async fn named_user(db: &Db, who: &str) -> Result<users::User> {
     let name = who.to_owned();
     db.run(move |conn| find(conn, &name)).await.map_err(|e| {
         if e.is_not_found() {
@@ -191,7 +191,7 @@ pub async fn users(config: Config, command: UsersCommand) -> Result<String> {
             Ok(out)
         }
         UsersCommand::Show { user } => {
-            let user = user_id(&db, &user).await?;
+            let user = named_user(&db, &user).await?;
             let id = user.id;
             let (addresses, kinds, live) = db
                 .run(move |conn| {
@@ -287,7 +287,7 @@ pub async fn users(config: Config, command: UsersCommand) -> Result<String> {
             }
         }
         UsersCommand::SetPassword { user } => {
-            let user = user_id(&db, &user).await?;
+            let user = named_user(&db, &user).await?;
             let password = read_password(&config)?;
             let hash = Passwords::new(&config.account)
                 .hash(&password)
@@ -305,7 +305,7 @@ pub async fn users(config: Config, command: UsersCommand) -> Result<String> {
             ))
         }
         UsersCommand::Deactivate { user } => {
-            let id = user_id(&db, &user).await?.id;
+            let id = named_user(&db, &user).await?.id;
             let ended = db
                 .transaction(move |conn| {
                     users::set_active(conn, id, false)?;
@@ -315,13 +315,13 @@ pub async fn users(config: Config, command: UsersCommand) -> Result<String> {
             Ok(format!("user {id} deactivated; {ended} sessions ended\n"))
         }
         UsersCommand::Activate { user } => {
-            let id = user_id(&db, &user).await?.id;
+            let id = named_user(&db, &user).await?.id;
             db.run(move |conn| users::set_active(conn, id, true))
                 .await?;
             Ok(format!("user {id} activated\n"))
         }
         UsersCommand::Delete { user, yes } => {
-            let id = user_id(&db, &user).await?.id;
+            let id = named_user(&db, &user).await?.id;
             if !yes {
                 bail!("deleting user {id} needs --yes");
             }
@@ -335,7 +335,7 @@ pub async fn sessions(config: Config, command: SessionsCommand) -> Result<String
     let db = open(&config).await?;
     match command {
         SessionsCommand::Revoke { user } => {
-            let id = user_id(&db, &user).await?.id;
+            let id = named_user(&db, &user).await?.id;
             let ended = db
                 .run(move |conn| sessions::revoke_for_user(conn, id, None))
                 .await?;
@@ -349,7 +349,7 @@ pub async fn outbox(config: Config, command: OutboxCommand) -> Result<String> {
     let now = db::now_millis();
     match command {
         OutboxCommand::Status => {
-            let overdue_before = now - crate::http::health::STUCK_AFTER_MS;
+            let overdue_before = now - crate::app::health::STUCK_AFTER_MS;
             let status = db
                 .run(move |conn| mail_outbox::status(conn, GIVEN_UP, overdue_before))
                 .await?;

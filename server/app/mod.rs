@@ -4,6 +4,7 @@
 pub mod account;
 pub mod error;
 pub mod features;
+pub mod health;
 pub mod mfa;
 pub mod routes;
 pub mod security;

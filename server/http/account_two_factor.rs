@@ -8,15 +8,8 @@ use allauth_api::api::{
 use allauth_api::runtime::{HeaderParams, JsonBody, Reply};
 use allauth_api::types;
 
-use crate::app::mfa::manage::{self, Managed, TotpState};
+use crate::app::mfa::manage::{self, TotpState};
 use crate::http::{AuthOutcome, Call, Handled};
-
-fn outcome<T>(managed: Managed<T>, done: impl FnOnce(T) -> AuthOutcome) -> AuthOutcome {
-    match managed {
-        Managed::Done(value) => done(value),
-        Managed::ReauthenticationRequired(flows) => AuthOutcome::ReauthenticationRequired(flows),
-    }
-}
 
 /// `GET account/authenticators`.
 pub async fn authenticator_list(
@@ -64,7 +57,7 @@ pub async fn totp_activate(
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = manage::totp_activate(&deps, &mut call.session, &user, &input.code.0).await;
     Ok(call
-        .finish_auth(result.map(|m| outcome(m, AuthOutcome::Authenticator)))
+        .finish_auth(result.map(|m| AuthOutcome::managed(m, AuthOutcome::Authenticator)))
         .await)
 }
 
@@ -79,7 +72,7 @@ pub async fn totp_deactivate(
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = manage::totp_deactivate(&deps, &mut call.session, &user).await;
     Ok(call
-        .finish_auth(result.map(|m| outcome(m, |()| AuthOutcome::Ok)))
+        .finish_auth(result.map(|m| AuthOutcome::managed(m, |()| AuthOutcome::Ok)))
         .await)
 }
 
@@ -94,7 +87,7 @@ pub async fn recovery_codes_view(
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = manage::recovery_codes_view(&deps, &call.session, &user).await;
     let answer = result.map(|m| {
-        outcome(m, |view| match view {
+        AuthOutcome::managed(m, |view| match view {
             Some(view) => AuthOutcome::Authenticator(view),
             None => AuthOutcome::Missing,
         })
@@ -113,6 +106,6 @@ pub async fn recovery_codes_regenerate(
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = manage::recovery_codes_regenerate(&deps, &call.session, &user).await;
     Ok(call
-        .finish_auth(result.map(|m| outcome(m, AuthOutcome::Authenticator)))
+        .finish_auth(result.map(|m| AuthOutcome::managed(m, AuthOutcome::Authenticator)))
         .await)
 }

@@ -9,15 +9,8 @@ use allauth_api::api::{
 use allauth_api::runtime::{HeaderParams, JsonBody, QueryParams, Reply};
 use allauth_api::types;
 
-use crate::app::mfa::manage::{self, Managed};
+use crate::app::mfa::manage;
 use crate::http::{AuthOutcome, Call, Handled};
-
-fn outcome<T>(managed: Managed<T>, done: impl FnOnce(T) -> AuthOutcome) -> AuthOutcome {
-    match managed {
-        Managed::Done(value) => done(value),
-        Managed::ReauthenticationRequired(flows) => AuthOutcome::ReauthenticationRequired(flows),
-    }
-}
 
 /// `GET account/authenticators/webauthn`: creation options; `passwordless`
 /// (present with any value, as allauth reads it) asks for a passkey.
@@ -36,7 +29,7 @@ pub async fn webauthn_authenticator_options(
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = manage::webauthn_options(&deps, &mut call.session, &user, passwordless).await;
     Ok(call
-        .finish_auth(result.map(|m| outcome(m, AuthOutcome::CreationOptions)))
+        .finish_auth(result.map(|m| AuthOutcome::managed(m, AuthOutcome::CreationOptions)))
         .await)
 }
 
@@ -54,7 +47,7 @@ pub async fn webauthn_authenticator_rename(
     let result =
         manage::webauthn_rename(&deps, &call.session, &user, input.id.0, &input.name).await;
     Ok(call
-        .finish_auth(result.map(|m| outcome(m, AuthOutcome::Authenticator)))
+        .finish_auth(result.map(|m| AuthOutcome::managed(m, AuthOutcome::Authenticator)))
         .await)
 }
 
@@ -74,7 +67,7 @@ pub async fn webauthn_authenticator_add(
         manage::webauthn_add(&deps, &mut call.session, &user, input.name, credential).await;
     Ok(call
         .finish_auth(result.map(|m| {
-            outcome(m, |(view, recovery_codes_generated)| {
+            AuthOutcome::managed(m, |(view, recovery_codes_generated)| {
                 AuthOutcome::WebauthnAdded {
                     view,
                     recovery_codes_generated,
@@ -98,6 +91,6 @@ pub async fn webauthn_authenticator_delete(
     let ids: Vec<i64> = input.authenticators.iter().map(|a| a.0).collect();
     let result = manage::webauthn_delete(&deps, &call.session, &user, &ids).await;
     Ok(call
-        .finish_auth(result.map(|m| outcome(m, |()| AuthOutcome::Ok)))
+        .finish_auth(result.map(|m| AuthOutcome::managed(m, |()| AuthOutcome::Ok)))
         .await)
 }

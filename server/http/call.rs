@@ -62,6 +62,31 @@ pub enum AuthOutcome {
     },
 }
 
+impl AuthOutcome {
+    /// The session's answer when the operation's login stage was pending,
+    /// else allauth's `UnauthorizedResponse`.
+    pub fn staged(pending: bool) -> AuthOutcome {
+        if pending {
+            AuthOutcome::Session
+        } else {
+            AuthOutcome::NoStage
+        }
+    }
+
+    /// `done` of a change's result, or the reauthentication 401 it asked for.
+    pub fn managed<T>(
+        managed: app::mfa::manage::Managed<T>,
+        done: impl FnOnce(T) -> AuthOutcome,
+    ) -> AuthOutcome {
+        match managed {
+            app::mfa::manage::Managed::Done(value) => done(value),
+            app::mfa::manage::Managed::ReauthenticationRequired(flows) => {
+                AuthOutcome::ReauthenticationRequired(flows)
+            }
+        }
+    }
+}
+
 /// One API call in progress.
 pub struct Call<'a> {
     pub ctx: &'a ServerContext,

@@ -68,11 +68,7 @@ pub fn configuration(config: &Config, built: Built) -> types::Configuration {
             .supported_types
             .iter()
             .filter(|t| built.webauthn || **t != MfaType::Webauthn)
-            .map(|t| match t {
-                MfaType::RecoveryCodes => types::AuthenticatorType::RecoveryCodes,
-                MfaType::Totp => types::AuthenticatorType::Totp,
-                MfaType::Webauthn => types::AuthenticatorType::Webauthn,
-            })
+            .map(|t| reply::authenticator_type(*t))
             .collect(),
     });
     let usersessions = (config.usersessions.enabled && built.usersessions).then_some(

@@ -4,7 +4,7 @@
 //! * `live`: 200 `{"status": "ok"}` while the process serves requests.
 //! * `ready`: 200 `{"status": "ok", "checks": {…}}` when the database
 //!   answers, its migrations are at this build's head, and no mail is stuck
-//!   in the outbox (due more than [`STUCK_AFTER_MS`] ago and not taken: the
+//!   in the outbox (due more than `app::health::STUCK_AFTER_MS` ago and not taken: the
 //!   sender is not running). Otherwise 503 with `"status": "unavailable"`
 //!   and each check's finding. An SMTP outage does not make a server
 //!   unready: failed mail waits for its next attempt, which is not overdue.
@@ -14,11 +14,8 @@ use dropshot::{Body, RequestContext};
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{json, Map, Value};
 
-use crate::db::{self, mail_outbox};
+use crate::app::health;
 use crate::http::{response_headers, ServerContext};
-
-/// How long a due mail may wait before the outbox counts as stuck.
-pub const STUCK_AFTER_MS: i64 = 15 * 60 * 1000;
 
 pub async fn live(
     rqctx: RequestContext<ServerContext>,
@@ -37,37 +34,21 @@ pub async fn ready(
     if segment.name != "health" {
         return Ok(answer(&rqctx, StatusCode::NOT_FOUND, not_found()));
     }
-    let ctx = rqctx.context();
-    let before = db::now_millis() - STUCK_AFTER_MS;
-    let findings = ctx
-        .db
-        .run(move |conn| {
-            let pending = db::pending_migrations(conn)?;
-            let overdue = mail_outbox::overdue(conn, before)?;
-            Ok((pending, overdue))
-        })
-        .await;
     let mut checks = Map::new();
-    let ok = match findings {
-        Ok((pending, overdue)) => {
+    let ok = match health::readiness(&rqctx.context().db, crate::app::now_ms()).await {
+        Ok(found) => {
+            let count = |n: i64, what: &str| {
+                if n == 0 {
+                    json!("ok")
+                } else {
+                    json!(format!("{n} {what}"))
+                }
+            };
+            let pending = i64::try_from(found.pending_migrations).unwrap_or(i64::MAX);
             checks.insert("database".into(), json!("ok"));
-            checks.insert(
-                "migrations".into(),
-                if pending == 0 {
-                    json!("ok")
-                } else {
-                    json!(format!("{pending} not applied"))
-                },
-            );
-            checks.insert(
-                "mail_outbox".into(),
-                if overdue == 0 {
-                    json!("ok")
-                } else {
-                    json!(format!("{overdue} overdue"))
-                },
-            );
-            pending == 0 && overdue == 0
+            checks.insert("migrations".into(), count(pending, "not applied"));
+            checks.insert("mail_outbox".into(), count(found.overdue_mail, "overdue"));
+            found.is_ready()
         }
         Err(error) => {
             // The reason stays in the log: it may name hosts or users.

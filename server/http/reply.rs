@@ -114,7 +114,7 @@ pub fn method(record: &AuthRecord) -> types::AuthenticationMethod {
     }
 }
 
-fn authenticator_type(kind: MfaType) -> types::AuthenticatorType {
+pub fn authenticator_type(kind: MfaType) -> types::AuthenticatorType {
     match kind {
         MfaType::RecoveryCodes => types::AuthenticatorType::RecoveryCodes,
         MfaType::Totp => types::AuthenticatorType::Totp,

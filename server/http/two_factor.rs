@@ -7,16 +7,6 @@ use allauth_api::types;
 use crate::app::mfa::authenticate;
 use crate::http::{invalid_input, AuthOutcome, Call, Handled};
 
-/// The session's answer when the operation's stage was pending, else
-/// allauth's `UnauthorizedResponse`.
-fn staged(pending: bool) -> AuthOutcome {
-    if pending {
-        AuthOutcome::Session
-    } else {
-        AuthOutcome::NoStage
-    }
-}
-
 /// `POST auth/2fa/authenticate`: the second factor of the pending login;
 /// 200 signed in, 401 with the next stage, or 401 (`is_authenticated:
 /// null`) when no `mfa_authenticate` stage is pending.
@@ -31,7 +21,7 @@ pub async fn mfa_authenticate(
         .map_err(invalid_input);
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = authenticate::authenticate(&deps, &mut call.session, code).await;
-    Ok(call.finish_auth(result.map(staged)).await)
+    Ok(call.finish_auth(result.map(AuthOutcome::staged)).await)
 }
 
 /// `POST auth/2fa/reauthenticate`: a code again, recorded as a
@@ -63,5 +53,5 @@ pub async fn mfa_trust(
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let trust = input.trust.unwrap_or(false);
     let result = authenticate::trust_browser(&deps, &mut call.session, trust).await;
-    Ok(call.finish_auth(result.map(staged)).await)
+    Ok(call.finish_auth(result.map(AuthOutcome::staged)).await)
 }

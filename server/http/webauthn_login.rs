@@ -40,14 +40,7 @@ pub async fn webauthn_authenticate(
         .map_err(invalid_input);
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = authenticate::webauthn_authenticate(&deps, &mut call.session, credential).await;
-    let outcome = result.map(|pending| {
-        if pending {
-            AuthOutcome::Session
-        } else {
-            AuthOutcome::NoStage
-        }
-    });
-    Ok(call.finish_auth(outcome).await)
+    Ok(call.finish_auth(result.map(AuthOutcome::staged)).await)
 }
 
 /// `GET auth/webauthn/reauthenticate`: options for the user's credentials.

@@ -69,9 +69,7 @@ pub async fn stage_for(
         .db
         .run(move |conn| authenticators::for_user(conn, user_id))
         .await?;
-    let mut types: Vec<MfaType> = rows.iter().filter_map(mfa::kind_of).collect();
-    types.sort();
-    types.dedup();
+    let types = mfa::kinds(rows.iter().map(|r| r.type_.as_str()));
     if !types
         .iter()
         .any(|t| matches!(t, MfaType::Totp | MfaType::Webauthn))
@@ -137,10 +135,7 @@ pub(crate) async fn claim(
     let now = deps.now_ms;
     deps.sessions()
         .update(session, move |data| {
-            let live = data
-                .live_login(&config, now)
-                .is_some_and(|l| is_stage(&l.stage));
-            if live {
+            if data.login_waiting_in(&config, now, is_stage).is_some() {
                 data.login.take()
             } else {
                 None
@@ -156,15 +151,7 @@ pub async fn authenticate(
     session: &mut LiveSession,
     code: Result<String, Error>,
 ) -> Result<bool, Error> {
-    let pending = session
-        .data
-        .live_login(deps.config, deps.now_ms)
-        .filter(|l| matches!(l.stage, Stage::MfaAuthenticate { .. }))
-        .cloned();
-    let Some(pending) = pending else {
-        return Ok(false);
-    };
-    let Some(user_id) = pending.user_id else {
+    let Some(Some(user_id)) = pending_mfa_user(deps, session) else {
         return Ok(false);
     };
     let code = code?;
@@ -262,8 +249,9 @@ pub async fn trust_browser(
 fn pending_mfa_user(deps: &Deps<'_>, session: &LiveSession) -> Option<Option<i64>> {
     session
         .data
-        .live_login(deps.config, deps.now_ms)
-        .filter(|l| matches!(l.stage, Stage::MfaAuthenticate { .. }))
+        .login_waiting_in(deps.config, deps.now_ms, |stage| {
+            matches!(stage, Stage::MfaAuthenticate { .. })
+        })
         .map(|l| l.user_id)
 }
 

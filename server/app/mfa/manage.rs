@@ -12,7 +12,7 @@ use crate::app::account::accounts::Deps;
 use crate::app::mfa::{self, webauthn, AuthenticatorView, TOTP_SETUP_PURPOSE};
 use crate::app::security::sealed;
 use crate::app::sessions::reauthentication;
-use crate::app::sessions::session::{Flow, LiveSession, UserView};
+use crate::app::sessions::session::{Flow, LiveSession, Stage, UserView};
 use crate::app::{Error, FieldError};
 use crate::config::{Config, MfaType};
 use crate::db::authenticators::{self, NewAuthenticator};
@@ -95,11 +95,7 @@ pub async fn totp_view(
         return Ok(TotpState::Active(view));
     }
     if !may_add(deps, user_id).await? {
-        return Err(Error::ConflictWith(vec![FieldError::new(
-            "unverified_email",
-            None,
-            UNVERIFIED_EMAIL,
-        )]));
+        return Err(unverified_conflict());
     }
     let secret = mfa::totp::generate_secret();
     session.set_totp_setup(Some(sealed::seal(
@@ -313,22 +309,22 @@ pub async fn recovery_codes_regenerate(
 }
 
 /// allauth's `auto_generate_recovery_codes`: with a first second factor
-/// comes a recovery-code set (no notice of its own).
+/// comes a recovery-code set (no notice of its own). Whether one was made.
 fn add_recovery_codes_if_missing(
     conn: &mut DbConnection,
     config: &Config,
     secret: &str,
     user_id: i64,
     now: i64,
-) -> Result<(), DbError> {
+) -> Result<bool, DbError> {
     if !config.mfa.supports(MfaType::RecoveryCodes)
         || authenticators::of_type(conn, user_id, authenticators::RECOVERY_CODES)?.is_some()
     {
-        return Ok(());
+        return Ok(false);
     }
     let new: NewAuthenticator = mfa::new_recovery_codes(secret, user_id, now);
     authenticators::insert(conn, &new)?;
-    Ok(())
+    Ok(true)
 }
 
 /// allauth's `delete_dangling_recovery_codes`: recovery codes alone are no
@@ -477,12 +473,8 @@ pub async fn webauthn_add(
                     last_step: None,
                 },
             )?;
-            let had_codes =
-                authenticators::of_type(conn, user_id, authenticators::RECOVERY_CODES)?.is_some();
-            add_recovery_codes_if_missing(conn, &config, &server_secret, user_id, now)?;
-            let generated = !had_codes
-                && authenticators::of_type(conn, user_id, authenticators::RECOVERY_CODES)?
-                    .is_some();
+            let generated =
+                add_recovery_codes_if_missing(conn, &config, &server_secret, user_id, now)?;
             let origin = origin.clone();
             notify(
                 conn,
@@ -639,12 +631,8 @@ pub async fn webauthn_delete(
 fn passkey_signup_user(deps: &Deps<'_>, session: &LiveSession) -> Option<i64> {
     session
         .data
-        .live_login(deps.config, deps.now_ms)
-        .filter(|l| {
-            matches!(
-                l.stage,
-                crate::app::sessions::session::Stage::MfaSignupWebauthn
-            )
+        .login_waiting_in(deps.config, deps.now_ms, |stage| {
+            matches!(stage, Stage::MfaSignupWebauthn)
         })
         .and_then(|l| l.user_id)
 }
@@ -695,10 +683,7 @@ pub async fn passkey_signup_complete(
     let verified = webauthn::complete_registration(deps.config, ceremony, user_id, &credential)?;
     let now = deps.now_ms;
     let claimed = super::authenticate::claim(deps, session, |stage| {
-        matches!(
-            stage,
-            crate::app::sessions::session::Stage::MfaSignupWebauthn
-        )
+        matches!(stage, Stage::MfaSignupWebauthn)
     })
     .await?;
     let Some(claimed) = claimed else {

@@ -36,14 +36,28 @@ struct TotpData {
     secret: String,
 }
 
-/// The kind of a stored row, if it is one this server knows.
-pub fn kind_of(row: &Authenticator) -> Option<MfaType> {
-    match row.type_.as_str() {
+/// The kind a stored `type` names, if it is one this server knows.
+fn kind_named(type_: &str) -> Option<MfaType> {
+    match type_ {
         authenticators::TOTP => Some(MfaType::Totp),
         authenticators::RECOVERY_CODES => Some(MfaType::RecoveryCodes),
         authenticators::WEBAUTHN => Some(MfaType::Webauthn),
         _ => None,
     }
+}
+
+/// The kind of a stored row, if it is one this server knows.
+pub fn kind_of(row: &Authenticator) -> Option<MfaType> {
+    kind_named(&row.type_)
+}
+
+/// The distinct kinds among `types`, in allauth's order
+/// (`Authenticator.Type`: recovery codes, TOTP, WebAuthn).
+pub fn kinds<'a>(types: impl IntoIterator<Item = &'a str>) -> Vec<MfaType> {
+    let mut kinds: Vec<MfaType> = types.into_iter().filter_map(kind_named).collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
 }
 
 /// An authenticator as the API shows it.
@@ -180,21 +194,10 @@ fn new_recovery_codes(secret: &str, user_id: i64, now: i64) -> NewAuthenticator 
     }
 }
 
-/// The kinds of authenticator `user_id` has, in allauth's order
-/// (`Authenticator.Type`: recovery codes, TOTP, WebAuthn).
+/// The kinds of authenticator `user_id` has, in allauth's order.
 pub fn types_of_user(conn: &mut DbConnection, user_id: i64) -> Result<Vec<MfaType>, DbError> {
-    let mut kinds: Vec<MfaType> = authenticators::types_for_user(conn, user_id)?
-        .iter()
-        .filter_map(|t| match t.as_str() {
-            authenticators::TOTP => Some(MfaType::Totp),
-            authenticators::RECOVERY_CODES => Some(MfaType::RecoveryCodes),
-            authenticators::WEBAUTHN => Some(MfaType::Webauthn),
-            _ => None,
-        })
-        .collect();
-    kinds.sort();
-    kinds.dedup();
-    Ok(kinds)
+    let types = authenticators::types_for_user(conn, user_id)?;
+    Ok(kinds(types.iter().map(String::as_str)))
 }
 
 /// [`types_of_user`] for the flows, nothing when MFA is off.

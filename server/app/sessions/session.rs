@@ -407,6 +407,17 @@ impl SessionData {
             .filter(|l| now_ms.saturating_sub(l.started_at) < timeout_ms)
     }
 
+    /// The live login, if it waits in a stage `is_stage` accepts.
+    pub fn login_waiting_in(
+        &self,
+        config: &Config,
+        now_ms: i64,
+        is_stage: fn(&Stage) -> bool,
+    ) -> Option<&PendingLogin> {
+        self.live_login(config, now_ms)
+            .filter(|l| is_stage(&l.stage))
+    }
+
     /// The password reset by code, unless it has outlived
     /// `password_reset_by_code_timeout` (allauth's `abort_if_invalid`: the
     /// reset process has its own timeout, not the login's).
