@@ -578,7 +578,7 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
         use http::Response;
 
         use crate::runtime::{
-            ApiError, ClientParam, FormBody, HeaderParams, JsonBody, QueryParams, Redirect, Reply, SpecDocumentParam,
+            AccountsPathParam, ApiError, ClientParam, FormBody, HeaderParams, JsonBody, QueryParams, Redirect, Reply, SpecDocumentParam,
         };
         use crate::types;
 
@@ -650,6 +650,21 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
             async fn health_ready(
                 rqctx: RequestContext<Self::Context>,
                 segment: SpecDocumentParam,
+            ) -> Result<Response<Body>, ApiError>;
+
+            /// allauth's own pages under `/accounts/` that providers send
+            /// the browser back to (`<provider>/login/callback/`,
+            /// `oidc/<provider_id>/login/callback/`) and the dummy
+            /// provider's page (outside the document).
+            #[endpoint {
+                method = GET,
+                path = "/accounts/{rest:.*}",
+                operation_id = "accounts_page",
+                unpublished = true,
+            }]
+            async fn accounts_page(
+                rqctx: RequestContext<Self::Context>,
+                path: dropshot::Path<AccountsPathParam>,
             ) -> Result<Response<Body>, ApiError>;
         }
 

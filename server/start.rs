@@ -203,6 +203,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         tasks: vec![sender, chores],
     };
     let sessions = crate::app::sessions::session_store::SessionStore::new(db.clone());
+    let remote = crate::app::social::remote::Remote::new(config.socialaccount.requests_timeout)
+        .map_err(|e| StartError::Server(format!("provider HTTP client: {e}")))?;
     let context = ServerContext {
         services: crate::app::services::Services {
             config,
@@ -212,6 +214,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             mailer,
             jwt,
             sessions,
+            remote,
         },
         spec,
         cors,

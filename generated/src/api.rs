@@ -5,8 +5,8 @@
 use dropshot::{Body, RequestContext};
 use http::Response;
 use crate::runtime::{
-    ApiError, ClientParam, FormBody, HeaderParams, JsonBody, QueryParams, Redirect,
-    Reply, SpecDocumentParam,
+    AccountsPathParam, ApiError, ClientParam, FormBody, HeaderParams, JsonBody,
+    QueryParams, Redirect, Reply, SpecDocumentParam,
 };
 use crate::types;
 /// Every operation of the document, by its operationId. Code that
@@ -4171,6 +4171,19 @@ pub trait AllauthApi {
     async fn health_ready(
         rqctx: RequestContext<Self::Context>,
         segment: SpecDocumentParam,
+    ) -> Result<Response<Body>, ApiError>;
+    /// allauth's own pages under `/accounts/` that providers send
+    /// the browser back to (`<provider>/login/callback/`,
+    /// `oidc/<provider_id>/login/callback/`) and the dummy
+    /// provider's page (outside the document).
+    #[endpoint{method = GET,
+    path = "/accounts/{rest:.*}",
+    operation_id = "accounts_page",
+    unpublished = true,
+    }]
+    async fn accounts_page(
+        rqctx: RequestContext<Self::Context>,
+        path: dropshot::Path<AccountsPathParam>,
     ) -> Result<Response<Body>, ApiError>;
 }
 /// Implements every operation of [`AllauthApi`] by forwarding it,

@@ -339,6 +339,15 @@ impl<S> ClientParam<S> {
     pub fn raw(&self) -> &str {
         &self.raw
     }
+
+    /// The parameter for client `raw` (for endpoints outside the API
+    /// paths that act for a client, such as provider callbacks).
+    pub fn named(raw: &str) -> Self {
+        Self {
+            raw: raw.to_string(),
+            _schema: PhantomData,
+        }
+    }
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -374,6 +383,12 @@ where
     fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
         <dropshot::Path<ClientPathSchema<S>> as SharedExtractor>::metadata(body_content_type)
     }
+}
+
+/// The rest of a path under `/accounts/`, by segment.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AccountsPathParam {
+    pub rest: Vec<String>,
 }
 
 /// The document name for `/_allauth/{name}` (`openapi.json`, …).
@@ -535,6 +550,8 @@ pub struct JsonBody<T> {
 /// A form-encoded request body (the provider redirect), kept like [`JsonBody`].
 pub struct FormBody<T> {
     parsed: Result<T, BodyError>,
+    /// The form's fields as posted (also those the type does not name).
+    fields: Vec<(String, String)>,
 }
 
 impl<T> JsonBody<T> {
@@ -553,6 +570,14 @@ impl<T> JsonBody<T> {
 }
 
 impl<T> FormBody<T> {
+    /// A posted field, by name (the first, if repeated).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The body, or the 400 errors to answer with.
     pub fn into_inner(self) -> Result<T, Vec<ErrorItem>> {
         self.parsed.map_err(BodyError::into_errors)
@@ -695,20 +720,22 @@ where
         rqctx: &RequestContext<C>,
         request: hyper::Request<Body>,
     ) -> Result<Self, HttpError> {
+        let mut fields = Vec::new();
         let parsed = match read_body(rqctx, request).await {
             Err(e) => Err(e),
             Ok(bytes) => match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes) {
                 Ok(pairs) => {
                     let map: serde_json::Map<String, Value> = pairs
-                        .into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                         .collect();
+                    fields = pairs;
                     decode_object(&Value::Object(map))
                 }
                 Err(e) => Err(BodyError::Malformed(e.to_string())),
             },
         };
-        Ok(Self { parsed })
+        Ok(Self { parsed, fields })
     }
 
     fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {

@@ -56,15 +56,15 @@ pub const fn is_implemented(operation: OperationId) -> bool {
         | O::WebauthnAuthenticatorDelete
         | O::WebauthnSignupOptions
         | O::WebauthnSignupComplete
-        | O::WebauthnSignupStart => true,
-        O::PhoneVerificationConfirm
-        | O::PhoneVerificationResend
+        | O::WebauthnSignupStart
         | O::ProviderRedirectStart
         | O::ProviderTokenAuthenticate
         | O::ProviderSignupView
         | O::ProviderSignupComplete
         | O::ProviderAccountList
-        | O::ProviderAccountDisconnect
+        | O::ProviderAccountDisconnect => true,
+        O::PhoneVerificationConfirm
+        | O::PhoneVerificationResend
         | O::PhoneView
         | O::PhoneChange => false,
     }
@@ -98,7 +98,7 @@ impl Built {
         email_verification_by_code: true,
         password_reset_by_code: true,
         signup: true,
-        socialaccount: false,
+        socialaccount: true,
         mfa: true,
         webauthn: true,
         usersessions: true,

@@ -10,6 +10,7 @@ pub mod routes;
 pub mod security;
 pub mod services;
 pub mod sessions;
+pub mod social;
 
 pub use error::{Error, FieldError};
 

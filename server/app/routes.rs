@@ -65,19 +65,17 @@ pub fn is_routed(operation_id: OperationId, client: ClientKind, config: &Config)
                 && uses_jwt(config)
                 && config.headless.jwt_algorithm == crate::config::JwtAlgorithm::RS256
         }
-        O::ConfigView
-        | O::LoginPassword
+        // Not mounted under `SOCIALACCOUNT_ONLY`.
+        O::LoginPassword
         | O::SignupCreate
         | O::EmailVerificationView
         | O::EmailVerificationConfirm
         | O::EmailVerificationResend
         | O::PhoneVerificationConfirm
         | O::PhoneVerificationResend
-        | O::ReauthenticatePassword
         | O::PasswordResetRequest
         | O::PasswordResetView
         | O::PasswordResetConfirm
-        | O::LoginCodeConfirm
         | O::EmailList
         | O::EmailVerificationRequest
         | O::EmailAdd
@@ -85,9 +83,12 @@ pub fn is_routed(operation_id: OperationId, client: ClientKind, config: &Config)
         | O::EmailMarkPrimary
         | O::PhoneView
         | O::PhoneChange
+        | O::PasswordChange => !config.socialaccount.only,
+        O::ConfigView
+        | O::ReauthenticatePassword
+        | O::LoginCodeConfirm
         | O::SessionView
-        | O::SessionLogout
-        | O::PasswordChange => true,
+        | O::SessionLogout => true,
     }
 }
 

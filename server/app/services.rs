@@ -27,6 +27,8 @@ pub struct Services {
     pub jwt: Option<Arc<JwtKeys>>,
     /// Sessions, read and written with compare-and-set.
     pub sessions: SessionStore,
+    /// HTTP to the social providers, with its caches.
+    pub remote: crate::app::social::remote::Remote,
 }
 
 impl Services {
@@ -39,6 +41,7 @@ impl Services {
             rate_limiter: &self.rate_limiter,
             mailer: &self.mailer,
             store: &self.sessions,
+            remote: &self.remote,
             now_ms,
             ip,
             user_agent,

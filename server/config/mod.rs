@@ -63,7 +63,10 @@ pub use ratelimits::{
 pub use secret::Secret;
 pub use server::ServerConfig;
 pub use session::{SameSite, SessionCookieConfig};
-pub use socialaccount::{ProviderConfig, SocialAccountConfig};
+pub use socialaccount::{
+    socialaccount_known, AppConfig, AppSettings, FieldMap, ProviderSettings, SocialAccountConfig,
+    VerifiedEmail,
+};
 pub use usersessions::UserSessionsConfig;
 
 use error::error_from_figment;
@@ -162,24 +165,19 @@ impl Config {
             .extract()
             .map_err(|e| error_from_figment(e, env_has))?;
         config.finalize();
+        config.socialaccount.resolve_secrets()?;
         config.validate()?;
         Ok(config)
     }
 
     /// Recomputes the values derived from several settings (the effective rate
     /// limits, whose `confirm_email` default depends on
-    /// `account.email_verification_by_code_enabled`; provider names defaulting
-    /// to their id). The loaders call it; call it again after changing a
+    /// `account.email_verification_by_code_enabled`). The loaders call it; call it again after changing a
     /// loaded `Config` in code.
     pub fn finalize(&mut self) {
         let by_code = self.account.email_verification_by_code_enabled;
         self.account.rate_limits.resolve(by_code);
         self.mfa.rate_limits.resolve(by_code);
-        for provider in &mut self.socialaccount.providers {
-            if provider.name.is_empty() {
-                provider.name = provider.id.clone();
-            }
-        }
     }
 
     /// Cross-field validation (called by both loaders). Mirrors the

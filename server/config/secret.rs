@@ -89,10 +89,8 @@ mod tests {
             [headless]
             jwt_algorithm = "HS256"
             jwt_private_key = "s3cr3t-jwt"
-            [[socialaccount.providers]]
-            id = "google"
-            client_id = "cid"
-            secret = "s3cr3t-provider"
+            [socialaccount.providers.google]
+            app = { client_id = "cid", secret = "s3cr3t-provider" }
         "#;
         let c = load(toml);
         let printed = format!("{c:?} {:#?}", c);
@@ -114,6 +112,7 @@ mod tests {
                 .expose(),
             "s3cr3t-jwt"
         );
-        assert_eq!(c.socialaccount.provider("google").unwrap().name, "google");
+        let app = c.socialaccount.providers["google"].app.as_ref().unwrap();
+        assert_eq!(app.secret(), "s3cr3t-provider");
     }
 }

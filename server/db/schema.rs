@@ -76,6 +76,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    social_accounts (id) {
+        id -> Int8,
+        user_id -> Int8,
+        provider -> Text,
+        uid -> Text,
+        extra_data -> Text,
+        date_joined -> Int8,
+        last_login -> Int8,
+    }
+}
+
+diesel::table! {
+    social_tokens (id) {
+        id -> Int8,
+        account_id -> Int8,
+        client_id -> Text,
+        token -> Text,
+        token_secret -> Text,
+        expires_at -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         username -> Nullable<Text>,
@@ -91,6 +114,8 @@ diesel::joinable!(email_addresses -> users (user_id));
 diesel::joinable!(mfa_authenticators -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(social_accounts -> users (user_id));
+diesel::joinable!(social_tokens -> social_accounts (account_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     email_addresses,
@@ -99,5 +124,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rate_limit_hits,
     refresh_tokens,
     sessions,
+    social_accounts,
+    social_tokens,
     users,
 );

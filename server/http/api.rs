@@ -39,6 +39,13 @@ impl AllauthApi for Api {
         health::ready(rqctx, segment).await
     }
 
+    async fn accounts_page(
+        rqctx: RequestContext<Self::Context>,
+        path: dropshot::Path<AccountsPathParam>,
+    ) -> Result<Response<Body>, ApiError> {
+        accounts_pages::accounts_page(rqctx, path).await
+    }
+
     allauth_api::preflight_endpoints!(cors::preflight);
 
     allauth_api::other_method_endpoints!(other_method::other_method);

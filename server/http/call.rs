@@ -5,7 +5,7 @@
 //! into the document's session bodies here.
 
 use allauth_api::api::OperationId;
-use allauth_api::runtime::{Answer, ClientKind, ClientParam, Reply};
+use allauth_api::runtime::{Answer, ClientKind, ClientParam, Redirect, Reply};
 use allauth_api::types;
 use dropshot::RequestContext;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -87,6 +87,27 @@ impl AuthOutcome {
     }
 }
 
+/// Django's CSRF check of an unsafe browser request: the token (from the
+/// header, else `form_token`) matches the cookie's secret, the Origin is
+/// allowed, and over HTTPS the Referer is this site.
+fn csrf_passes(
+    request: &HeaderMap,
+    config: &Config,
+    https: bool,
+    form_token: Option<&str>,
+) -> bool {
+    let secret =
+        cookies::csrf_secret_from(cookies::request_cookie(request, &config.csrf.cookie_name));
+    let token = request
+        .get(config.csrf.header_name.as_str())
+        .and_then(|v| v.to_str().ok())
+        .or(form_token);
+    let token_ok =
+        matches!((&secret, token), (Some(s), Some(t)) if cookies::csrf_token_matches(s, t));
+    let referer_ok = !https || cookies::referer_allowed(request, config);
+    token_ok && cookies::origin_allowed(request, config) && referer_ok
+}
+
 /// One API call in progress.
 pub struct Call<'a> {
     pub ctx: &'a ServerContext,
@@ -102,6 +123,9 @@ pub struct Call<'a> {
     csrf_secret: Option<String>,
     /// The request came over HTTPS (`server.secure_proxy_ssl_header`).
     https: bool,
+    /// The request's headers, kept for a check the handler makes (the
+    /// provider redirect's CSRF token, its own origin).
+    request_headers: Option<HeaderMap>,
     /// Who was logged in when the call started: JWTs are handed out when
     /// this changes to a user (allauth's `expose_access_token`).
     pre_user_id: Option<i64>,
@@ -155,16 +179,13 @@ impl<'a> Call<'a> {
                 *rqctx.request.method(),
                 Method::GET | Method::HEAD | Method::OPTIONS
             );
-            if unsafe_method {
-                let token = request
-                    .get(config.csrf.header_name.as_str())
-                    .and_then(|v| v.to_str().ok());
-                let token_ok = matches!((&secret, token), (Some(s), Some(t)) if cookies::csrf_token_matches(s, t));
-                let referer_ok = !https || cookies::referer_allowed(request, config);
-                if !token_ok || !cookies::origin_allowed(request, config) || !referer_ok {
-                    // Django's CSRF 403 sets no cookie.
-                    return Err(error_reply(app::Error::CsrfFailed, headers));
-                }
+            // The provider redirect is a plain HTML form post: its token
+            // may come in the form (`csrfmiddlewaretoken`), which only the
+            // handler reads ([`Call::csrf_passes`]).
+            let form_post = operation_id == OperationId::ProviderRedirectStart;
+            if unsafe_method && !form_post && !csrf_passes(request, config, https, None) {
+                // Django's CSRF 403 sets no cookie.
+                return Err(error_reply(app::Error::CsrfFailed, headers));
             }
             csrf_secret = Some(secret.unwrap_or_else(cookies::new_csrf_secret));
         }
@@ -196,7 +217,10 @@ impl<'a> Call<'a> {
         }
 
         let pre_user_id = session.user.as_ref().map(|u| u.id);
+        let request_headers =
+            (operation_id == OperationId::ProviderRedirectStart).then(|| request.clone());
         Ok(Call {
+            request_headers,
             ctx,
             config,
             pre_user_id,
@@ -210,6 +234,36 @@ impl<'a> Call<'a> {
             csrf_secret,
             https,
         })
+    }
+
+    /// The CSRF check deferred to the handler (the provider redirect's
+    /// form post), with the form's `csrfmiddlewaretoken`.
+    pub fn csrf_passes(&self, form_token: Option<&str>) -> bool {
+        self.request_headers
+            .as_ref()
+            .is_some_and(|h| csrf_passes(h, self.config, self.https, form_token))
+    }
+
+    /// This server's origin as the client reached it (`https` behind a
+    /// TLS proxy per `server.secure_proxy_ssl_header`).
+    pub fn own_origin(&self) -> String {
+        client::own_origin(self.request_headers.as_ref(), self.https)
+    }
+
+    /// A redirect answer, after saving the session and setting its cookies.
+    pub async fn finish_redirect(mut self, location: Result<String, app::Error>) -> Redirect {
+        let result = match location {
+            Ok(location) => self.persist().await.map(|_| location),
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(location) => {
+                let mut redirect = Redirect::to(location);
+                redirect.headers_mut().extend(self.headers);
+                redirect
+            }
+            Err(error) => error_reply(error, self.headers),
+        }
     }
 
     /// Saves the session if it changed and sets the cookies (browser) that
@@ -361,6 +415,7 @@ impl<'a> Call<'a> {
         let flows = app_session::anonymous_flows(
             self.config,
             Built::CURRENT,
+            self.client,
             &self.session.data,
             self.now_ms,
         );
@@ -540,8 +595,13 @@ impl Call<'_> {
 
 /// The app's 410: the session named by the client is gone.
 pub fn gone_reply<A: Answer>(config: &Config, now_ms: i64, headers: HeaderMap) -> A {
-    let flows =
-        app_session::anonymous_flows(config, Built::CURRENT, &SessionData::default(), now_ms);
+    let flows = app_session::anonymous_flows(
+        config,
+        Built::CURRENT,
+        ClientKind::App,
+        &SessionData::default(),
+        now_ms,
+    );
     let body = reply::status(410).and_then(|status| {
         reply::to_json(&types::SessionGoneResponse {
             data: types::AuthenticationFlows {

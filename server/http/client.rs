@@ -66,6 +66,23 @@ pub fn is_secure(request: &HeaderMap, config: &Config) -> bool {
         })
 }
 
+/// `scheme://host` of this server as the request named it (the `Host`
+/// header; `localhost` without one). Only a host made of URL-safe
+/// characters is used.
+pub fn own_origin(request: Option<&HeaderMap>, https: bool) -> String {
+    let host = request
+        .and_then(|h| h.get(http::header::HOST))
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or("localhost");
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
 pub fn user_agent(request: &HeaderMap) -> String {
     let value = request
         .get(http::header::USER_AGENT)

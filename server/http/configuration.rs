@@ -2,7 +2,7 @@
 //! in allauth's shape (a section appears only for an app that is enabled
 //! and built).
 
-use allauth_api::runtime::Reply;
+use allauth_api::runtime::{ClientKind, Reply};
 use allauth_api::types;
 
 use crate::app::features::Built;
@@ -11,7 +11,7 @@ use crate::http::{reply, Call, Handled};
 
 pub async fn config_view(call: Call<'_>) -> Handled<Reply<types::ConfigurationResponse>> {
     let result = reply::status(200).map(|status| types::ConfigurationResponse {
-        data: configuration(&call.ctx.config, Built::CURRENT),
+        data: configuration(&call.ctx.config, Built::CURRENT, call.client),
         status,
     });
     Ok(call.finish(result).await)
@@ -19,7 +19,7 @@ pub async fn config_view(call: Call<'_>) -> Handled<Reply<types::ConfigurationRe
 
 /// The `data` of the config answer for `config`, counting as offered only
 /// what `built` says is built.
-pub fn configuration(config: &Config, built: Built) -> types::Configuration {
+pub fn configuration(config: &Config, built: Built, client: ClientKind) -> types::Configuration {
     let account = &config.account;
     let has = |m: LoginMethod| account.login_methods.contains(&m);
     // allauth still sends this older field, derived from the login methods.
@@ -40,21 +40,20 @@ pub fn configuration(config: &Config, built: Built) -> types::Configuration {
             && built.password_reset_by_code,
     };
     let socialaccount = (config.socialaccount.enabled && built.socialaccount).then(|| {
-        let mut providers: Vec<_> = config.socialaccount.providers.iter().collect();
+        // allauth lists the providers the calling kind of client can use,
+        // by name.
+        let mut providers: Vec<_> = crate::app::social::providers::list(config)
+            .into_iter()
+            .filter(|p| match client {
+                ClientKind::App => p.supports_token(),
+                ClientKind::Browser => p.supports_redirect(),
+            })
+            .collect();
         providers.sort_by(|a, b| a.name.cmp(&b.name));
         types::SocialAccountConfiguration {
             providers: providers
-                .into_iter()
-                .map(|p| types::Provider {
-                    client_id: Some(p.client_id.clone()),
-                    flows: vec![
-                        types::ProviderFlowId::ProviderRedirect,
-                        types::ProviderFlowId::ProviderToken,
-                    ],
-                    id: types::ProviderId(p.id.clone()),
-                    name: p.name.clone(),
-                    openid_configuration_url: p.openid_configuration_url.clone(),
-                })
+                .iter()
+                .map(|p| reply::provider(&p.info()))
                 .collect(),
         }
     });

@@ -23,6 +23,7 @@ mod account_phone;
 mod account_providers;
 mod account_two_factor;
 mod account_webauthn;
+pub mod accounts_pages;
 pub mod configuration;
 mod current_session;
 mod login_by_code;

@@ -15,6 +15,8 @@ use crate::app::mfa::{AuthenticatorView, Detail};
 use crate::app::sessions::jwt::PublicJwk;
 use crate::app::sessions::session::{AuthRecord, Flow, FlowKind, UserView};
 use crate::app::sessions::usersessions::SessionEntry;
+use crate::app::social::flows::AccountView;
+use crate::app::social::ProviderInfo;
 use crate::app::{self, Error};
 use crate::config::MfaType;
 use crate::http::ServerContext;
@@ -96,6 +98,15 @@ pub fn method(record: &AuthRecord) -> types::AuthenticationMethod {
             phone: None,
         }
         .into(),
+        AuthRecord::Socialaccount { at, provider, uid } => {
+            types::SocialAccountAuthenticationMethod {
+                at: types::Timestamp(*at),
+                method: types::SocialAccountAuthenticationMethodMethod::Socialaccount,
+                provider: types::ProviderId(provider.clone()),
+                uid: types::ProviderAccountUid(uid.clone()),
+            }
+            .into()
+        }
         AuthRecord::Mfa {
             at,
             id,
@@ -233,6 +244,48 @@ fn flow_id(kind: FlowKind) -> types::FlowId {
         FlowKind::PasswordResetByCode => types::FlowId::PasswordResetByCode,
         FlowKind::Reauthenticate => types::FlowId::Reauthenticate,
         FlowKind::MfaReauthenticate => types::FlowId::MfaReauthenticate,
+        FlowKind::ProviderRedirect => types::FlowId::ProviderRedirect,
+        FlowKind::ProviderToken => types::FlowId::ProviderToken,
+        FlowKind::ProviderSignup => types::FlowId::ProviderSignup,
+    }
+}
+
+/// A provider as allauth's `_provider_data` describes it.
+pub fn provider(info: &ProviderInfo) -> types::Provider {
+    let mut flows = Vec::new();
+    if info.redirect {
+        flows.push(types::ProviderFlowId::ProviderRedirect);
+    }
+    if info.token {
+        flows.push(types::ProviderFlowId::ProviderToken);
+    }
+    types::Provider {
+        client_id: info.client_id.clone(),
+        flows,
+        id: types::ProviderId(info.id.clone()),
+        name: info.name.clone(),
+        openid_configuration_url: info.openid_configuration_url.clone(),
+    }
+}
+
+/// A connected account.
+pub fn provider_account(view: &AccountView) -> types::ProviderAccount {
+    let info = view
+        .provider
+        .as_ref()
+        .map(|p| p.info())
+        .unwrap_or(ProviderInfo {
+            id: view.provider_id.clone(),
+            name: view.provider_id.clone(),
+            redirect: false,
+            token: false,
+            client_id: None,
+            openid_configuration_url: None,
+        });
+    types::ProviderAccount {
+        display: view.display.clone(),
+        provider: provider(&info),
+        uid: types::ProviderAccountUid(view.uid.clone()),
     }
 }
 
@@ -242,8 +295,13 @@ pub fn flows(flows: &[Flow]) -> Vec<types::Flow> {
         .map(|f| types::Flow {
             id: flow_id(f.id),
             is_pending: f.is_pending,
-            provider: None,
-            providers: Vec::new(),
+            provider: f.provider.as_ref().map(provider),
+            providers: f
+                .providers
+                .iter()
+                .flatten()
+                .map(|id| types::ProviderId(id.clone()))
+                .collect(),
             types: f.types.iter().copied().map(authenticator_type).collect(),
         })
         .collect()
@@ -354,4 +412,48 @@ pub fn response_headers(ctx: &ServerContext, request: &HeaderMap) -> HeaderMap {
     );
     ctx.cors.apply(request, &mut headers);
     headers
+}
+
+/// What `GET auth/provider/signup` shows.
+pub fn provider_signup_info(
+    config: &crate::config::Config,
+    info: &crate::app::social::flows::SignupInfo,
+) -> types::ProviderSignupInfo {
+    let login = &info.login;
+    let provider =
+        crate::app::social::providers::get(config, &login.provider, login.client_id.as_deref());
+    let (name, id) = provider
+        .as_ref()
+        .map(|p| (p.name.clone(), p.id.clone()))
+        .unwrap_or_else(|| (login.provider.clone(), login.provider.clone()));
+    let view = AccountView {
+        uid: login.uid.clone(),
+        display: crate::app::social::display(&name, &id, &login.extra_data),
+        provider,
+        provider_id: login.provider.clone(),
+    };
+    let display = info
+        .username
+        .clone()
+        .or_else(|| info.email.clone())
+        .unwrap_or_default();
+    types::ProviderSignupInfo {
+        account: provider_account(&view),
+        email: login
+            .emails
+            .iter()
+            .map(|e| types::EmailAddress {
+                email: types::Email(e.email.clone()),
+                primary: e.primary,
+                verified: e.verified,
+            })
+            .collect(),
+        user: types::User {
+            display,
+            email: info.email.clone().map(types::Email),
+            has_usable_password: false,
+            id: None,
+            username: info.username.clone().map(types::Username),
+        },
+    }
 }

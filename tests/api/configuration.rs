@@ -1,6 +1,7 @@
 //! `GET config` for both clients: allauth's shape for the same settings,
 //! limited to the features this server builds.
 
+use allauth_api::runtime::ClientKind;
 use allauth_api::types;
 use allauth_server::app::features::Built;
 use allauth_server::config::Config;
@@ -40,6 +41,7 @@ async fn config_view_defaults_for_both_clients() {
                                 "supported_types": ["recovery_codes", "totp"],
                                 "passkey_login_enabled": false,
                             },
+                            "socialaccount": {"providers": []},
                             "usersessions": {"track_activity": false},
                         }
                     })
@@ -89,10 +91,8 @@ async fn config_view_follows_login_methods_and_never_advertises_unbuilt_features
                 body["data"]["mfa"],
                 json!({"supported_types": ["totp", "recovery_codes", "webauthn"], "passkey_login_enabled": false})
             );
-            assert!(
-                body["data"].get("socialaccount").is_none(),
-                "social login is not built"
-            );
+            // Social login is on by default, with no provider configured.
+            assert_eq!(body["data"]["socialaccount"], json!({"providers": []}));
             assert_eq!(
                 body["data"]["usersessions"],
                 json!({"track_activity": false})
@@ -121,18 +121,18 @@ fn config_data_matches_allauth_for_the_same_settings() {
         [mfa]
         supported_types = ["totp", "recovery_codes", "webauthn"]
         passkey_login_enabled = true
-        [[socialaccount.providers]]
-        id = "dummy-oidc"
+        [[socialaccount.providers.openid_connect.apps]]
+        provider_id = "dummy-oidc"
         name = "Dummy OIDC"
         client_id = "oracle-client-id"
         secret = "oracle-secret"
-        openid_configuration_url = "http://127.0.0.1:9/realms/dummy/.well-known/openid-configuration"
+        settings = { server_url = "http://127.0.0.1:9/realms/dummy" }
         "#,
         &[],
     )
     .expect("oracle-equivalent configuration");
     assert_eq!(
-        json!({"status": 200, "data": configuration(&config, Built::EVERYTHING)}),
+        json!({"status": 200, "data": configuration(&config, Built::EVERYTHING, ClientKind::Browser)}),
         oracle
     );
 }

@@ -20,6 +20,7 @@ const TEST_SOURCES: &[&str] = &[
     include_str!("errors.rs"),
     include_str!("sessions.rs"),
     include_str!("tokens.rs"),
+    include_str!("social.rs"),
 ];
 
 #[test]

@@ -24,6 +24,8 @@ pub struct Deps<'a> {
     pub mailer: &'a Mailer,
     /// Loads and saves sessions (compare-and-set).
     pub store: &'a SessionStore,
+    /// HTTP to the social providers.
+    pub remote: &'a crate::app::social::remote::Remote,
     /// Unix epoch milliseconds of the request.
     pub now_ms: i64,
     /// The client address (for rate limits).

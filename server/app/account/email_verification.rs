@@ -27,6 +27,19 @@ use crate::email::{self, FrontendLinks, Message};
 /// Salt of the signed link keys.
 const KEY_SALT: &str = "email-verification";
 
+/// The verification rule of a login: `socialaccount.email_verification`
+/// (by default the account's) for a login through a provider.
+pub fn verification_for(config: &Config, social: bool) -> EmailVerification {
+    if social {
+        config
+            .socialaccount
+            .email_verification
+            .unwrap_or(config.account.email_verification)
+    } else {
+        config.account.email_verification
+    }
+}
+
 fn by_code(config: &Config) -> bool {
     config.account.email_verification_by_code_enabled
 }
@@ -164,7 +177,7 @@ pub async fn send_link(deps: &Deps<'_>, address: &EmailAddress) -> Result<bool, 
 /// taken address at signup, the "account already exists" mail). By code,
 /// an exhausted `confirm_email` is a 429.
 pub async fn stage_for(deps: &Deps<'_>, attempt: &Attempt) -> Result<Option<Stage>, Error> {
-    if deps.config.account.email_verification != EmailVerification::Mandatory {
+    if verification_for(deps.config, attempt.social) != EmailVerification::Mandatory {
         return Ok(None);
     }
     let email = match &attempt.user {

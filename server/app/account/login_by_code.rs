@@ -90,6 +90,7 @@ pub async fn request(
         email: Some(email),
         signup: false,
         passkey: false,
+        social: false,
         started_at: env.now_ms,
         records: Vec::new(),
         stage: Stage::LoginByCode { code: state },

@@ -39,6 +39,8 @@ pub struct Attempt {
     pub signup: bool,
     /// A signup by passkey: it ends with the passkey's creation.
     pub passkey: bool,
+    /// A login through a provider (`socialaccount.email_verification`).
+    pub social: bool,
     /// What has been proved so far, recorded when the login completes.
     pub records: Vec<AuthRecord>,
     /// When the login began (unix ms).
@@ -53,6 +55,7 @@ impl Attempt {
             email,
             signup: false,
             passkey: false,
+            social: false,
             records: Vec::new(),
             started_at: deps.now_ms,
         }
@@ -79,6 +82,7 @@ impl Attempt {
             email: pending.email,
             signup: pending.signup,
             passkey: pending.passkey,
+            social: pending.social,
             records: pending.records,
             started_at: pending.started_at,
         })
@@ -91,6 +95,7 @@ impl Attempt {
             email: self.email.clone(),
             signup: self.signup,
             passkey: self.passkey,
+            social: self.social,
             started_at: self.started_at,
             records: self.records.clone(),
             stage,

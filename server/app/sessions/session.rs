@@ -43,6 +43,12 @@ pub enum AuthRecord {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         email: Option<String>,
     },
+    /// An account at a third-party provider (allauth's `socialaccount`).
+    Socialaccount {
+        at: f64,
+        provider: String,
+        uid: String,
+    },
     /// A second factor: authenticator `id` of `kind`, at login, to
     /// reauthenticate, or (a passkey) as the only factor.
     Mfa {
@@ -68,6 +74,7 @@ impl AuthRecord {
             AuthRecord::Password { at, .. }
             | AuthRecord::PasswordReset { at, .. }
             | AuthRecord::Code { at, .. }
+            | AuthRecord::Socialaccount { at, .. }
             | AuthRecord::Mfa { at, .. } => *at,
         }
     }
@@ -205,12 +212,18 @@ pub enum Stage {
     MfaTrust,
     /// A signup by passkey waits for its passkey.
     MfaSignupWebauthn,
+    /// A provider login that cannot sign up on its own: the account
+    /// details the provider did not give (or that are taken) are asked
+    /// for (`auth/provider/signup`).
+    ProviderSignup {
+        login: Box<crate::app::social::SocialLogin>,
+    },
 }
 
 impl Stage {
     pub fn step(&self) -> Step {
         match self {
-            Stage::LoginByCode { .. } => Step::Authenticate,
+            Stage::LoginByCode { .. } | Stage::ProviderSignup { .. } => Step::Authenticate,
             Stage::VerifyEmail { .. } => Step::VerifyEmail,
             Stage::MfaAuthenticate { .. } => Step::MfaAuthenticate,
             Stage::MfaTrust => Step::MfaTrust,
@@ -225,6 +238,7 @@ impl Stage {
             Stage::MfaAuthenticate { .. } => FlowKind::MfaAuthenticate,
             Stage::MfaTrust => FlowKind::MfaTrust,
             Stage::MfaSignupWebauthn => FlowKind::MfaSignupWebauthn,
+            Stage::ProviderSignup { .. } => FlowKind::ProviderSignup,
         }
     }
 
@@ -232,7 +246,10 @@ impl Stage {
         match self {
             Stage::LoginByCode { code } => Some(code),
             Stage::VerifyEmail { code, .. } => code.as_mut(),
-            Stage::MfaAuthenticate { .. } | Stage::MfaTrust | Stage::MfaSignupWebauthn => None,
+            Stage::MfaAuthenticate { .. }
+            | Stage::MfaTrust
+            | Stage::MfaSignupWebauthn
+            | Stage::ProviderSignup { .. } => None,
         }
     }
 }
@@ -252,6 +269,10 @@ pub struct PendingLogin {
     /// A signup by passkey (the account has no password).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub passkey: bool,
+    /// A login through a provider: `socialaccount.email_verification`
+    /// applies instead of `account.email_verification`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub social: bool,
     /// When the login began (unix ms); it lapses after `login_timeout`.
     pub started_at: i64,
     /// The records of the steps passed, added to the session at the end.
@@ -386,6 +407,10 @@ pub struct SessionData {
     /// as `app::mfa::webauthn::Ceremony` writes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webauthn: Option<serde_json::Value>,
+    /// Provider redirects under way, by their `state` parameter (allauth's
+    /// `socialaccount_states`, at most ten).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub social_states: std::collections::BTreeMap<String, crate::app::social::RedirectState>,
 }
 
 impl SessionData {
@@ -491,6 +516,9 @@ pub enum FlowKind {
     PasswordResetByCode,
     Reauthenticate,
     MfaReauthenticate,
+    ProviderRedirect,
+    ProviderToken,
+    ProviderSignup,
 }
 
 /// One entry of `data.flows`.
@@ -502,14 +530,20 @@ pub struct Flow {
     /// The user's kinds of second factor (`mfa_authenticate`,
     /// `mfa_reauthenticate`); empty: the field is left out.
     pub types: Vec<MfaType>,
+    /// (`provider_redirect`, `provider_token`) the providers' ids.
+    pub providers: Option<Vec<String>>,
+    /// (`provider_signup`) the provider.
+    pub provider: Option<crate::app::social::ProviderInfo>,
 }
 
 impl Flow {
-    fn plain(id: FlowKind) -> Flow {
+    pub fn plain(id: FlowKind) -> Flow {
         Flow {
             id,
             is_pending: None,
             types: Vec::new(),
+            providers: None,
+            provider: None,
         }
     }
 }
@@ -518,15 +552,26 @@ impl Flow {
 pub fn anonymous_flows(
     config: &Config,
     built: Built,
+    client: allauth_api::runtime::ClientKind,
     data: &SessionData,
     now_ms: i64,
 ) -> Vec<Flow> {
-    let mut flows = vec![Flow::plain(FlowKind::Login)];
+    // `SOCIALACCOUNT_ONLY`: no local login, signup or reset.
+    let local = !config.socialaccount.only;
+    let mut flows = Vec::new();
+    if local {
+        flows.push(Flow::plain(FlowKind::Login));
+    }
     if config.account.login_by_code_enabled && built.login_by_code {
         flows.push(Flow::plain(FlowKind::LoginByCode));
     }
-    if config.account.signup_open && built.signup {
+    if config.account.signup_open && built.signup && local {
         flows.push(Flow::plain(FlowKind::Signup));
+    }
+    if config.socialaccount.enabled && built.socialaccount {
+        flows.extend(crate::app::social::provider_flows(
+            config, client, data, now_ms,
+        ));
     }
     if config.mfa.enabled && built.webauthn && config.mfa.passkey_login_enabled {
         flows.push(Flow::plain(FlowKind::MfaLoginWebauthn));
@@ -540,18 +585,17 @@ pub fn anonymous_flows(
         match flows.iter_mut().find(|f| f.id == id) {
             Some(flow) => flow.is_pending = Some(true),
             None => flows.push(Flow {
-                id,
-                is_pending: Some(true),
                 types,
+                is_pending: Some(true),
+                ..Flow::plain(id)
             }),
         }
     }
-    if config.account.password_reset_by_code_enabled && built.password_reset_by_code {
+    if local && config.account.password_reset_by_code_enabled && built.password_reset_by_code {
         let pending_reset = data.live_password_reset(config, now_ms).is_some();
         flows.push(Flow {
-            id: FlowKind::PasswordResetByCode,
             is_pending: Some(pending_reset),
-            types: Vec::new(),
+            ..Flow::plain(FlowKind::PasswordResetByCode)
         });
     }
     flows
@@ -572,9 +616,8 @@ pub fn reauthentication_flows(
     }
     if config.mfa.enabled && built.mfa && !mfa_types.is_empty() {
         flows.push(Flow {
-            id: FlowKind::MfaReauthenticate,
-            is_pending: None,
             types: mfa_types.to_vec(),
+            ..Flow::plain(FlowKind::MfaReauthenticate)
         });
     }
     flows
@@ -743,6 +786,24 @@ impl LiveSession {
         }
     }
 
+    /// Django's `logout` before another login: the user and the session's
+    /// data go, and the session continues under a new key.
+    pub fn restart(&mut self) {
+        self.user = None;
+        self.data = SessionData::default();
+        self.new_token = Some(codes::new_token());
+        self.rotate_csrf = true;
+        self.modified = true;
+    }
+
+    /// Changes the provider redirects under way.
+    pub fn social_states_mut(
+        &mut self,
+    ) -> &mut std::collections::BTreeMap<String, crate::app::social::RedirectState> {
+        self.mark_modified();
+        &mut self.data.social_states
+    }
+
     /// Ends the session: the row goes, the client's token stops working.
     pub fn logout(&mut self) {
         self.user = None;
@@ -761,6 +822,7 @@ impl LiveSession {
             && (self.user.is_some()
                 || self.data.login.is_some()
                 || self.data.webauthn.is_some()
+                || !self.data.social_states.is_empty()
                 || self.data.processes != Processes::default()
                 || self.row_id.is_some())
     }

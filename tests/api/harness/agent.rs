@@ -83,18 +83,102 @@ impl Agent {
                 body["meta"]["session_token"].is_null(),
                 "a browser is never shown a session token: {body}"
             );
-            for (name, value) in set {
-                let value = value.filter(|v| !v.is_empty() && v != "\"\"");
-                if name == "sessionid" {
-                    self.token = value;
-                } else if let Some(value) = value {
-                    self.cookies.insert(name, value);
-                } else {
-                    self.cookies.remove(&name);
-                }
-            }
+            self.absorb(set);
         }
         (status, body)
+    }
+
+    /// Keeps (or forgets) the cookies a browser was sent.
+    fn absorb(&mut self, set: Vec<(String, Option<String>)>) {
+        for (name, value) in set {
+            let value = value.filter(|v| !v.is_empty() && v != "\"\"");
+            if name == "sessionid" {
+                self.token = value;
+            } else if let Some(value) = value {
+                self.cookies.insert(name, value);
+            } else {
+                self.cookies.remove(&name);
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        let mut cookies: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if let Some(token) = &self.token {
+            cookies.push(format!("sessionid={token}"));
+        }
+        cookies.join("; ")
+    }
+
+    /// The browser's CSRF cookie.
+    pub fn csrf(&self) -> Option<String> {
+        self.cookies.get("csrftoken").cloned()
+    }
+
+    /// A browser's plain HTML form post to `/_allauth/browser/v1/<path>`
+    /// (no CSRF header: the form carries the token if `fields` do); the
+    /// status and the `Location`.
+    pub async fn form_post(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, Option<String>) {
+        let url = format!("{}/_allauth/{}/v1/{path}", self.base, self.client);
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let request = raw()
+            .post(url)
+            .header("Cookie", self.cookie_header())
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.follow_one(request).await
+    }
+
+    /// A browser's GET of `url` (a page of this server, with the cookies);
+    /// the status and the `Location`, not followed.
+    pub async fn visit(&mut self, url: &str) -> (u16, Option<String>) {
+        let url = if url.starts_with('/') {
+            format!("{}{url}", self.base)
+        } else {
+            url.to_string()
+        };
+        let request = raw().get(url).header("Cookie", self.cookie_header());
+        self.follow_one(request).await
+    }
+
+    /// [`Agent::visit`], with the page's text.
+    pub async fn page(&mut self, url: &str) -> (u16, String) {
+        let url = if url.starts_with('/') {
+            format!("{}{url}", self.base)
+        } else {
+            url.to_string()
+        };
+        let response = raw()
+            .get(url)
+            .header("Cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        self.absorb(response_cookie_values(&response));
+        (status, response.text().await.expect("text"))
+    }
+
+    async fn follow_one(&mut self, request: RawRequest) -> (u16, Option<String>) {
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        self.absorb(response_cookie_values(&response));
+        (status, location)
     }
 
     /// The request [`Agent::send`] sends, with this agent's session (token,
@@ -118,15 +202,7 @@ impl Agent {
                 request = request.header("X-Session-Token", token);
             }
         } else {
-            let mut cookies: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            if let Some(token) = &self.token {
-                cookies.push(format!("sessionid={token}"));
-            }
-            request = request.header("Cookie", cookies.join("; "));
+            request = request.header("Cookie", self.cookie_header());
             if let Some(csrf) = self.cookies.get("csrftoken") {
                 request = request.header("X-CSRFToken", csrf);
             }

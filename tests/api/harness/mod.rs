@@ -13,13 +13,19 @@ use crate::conformance;
 
 mod agent;
 mod authenticator;
+mod fake_github;
 mod fixtures;
 mod mail;
+mod oidc;
 
 pub use agent::{kind, Agent, CLIENTS, CSRF};
 pub use authenticator::SoftAuthenticator;
+pub use fake_github::{FakeGithub, GITHUB_CLIENT_ID, GITHUB_SECRET};
 pub use fixtures::{now_secs, session_for, user};
 pub use mail::{code_in, last_code_to, link_key, mails, mails_to, reset_key_to};
+pub use oidc::{
+    sign_id_token, sign_with_foreign_key, OidcClient, OidcProvider, ProviderBrowser, OIDC_KID,
+};
 
 /// The storage backends a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,2 @@
+DROP TABLE social_tokens;
+DROP TABLE social_accounts;
