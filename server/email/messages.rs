@@ -67,6 +67,15 @@ pub enum Message {
     WebauthnAdded { name: String, origin: ChangeOrigin },
     /// Notification: a security key or passkey was removed.
     WebauthnRemoved { name: String, origin: ChangeOrigin },
+    /// A provider account was connected (`provider` is its display name).
+    SocialAccountConnected {
+        provider: String,
+        origin: ChangeOrigin,
+    },
+    SocialAccountDisconnected {
+        provider: String,
+        origin: ChangeOrigin,
+    },
 }
 
 /// Where a change to an account came from: the notices show it (allauth's
@@ -139,6 +148,8 @@ impl Message {
             Message::RecoveryCodesGenerated { .. } => "recovery_codes_generated",
             Message::WebauthnAdded { .. } => "webauthn_added",
             Message::WebauthnRemoved { .. } => "webauthn_removed",
+            Message::SocialAccountConnected { .. } => "account_connected",
+            Message::SocialAccountDisconnected { .. } => "account_disconnected",
         }
     }
 
@@ -321,6 +332,20 @@ impl Message {
                 "Security key removed",
                 notice(
                     format!("The security key or passkey \"{name}\" was removed from your account."),
+                    origin,
+                ),
+            ),
+            Message::SocialAccountConnected { provider, origin } => (
+                "Third-party account connected",
+                notice(
+                    format!("A {provider} account was connected to your account."),
+                    origin,
+                ),
+            ),
+            Message::SocialAccountDisconnected { provider, origin } => (
+                "Third-party account disconnected",
+                notice(
+                    format!("A {provider} account was disconnected from your account."),
                     origin,
                 ),
             ),

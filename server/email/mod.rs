@@ -18,6 +18,6 @@ pub mod transport;
 
 pub use links::FrontendLinks;
 pub use messages::{ChangeOrigin, Message, Rendered};
-pub use outbox::enqueue;
+pub use outbox::{enqueue, notify};
 pub use sender::{deliver_due, spawn_sender, Mailer};
 pub use transport::{SendError, Transport, TransportError};

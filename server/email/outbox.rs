@@ -13,6 +13,25 @@ use crate::db::{DbConnection, DbError};
 
 use super::messages::Message;
 
+/// A notice of an account change to the user's primary address, when
+/// `account.email_notifications` is on (allauth's `send_notification_mail`),
+/// queued inside the change's transaction.
+pub fn notify(
+    conn: &mut DbConnection,
+    config: &Config,
+    user_id: i64,
+    message: Message,
+    now_ms: i64,
+) -> Result<(), DbError> {
+    if !config.account.email_notifications {
+        return Ok(());
+    }
+    if let Some(to) = crate::db::email_addresses::primary_for_user(conn, user_id)? {
+        enqueue(conn, config, &to.email, &message, now_ms)?;
+    }
+    Ok(())
+}
+
 /// Renders `message` for `to` and queues it, due at `now_ms` (unix epoch
 /// milliseconds). Meant to run inside the transaction of the change that
 /// caused it.

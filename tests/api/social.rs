@@ -696,7 +696,11 @@ fn with_oidc(idp_discovery: String) -> impl Fn(&mut Config) {
 #[tokio::test]
 async fn openid_connect_code_flow_with_a_real_provider() {
     let idp = OidcProvider::start(&[]).await;
-    let configure = with_oidc(idp.discovery_url());
+    let oidc = with_oidc(idp.discovery_url());
+    let configure = move |config: &mut Config| {
+        oidc(config);
+        config.socialaccount.store_tokens = true;
+    };
     on_each_backend(&configure, |server| {
         let idp = &idp;
         async move {
@@ -732,6 +736,21 @@ async fn openid_connect_code_flow_with_a_real_provider() {
             assert_eq!(session["data"]["methods"][0]["uid"], "alice@example.test");
             let (_, list) = browser.get("account/providers", &[]).await;
             assert_eq!(list["data"][0]["provider"]["name"], "Test IdP");
+            // store_tokens: the access token is kept, sealed.
+            let db = server.server.context().db.clone();
+            let stored = db
+                .run(|conn| {
+                    use allauth_server::db::schema::social_tokens;
+                    use diesel::prelude::*;
+                    Ok(social_tokens::table
+                        .select((social_tokens::client_id, social_tokens::token))
+                        .load::<(String, String)>(conn)?)
+                })
+                .await
+                .expect("tokens");
+            assert_eq!(stored.len(), 1, "{stored:?}");
+            assert_eq!(stored[0].0, "server-client");
+            assert!(stored[0].1.starts_with("sealed:v1:"), "{stored:?}");
             // The callback replayed: its state is gone.
             let (_, location) = browser.visit(&callback).await;
             assert_eq!(
@@ -1068,6 +1087,110 @@ async fn socialaccount_only_leaves_no_local_way_in() {
                 .await;
             assert_eq!(status, 400);
             assert_eq!(body["errors"][0]["code"], "disconnect_last");
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn connect_through_the_redirect_with_notices_and_reauthentication() {
+    on_each_backend(
+        |config| {
+            with_dummy(config);
+            config.account.email_notifications = true;
+            config.account.reauthentication_required = true;
+        },
+        |server| async move {
+            let email = "linker@example.com";
+            user(&server, "linker", email, true, Some(PASSWORD)).await;
+            let mut browser = Agent::new(&server, "browser");
+            let (status, _) = browser
+                .post(
+                    "auth/login",
+                    json!({"username": "linker", "password": PASSWORD}),
+                )
+                .await;
+            assert_eq!(status, 200);
+            let page = redirect_start(&mut browser, "dummy", "/linked", "connect").await;
+            let (status, location) = browser.visit(&format!("{page}&id=8100")).await;
+            assert_eq!((status, location.as_deref()), (302, Some("/linked")));
+            let (_, list) = browser.get("account/providers", &[]).await;
+            assert_eq!(list["data"][0]["uid"], "8100");
+            let sent = mails(&server).await;
+            assert!(
+                sent.iter()
+                    .any(|(to, subject, _)| to == email && subject.contains("connected")),
+                "{sent:?}"
+            );
+            let (status, body) = browser
+                .delete(
+                    "account/providers",
+                    Some(json!({"provider": "dummy", "account": "8100"})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            let sent = mails(&server).await;
+            assert!(
+                sent.iter()
+                    .any(|(to, subject, _)| to == email && subject.contains("disconnected")),
+                "{sent:?}"
+            );
+
+            // An anonymous browser cannot connect.
+            let mut anonymous = Agent::new(&server, "browser");
+            let page = redirect_start(&mut anonymous, "dummy", "/linked", "connect").await;
+            let (_, location) = anonymous.visit(&format!("{page}&id=8101")).await;
+            let location = location.unwrap();
+            assert_eq!(
+                query_param(&location, "error").as_deref(),
+                Some("permission_denied")
+            );
+            assert_eq!(
+                query_param(&location, "error_process").as_deref(),
+                Some("connect")
+            );
+            server
+        },
+    )
+    .await;
+    // Too long since the last authentication: reauthenticate first.
+    on_each_backend(
+        |config| {
+            with_dummy(config);
+            config.account.reauthentication_required = true;
+            config.account.reauthentication_timeout = 1;
+        },
+        |server| async move {
+            user(&server, "stale", "stale@example.com", true, Some(PASSWORD)).await;
+            let mut browser = Agent::new(&server, "browser");
+            browser
+                .post(
+                    "auth/login",
+                    json!({"username": "stale", "password": PASSWORD}),
+                )
+                .await;
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            let page = redirect_start(&mut browser, "dummy", "/linked", "connect").await;
+            let (_, location) = browser.visit(&format!("{page}&id=8200")).await;
+            let location = location.unwrap();
+            assert_eq!(
+                query_param(&location, "error").as_deref(),
+                Some("reauthentication_required"),
+                "{location}"
+            );
+            let mut app = Agent::new(&server, "app");
+            app.post(
+                "auth/login",
+                json!({"username": "stale", "password": PASSWORD}),
+            )
+            .await;
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            let (status, body) =
+                token_login(&mut app, "dummy", "connect", dummy_token(8201, None, false)).await;
+            assert_eq!(status, 401, "{body}");
+            assert_eq!(body["meta"]["is_authenticated"], true);
+            assert_eq!(body["data"]["flows"][0]["id"], "reauthenticate");
             server
         },
     )

@@ -17,7 +17,7 @@ use crate::app::{Error, FieldError};
 use crate::config::{Config, MfaType};
 use crate::db::authenticators::{self, NewAuthenticator};
 use crate::db::{email_addresses, DbConnection, DbError};
-use crate::email::{enqueue, messages, Message};
+use crate::email::{messages, notify, Message};
 
 use super::recovery_codes::RecoveryCodesData;
 
@@ -344,22 +344,6 @@ pub(crate) fn remove_dangling_recovery_codes(
 }
 
 /// Queues `message` to the user's primary address, with notices on.
-fn notify(
-    conn: &mut DbConnection,
-    config: &Config,
-    user_id: i64,
-    message: Message,
-    now: i64,
-) -> Result<(), DbError> {
-    if !config.account.email_notifications {
-        return Ok(());
-    }
-    if let Some(to) = email_addresses::primary_for_user(conn, user_id)? {
-        enqueue(conn, config, &to.email, &message, now)?;
-    }
-    Ok(())
-}
-
 /// Claims the WebAuthn ceremony of the session: taken out in one
 /// compare-and-set, so that its challenge serves once.
 pub(crate) async fn take_ceremony(

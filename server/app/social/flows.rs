@@ -28,6 +28,7 @@ use crate::db::email_addresses::{self, NewEmailAddress};
 use crate::db::social_accounts::{self, NewSocialAccount, SocialAccount};
 use crate::db::users::{self, NewUser, User};
 use crate::db::{DbConnection, DbError};
+use crate::email::{self, Message};
 
 use super::providers::{self, Provider};
 use super::{Process, ProviderEmail, SocialLogin};
@@ -134,7 +135,7 @@ pub async fn complete(
     process: Process,
 ) -> Result<(), Failure> {
     match process {
-        Process::Connect => connect(deps, session, login).await,
+        Process::Connect => connect(deps, session, provider, login).await,
         Process::Login => authenticate(deps, session, provider, login).await,
     }
 }
@@ -202,6 +203,7 @@ async fn by_email(
         return Ok(None);
     }
     let (config, link, now) = (deps.config.clone(), login.clone(), deps.now_ms);
+    let (name, origin) = (provider.name.clone(), deps.change_origin());
     let found = deps
         .db
         .transaction(move |conn| {
@@ -224,6 +226,11 @@ async fn by_email(
                     let account =
                         social_accounts::insert(conn, &new_link(user.id, &link, &extra, now))?;
                     store_tokens(conn, &config, account.id, &link)?;
+                    let message = Message::SocialAccountConnected {
+                        provider: name.clone(),
+                        origin: origin.clone(),
+                    };
+                    email::notify(conn, &config, user.id, message, now)?;
                 }
                 return users::by_id(conn, user.id);
             }
@@ -489,6 +496,7 @@ async fn finish_signup(
 async fn connect(
     deps: &Deps<'_>,
     session: &mut LiveSession,
+    provider: &Provider,
     login: SocialLogin,
 ) -> Result<(), Failure> {
     let Some(user) = session.user.clone() else {
@@ -500,6 +508,7 @@ async fn connect(
         }
     }
     let (config, now) = (deps.config.clone(), deps.now_ms);
+    let (name, origin) = (provider.name.clone(), deps.change_origin());
     let result = deps
         .db
         .transaction(move |conn| -> Result<bool, DbError> {
@@ -520,6 +529,11 @@ async fn connect(
                     let account =
                         social_accounts::insert(conn, &new_link(user.id, &login, &extra, now))?;
                     store_tokens(conn, &config, account.id, &login)?;
+                    let message = Message::SocialAccountConnected {
+                        provider: name,
+                        origin,
+                    };
+                    email::notify(conn, &config, user.id, message, now)?;
                     Ok(true)
                 }
             }
@@ -777,9 +791,20 @@ pub async fn disconnect(
             return Err(Failure::Reauthenticate(flows));
         }
     }
-    let account_id = account.id;
+    let (account_id, config, now) = (account.id, deps.config.clone(), deps.now_ms);
+    let message = Message::SocialAccountDisconnected {
+        provider: view(deps.config, &account)
+            .provider
+            .map_or_else(|| account.provider.clone(), |p| p.name),
+        origin: deps.change_origin(),
+    };
     deps.db
-        .run(move |conn| social_accounts::delete(conn, user_id, account_id))
+        .transaction(move |conn| {
+            if social_accounts::delete(conn, user_id, account_id)? {
+                email::notify(conn, &config, user_id, message, now)?;
+            }
+            Ok(())
+        })
         .await?;
     Ok(list(deps, user_id).await?)
 }
