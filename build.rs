@@ -666,6 +666,19 @@ fn generate_api(spec: &OpenAPI, ops: &[Op]) -> BuildResult<String> {
                 rqctx: RequestContext<Self::Context>,
                 path: dropshot::Path<AccountsPathParam>,
             ) -> Result<Response<Body>, ApiError>;
+
+            /// Form posts to the same pages (Apple's `form_post` callback).
+            #[endpoint {
+                method = POST,
+                path = "/accounts/{rest:.*}",
+                operation_id = "accounts_form",
+                unpublished = true,
+            }]
+            async fn accounts_form(
+                rqctx: RequestContext<Self::Context>,
+                path: dropshot::Path<AccountsPathParam>,
+                body: dropshot::UntypedBody,
+            ) -> Result<Response<Body>, ApiError>;
         }
 
         /// Implements every operation of [`AllauthApi`] by forwarding it,

@@ -4185,6 +4185,17 @@ pub trait AllauthApi {
         rqctx: RequestContext<Self::Context>,
         path: dropshot::Path<AccountsPathParam>,
     ) -> Result<Response<Body>, ApiError>;
+    /// Form posts to the same pages (Apple's `form_post` callback).
+    #[endpoint{method = POST,
+    path = "/accounts/{rest:.*}",
+    operation_id = "accounts_form",
+    unpublished = true,
+    }]
+    async fn accounts_form(
+        rqctx: RequestContext<Self::Context>,
+        path: dropshot::Path<AccountsPathParam>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Response<Body>, ApiError>;
 }
 /// Implements every operation of [`AllauthApi`] by forwarding it,
 /// through one wrapper, to the handler of the same name in the module

@@ -177,9 +177,10 @@ impl Default for SocialAccountConfig {
 }
 
 /// The provider ids this server implements besides configured `kind`s.
-pub const KNOWN_PROVIDERS: [&str; 6] = [
+pub const KNOWN_PROVIDERS: [&str; 7] = [
     "openid_connect",
     "google",
+    "apple",
     "github",
     "gitlab",
     "microsoft",
@@ -310,6 +311,31 @@ impl SocialAccountConfig {
                         format!("{key}.provider_id"),
                         format!("provider {sub_id:?} is configured twice"),
                     ));
+                }
+                if kind == "apple" {
+                    // allauth's Apple app: `client_id` the service id(s),
+                    // `secret` the key id, `key` the team id, and the
+                    // private key that signs the client secret.
+                    let missing = if app.key.trim().is_empty() {
+                        Some(("key", "the team id"))
+                    } else if app.secret().is_empty() {
+                        Some(("secret", "the key id"))
+                    } else if app
+                        .settings
+                        .certificate_key
+                        .as_ref()
+                        .is_none_or(Secret::is_empty)
+                    {
+                        Some(("settings.certificate_key", "the private key (PEM)"))
+                    } else {
+                        None
+                    };
+                    if let Some((field, what)) = missing {
+                        return Err(ConfigError::inconsistent(
+                            format!("{key}.{field}"),
+                            format!("an Apple app needs {what}"),
+                        ));
+                    }
                 }
                 if let Some(method) = &app.settings.token_auth_method {
                     if method != "client_secret_basic" && method != "client_secret_post" {

@@ -15,13 +15,16 @@ use dropshot::{Body, HttpResponse, RequestContext};
 use http::{HeaderValue, Response, StatusCode};
 use serde_json::{Map, Value};
 
+use crate::app::security::sealed;
 use crate::app::social::redirect::{self, DummyPage};
 use crate::app::Error;
-use crate::http::{error_reply, Call, Early, ServerContext};
+use crate::http::{cookies, error_reply, Call, Early, ServerContext};
 
 /// Which page a path names.
 enum Page {
     Callback(String),
+    /// Apple's callback after its form post (`…/callback/finish/`).
+    AppleFinish,
     Dummy,
 }
 
@@ -36,6 +39,7 @@ fn page(rest: &[String]) -> Option<Page> {
             Some(Page::Callback((*provider_id).to_string()))
         }
         ["dummy", "authenticate"] => Some(Page::Dummy),
+        ["apple", "login", "callback", "finish"] => Some(Page::AppleFinish),
         [provider, "login", "callback"] if *provider != "oidc" => {
             Some(Page::Callback((*provider).to_string()))
         }
@@ -76,7 +80,7 @@ pub async fn accounts_page(
         Ok(call) => call,
         Err(early) => return Ok(early.into_response()),
     };
-    let query = query_of(&rqctx);
+    let mut query = query_of(&rqctx);
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     match page {
         Page::Callback(provider_id) => {
@@ -84,6 +88,23 @@ pub async fn accounts_page(
             let location =
                 redirect::callback(&deps, &mut call.session, &origin, &provider_id, &query).await;
             into_response(call.finish_redirect(location).await)
+        }
+        Page::AppleFinish => {
+            // What Apple posted, from the cookie the post set (used once).
+            let posted = cookies::request_cookie(rqctx.request.headers(), cookies::APPLE_COOKIE)
+                .and_then(|v| sealed::open(deps.secret(), APPLE_PURPOSE, &v))
+                .and_then(|json| serde_json::from_str::<Map<String, Value>>(&json).ok())
+                .unwrap_or_default();
+            for (key, value) in posted {
+                query.entry(key).or_insert(value);
+            }
+            let origin = call.own_origin();
+            let https = origin.starts_with("https:");
+            let location =
+                redirect::callback(&deps, &mut call.session, &origin, "apple", &query).await;
+            let mut response = into_response(call.finish_redirect(location).await)?;
+            cookies::set_apple_cookie(response.headers_mut(), None, https);
+            Ok(response)
         }
         Page::Dummy => match redirect::dummy_authenticate(&deps, &mut call.session, &query).await {
             Ok(DummyPage::Form { state, error }) => Ok(dummy_form(&state, error.as_deref())),
@@ -93,6 +114,64 @@ pub async fn accounts_page(
             Err(error) => into_response(call.finish_redirect(Err(error)).await),
         },
     }
+}
+
+/// What the Apple cookie is sealed for.
+const APPLE_PURPOSE: &str = "apple-callback";
+
+/// Form posts under `/accounts/`: only Apple's callback takes one. Apple
+/// posts cross-site, so the session cookie does not come with it (allauth's
+/// `apple_post_callback`): `user` and `id_token` are kept in a short-lived
+/// sealed cookie and the browser goes on to `…/callback/finish/` with
+/// `code`, `state` and `error`, where its session cookie is sent.
+pub async fn accounts_form(
+    rqctx: RequestContext<ServerContext>,
+    path: dropshot::Path<AccountsPathParam>,
+    body: dropshot::UntypedBody,
+) -> Result<Response<Body>, ApiError> {
+    let ctx = rqctx.context();
+    let segments = path.into_inner().rest;
+    let is_apple = matches!(
+        page(&segments),
+        Some(Page::Callback(ref id)) if id == "apple"
+    );
+    let configured = ctx.config.socialaccount.enabled
+        && crate::app::social::providers::list(&ctx.config)
+            .iter()
+            .any(|p| p.sub_id == "apple");
+    if !is_apple || !configured {
+        let headers = crate::http::response_headers(ctx, rqctx.request.headers());
+        return Ok(error_reply::<Early>(Error::NotFound, headers).into_response());
+    }
+    let mut to_query = Vec::new();
+    let mut kept = Map::new();
+    for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
+        match key.as_ref() {
+            "code" | "state" | "error" if !value.is_empty() => {
+                to_query.push((key.into_owned(), value.into_owned()))
+            }
+            "user" | "id_token" => {
+                kept.insert(key.into_owned(), Value::String(value.into_owned()));
+            }
+            _ => {}
+        }
+    }
+    let secret = ctx
+        .config
+        .server
+        .secret_key
+        .as_ref()
+        .map_or("", |s| s.expose());
+    let https = crate::http::client::is_secure(rqctx.request.headers(), &ctx.config);
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&to_query)
+        .finish();
+    let mut response = into_response(Redirect::to(format!(
+        "/accounts/apple/login/callback/finish/?{query}"
+    )))?;
+    let sealed_value = sealed::seal(secret, APPLE_PURPOSE, &Value::Object(kept).to_string());
+    cookies::set_apple_cookie(response.headers_mut(), Some(&sealed_value), https);
+    Ok(response)
 }
 
 fn escape(text: &str) -> String {

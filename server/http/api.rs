@@ -46,6 +46,14 @@ impl AllauthApi for Api {
         accounts_pages::accounts_page(rqctx, path).await
     }
 
+    async fn accounts_form(
+        rqctx: RequestContext<Self::Context>,
+        path: dropshot::Path<AccountsPathParam>,
+        body: dropshot::UntypedBody,
+    ) -> Result<Response<Body>, ApiError> {
+        accounts_pages::accounts_form(rqctx, path, body).await
+    }
+
     allauth_api::preflight_endpoints!(cors::preflight);
 
     allauth_api::other_method_endpoints!(other_method::other_method);

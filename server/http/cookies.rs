@@ -188,6 +188,34 @@ pub fn origin_allowed(headers: &HeaderMap, config: &Config) -> bool {
             .any(|t| t.trim_end_matches('/') == origin)
 }
 
+/// The cookie that carries what Apple posted to the callback
+/// (`user`, `id_token`, sealed) over to the callback's GET, where the
+/// session cookie is sent again (allauth's `apple_login_session`).
+pub const APPLE_COOKIE: &str = "apple-login-session";
+/// Its path: the Apple callback pages only.
+const APPLE_COOKIE_PATH: &str = "/accounts/apple/";
+
+/// Sets (`Some`) or deletes the Apple callback cookie. Five minutes at
+/// most; `SameSite=None` over HTTPS, since it is set on Apple's cross-site
+/// post.
+pub fn set_apple_cookie(headers: &mut HeaderMap, value: Option<&str>, https: bool) {
+    let mut cookie = Cookie::build((APPLE_COOKIE, value.unwrap_or_default().to_owned()))
+        .path(APPLE_COOKIE_PATH)
+        .http_only(true)
+        .secure(https)
+        .same_site(if https { SameSite::None } else { SameSite::Lax })
+        .max_age(cookie::time::Duration::seconds(if value.is_some() {
+            300
+        } else {
+            0
+        }))
+        .build();
+    if value.is_none() {
+        cookie.make_removal();
+    }
+    append(headers, cookie);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

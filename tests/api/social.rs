@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 
 use crate::harness::{
     mails, now_secs, on_each_backend, on_each_backend_and_client, sign_id_token,
-    sign_with_foreign_key, user, Agent, FakeGithub, OidcClient, OidcProvider, TestServer, CSRF,
+    sign_with_foreign_key, user, Agent, FakeApple, FakeGithub, OidcClient, OidcProvider,
+    TestServer, APPLE_CLIENT_ID, APPLE_KEY_ID, APPLE_PRIVATE_KEY, APPLE_TEAM_ID, CSRF,
     GITHUB_CLIENT_ID, GITHUB_SECRET,
 };
 
@@ -1194,5 +1195,88 @@ async fn connect_through_the_redirect_with_notices_and_reauthentication() {
             server
         },
     )
+    .await;
+}
+
+#[tokio::test]
+async fn apple_form_post_callback_and_signed_client_secret() {
+    let apple = FakeApple::start().await;
+    let issuer = apple.base();
+    let configure = move |config: &mut Config| {
+        config.socialaccount.providers.insert(
+            "apple".into(),
+            ProviderSettings {
+                app: Some(AppConfig {
+                    client_id: APPLE_CLIENT_ID.into(),
+                    secret: Some(APPLE_KEY_ID.to_string().into()),
+                    key: APPLE_TEAM_ID.into(),
+                    settings: AppSettings {
+                        server_url: Some(issuer.clone()),
+                        certificate_key: Some(APPLE_PRIVATE_KEY.to_string().into()),
+                        ..AppSettings::default()
+                    },
+                    ..AppConfig::default()
+                }),
+                ..ProviderSettings::default()
+            },
+        );
+    };
+    on_each_backend(&configure, |server| {
+        let apple = &apple;
+        async move {
+            let mut browser = Agent::new(&server, "browser");
+            let authorize = redirect_start(&mut browser, "apple", "/apple-done", "login").await;
+            assert!(authorize.starts_with(&format!("{}/auth/authorize?", apple.base())), "{authorize}");
+            assert_eq!(query_param(&authorize, "response_mode").as_deref(), Some("form_post"));
+            assert_eq!(query_param(&authorize, "response_type").as_deref(), Some("code id_token"));
+            assert_eq!(query_param(&authorize, "client_id").as_deref(), Some(APPLE_CLIENT_ID));
+            let redirect_uri = query_param(&authorize, "redirect_uri").unwrap();
+            assert_eq!(redirect_uri, server.url("/accounts/apple/login/callback/"));
+            let state = query_param(&authorize, "state").unwrap();
+            // Apple posts back from its own site, with the name only this once.
+            let code = apple.issue_code("001234.apple.sub", "ada@privaterelay.appleid.com");
+            let user = json!({"name": {"firstName": "Ada", "lastName": "Lovelace"}, "email": "ada@privaterelay.appleid.com"}).to_string();
+            let (status, finish) = browser
+                .cross_site_post(&redirect_uri, &[("code", &code), ("state", &state), ("user", &user)])
+                .await;
+            assert_eq!(status, 302);
+            let finish = finish.unwrap();
+            assert!(finish.starts_with("/accounts/apple/login/callback/finish/?"), "{finish}");
+            assert!(!finish.contains("Lovelace"), "the user's data stays out of the URL: {finish}");
+            let (status, location) = browser.visit(&finish).await;
+            assert_eq!((status, location.as_deref()), (302, Some("/apple-done")), "{:?}", apple.refused());
+            let (status, session) = browser.get("auth/session", &[]).await;
+            assert_eq!(status, 200, "{session}");
+            assert_eq!(session["data"]["user"]["email"], "ada@privaterelay.appleid.com");
+            assert_eq!(session["data"]["methods"][0]["uid"], "001234.apple.sub");
+            let (_, list) = browser.get("account/providers", &[]).await;
+            // A relay address is no name to show; the posted name is.
+            assert_eq!(list["data"][0]["display"], "Ada Lovelace");
+            assert!(apple.refused().is_empty(), "{:?}", apple.refused());
+
+            // The app's token flow with an ID token Apple issued.
+            let now = now_secs() as i64;
+            let id_token = sign_id_token(&json!({
+                "iss": apple.base(), "aud": APPLE_CLIENT_ID, "sub": "001234.apple.sub",
+                "exp": now + 300, "iat": now, "email": "ada@privaterelay.appleid.com", "email_verified": "true"
+            }));
+            let mut app = Agent::new(&server, "app");
+            let (status, body) = token_login(
+                &mut app,
+                "apple",
+                "login",
+                json!({"client_id": APPLE_CLIENT_ID, "id_token": id_token}),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["data"]["methods"][0]["provider"], "apple");
+            // Only Apple's callback takes a form post.
+            let (status, _) = browser
+                .cross_site_post(&server.url("/accounts/github/login/callback/"), &[("code", "x")])
+                .await;
+            assert_eq!(status, 404);
+            server
+        }
+    })
     .await;
 }

@@ -257,6 +257,29 @@ pub fn oidc_login(provider: &Provider, data: Value) -> Option<SocialLogin> {
     SocialLogin::from_data(provider, uid, data, common, Vec::new())
 }
 
+/// A Sign in with Apple identity: the verified ID token's claims over
+/// what Apple posted about the user at the first login (`user`: its
+/// `name` with `firstName` and `lastName`, and `email`).
+pub fn apple_login(provider: &Provider, claims: Value, user: Option<Value>) -> Option<SocialLogin> {
+    let mut data = match user {
+        Some(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    if let Value::Object(claims) = claims {
+        data.extend(claims);
+    }
+    let name = data.get("name").cloned().unwrap_or(Value::Null);
+    let common = Common {
+        email: text(data.get("email")),
+        email_verified: truthy(data.get("email_verified")),
+        first_name: text(name.get("firstName")),
+        last_name: text(name.get("lastName")),
+        ..Common::default()
+    };
+    let uid = text(data.get("sub"));
+    SocialLogin::from_data(provider, uid, Value::Object(data), common, Vec::new())
+}
+
 /// A plain OAuth2 profile read through the provider's field names;
 /// `emails` is GitHub's address list (`email`, `primary`, `verified`).
 pub fn oauth2_login(
@@ -358,6 +381,23 @@ pub fn display(provider_name: &str, provider_id: &str, extra_data: &Value) -> St
     if provider_id == "google" {
         if let Some(name) = text(data.get("name")) {
             return name;
+        }
+    }
+    if provider_id == "apple" {
+        // An address Apple relays is no name to show.
+        if let Some(email) = text(data.get("email"))
+            .filter(|e| !e.to_lowercase().ends_with("@privaterelay.appleid.com"))
+        {
+            return email;
+        }
+        let name = data.get("name").cloned().unwrap_or(Value::Null);
+        let full = format!(
+            "{} {}",
+            text(name.get("firstName")).unwrap_or_default(),
+            text(name.get("lastName")).unwrap_or_default()
+        );
+        if !full.trim().is_empty() {
+            return full.trim().to_string();
         }
     }
     let first_of = |keys: &[&str]| keys.iter().find_map(|k| text(data.get(*k)));

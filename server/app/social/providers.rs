@@ -12,6 +12,9 @@ use crate::config::{AppConfig, Config, ProviderSettings, SocialAccountConfig, Ve
 pub enum Engine {
     /// OpenID Connect with discovery: the ID token (and userinfo) say who.
     Oidc { discovery_url: String },
+    /// Sign in with Apple: OpenID Connect with a form-post callback and a
+    /// client secret that is a JWT signed with the app's key.
+    Apple { discovery_url: String },
     /// Plain OAuth2: the profile endpoint says who.
     OAuth2(Box<OAuth2Spec>),
     /// allauth's development provider: a local page asks who.
@@ -144,6 +147,18 @@ fn builtin(id: &str, app: Option<&AppConfig>) -> Option<(String, Engine)> {
                 },
             )
         }
+        "apple" => Some((
+            "Apple".into(),
+            Engine::Apple {
+                // Another server (a test's) only when the app says so.
+                discovery_url: app
+                    .and_then(|a| a.settings.server_url.as_deref())
+                    .map_or_else(
+                        || "https://appleid.apple.com/.well-known/openid-configuration".into(),
+                        well_known,
+                    ),
+            },
+        )),
         "dummy" => Some(("Dummy".into(), Engine::Dummy)),
         _ => None,
     }
@@ -280,6 +295,16 @@ pub fn get(config: &Config, sub_id: &str, client_id: Option<&str>) -> Option<Pro
     }
 }
 
+impl Engine {
+    /// The discovery document of an OpenID Connect engine.
+    pub fn discovery_url(&self) -> Option<&str> {
+        match self {
+            Engine::Oidc { discovery_url } | Engine::Apple { discovery_url } => Some(discovery_url),
+            Engine::OAuth2(_) | Engine::Dummy => None,
+        }
+    }
+}
+
 impl Provider {
     pub fn uses_apps(&self) -> bool {
         self.engine != Engine::Dummy
@@ -290,13 +315,31 @@ impl Provider {
     }
 
     /// Whether `auth/provider/token` works with it (allauth:
-    /// `openid_connect`, `google`, `dummy`).
+    /// `openid_connect`, `google`, `apple`, `dummy`).
     pub fn supports_token(&self) -> bool {
-        matches!(self.engine, Engine::Oidc { .. } | Engine::Dummy)
+        !matches!(self.engine, Engine::OAuth2(_))
     }
 
     pub fn client_id(&self) -> Option<&str> {
         self.app.as_ref().map(|a| a.client_id.as_str())
+    }
+
+    /// The client id used in calls to the provider: Apple apps may list
+    /// several, comma-separated; the first is the one for API calls.
+    pub fn api_client_id(&self) -> Option<&str> {
+        self.client_id()
+            .map(|id| id.split(',').next().unwrap_or(id).trim())
+    }
+
+    /// The audiences an ID token may be issued to.
+    pub fn audiences(&self) -> Vec<String> {
+        match (&self.engine, self.client_id()) {
+            (Engine::Apple { .. }, Some(ids)) => {
+                ids.split(',').map(|a| a.trim().to_string()).collect()
+            }
+            (_, Some(id)) => vec![id.to_string()],
+            (_, None) => Vec::new(),
+        }
     }
 
     /// `openid_configuration_url` in `config`: allauth sends it for
@@ -326,6 +369,13 @@ impl Provider {
                 }
             }
             "gitlab" => vec!["read_user".into()],
+            "apple" => {
+                let mut scope = vec!["name".into()];
+                if query_email {
+                    scope.push("email".into());
+                }
+                scope
+            }
             "microsoft" => vec!["User.Read".into()],
             "google" => {
                 let mut scope = vec!["openid".into(), "profile".into()];

@@ -215,9 +215,32 @@ async fn identify(
     provider: &Provider,
     granted: &Granted,
     nonce: Option<&str>,
+    posted: &Map<String, Value>,
 ) -> Result<SocialLogin, RemoteError> {
     let remote = deps.remote;
     let mut login = match &provider.engine {
+        Engine::Apple { .. } => {
+            // The token endpoint's ID token, else the one Apple posted.
+            let id_token = granted
+                .id_token
+                .clone()
+                .or_else(|| {
+                    posted
+                        .get("id_token")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| RemoteError("Apple sent no ID token".into()))?;
+            let claims = remote
+                .verify_id_token(provider, &id_token, &provider.audiences(), None)
+                .await?;
+            let user = posted
+                .get("user")
+                .and_then(Value::as_str)
+                .and_then(|u| serde_json::from_str::<Value>(u).ok());
+            super::apple_login(provider, claims, user)
+        }
         Engine::Oidc { .. } => {
             let mut data = Map::new();
             if provider.fetch_userinfo() || granted.id_token.is_none() {
@@ -227,11 +250,7 @@ async fn identify(
                 );
             }
             if let Some(id_token) = &granted.id_token {
-                let audiences: Vec<String> = provider
-                    .client_id()
-                    .map(str::to_string)
-                    .into_iter()
-                    .collect();
+                let audiences = provider.audiences();
                 let claims = remote
                     .verify_id_token(provider, id_token, &audiences, nonce)
                     .await?;
@@ -338,7 +357,7 @@ pub async fn callback(
                 state.pkce_verifier.as_deref(),
             )
             .await?;
-        identify(deps, &provider, &granted, state.nonce.as_deref()).await
+        identify(deps, &provider, &granted, state.nonce.as_deref(), query).await
     }
     .await;
     let login = match identified {
@@ -503,12 +522,22 @@ pub async fn token_login(
         Engine::Dummy => id_token
             .and_then(|t| serde_json::from_str::<Map<String, Value>>(t).ok())
             .and_then(|form| super::dummy_login(&provider, &form)),
+        Engine::Apple { .. } => match id_token {
+            Some(id_token) => match deps
+                .remote
+                .verify_id_token(&provider, id_token, &provider.audiences(), None)
+                .await
+            {
+                Ok(claims) => super::apple_login(&provider, claims, None),
+                Err(e) => {
+                    tracing::info!(provider = %provider.sub_id, error = %e, "provider token refused");
+                    None
+                }
+            },
+            None => None,
+        },
         Engine::Oidc { .. } => {
-            let audiences: Vec<String> = provider
-                .client_id()
-                .map(str::to_string)
-                .into_iter()
-                .collect();
+            let audiences = provider.audiences();
             let verified = match (id_token, access_token) {
                 (Some(id_token), _) => deps
                     .remote

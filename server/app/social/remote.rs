@@ -17,8 +17,8 @@ use oauth2::basic::{
 };
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, StandardRevocableToken,
-    StandardTokenResponse, TokenResponse, TokenUrl,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, ResponseType, Scope,
+    StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -173,7 +173,7 @@ impl Remote {
         provider: &Provider,
     ) -> Result<(String, String, Option<String>), RemoteError> {
         match &provider.engine {
-            Engine::Oidc { discovery_url } => {
+            Engine::Oidc { discovery_url } | Engine::Apple { discovery_url } => {
                 let doc = self.discovery(discovery_url).await?;
                 let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
                 Ok((
@@ -201,6 +201,7 @@ impl Remote {
         let basic = match provider.basic_auth() {
             Some(basic) => basic,
             None => match &provider.engine {
+                Engine::Apple { .. } => false,
                 // allauth: Basic only where the provider does not take the
                 // secret in the body.
                 Engine::Oidc { discovery_url } => {
@@ -216,8 +217,13 @@ impl Remote {
                 _ => false,
             },
         };
-        Ok(oauth2::Client::new(ClientId::new(app.client_id.clone()))
-            .set_client_secret(ClientSecret::new(app.secret().to_string()))
+        let secret = match &provider.engine {
+            Engine::Apple { .. } => apple_client_secret(provider)?,
+            _ => app.secret().to_string(),
+        };
+        let client_id = provider.api_client_id().unwrap_or_default().to_string();
+        Ok(oauth2::Client::new(ClientId::new(client_id))
+            .set_client_secret(ClientSecret::new(secret))
             .set_auth_uri(AuthUrl::new(authorize).map_err(fail)?)
             .set_token_uri(TokenUrl::new(token).map_err(fail)?)
             .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string()).map_err(fail)?)
@@ -246,6 +252,12 @@ impl Remote {
             let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
             request = request.set_pkce_challenge(challenge);
             pkce_verifier = Some(verifier.secret().clone());
+        }
+        if matches!(provider.engine, Engine::Apple { .. }) {
+            // Apple posts the answer back (`form_post`) with an ID token.
+            request = request
+                .set_response_type(&ResponseType::new("code id_token".into()))
+                .add_extra_param("response_mode", "form_post");
         }
         let mut nonce = None;
         if matches!(provider.engine, Engine::Oidc { .. }) {
@@ -355,7 +367,7 @@ impl Remote {
         audiences: &[String],
         nonce: Option<&str>,
     ) -> Result<Value, RemoteError> {
-        let Engine::Oidc { discovery_url } = &provider.engine else {
+        let Some(discovery_url) = provider.engine.discovery_url() else {
             return Err(fail("not an OpenID Connect provider"));
         };
         let doc = self.discovery(discovery_url).await?;
@@ -413,6 +425,32 @@ impl Remote {
         }
         Ok(data.claims)
     }
+}
+
+/// Apple's client secret (allauth's `generate_client_secret`): a JWT
+/// signed ES256 with the app's private key (`settings.certificate_key`),
+/// key id the app's `secret`, issued by the team (`key`) for the service
+/// id, valid an hour.
+fn apple_client_secret(provider: &Provider) -> Result<String, RemoteError> {
+    let app = provider.app.as_ref().ok_or_else(|| fail("no app"))?;
+    let pem = app
+        .settings
+        .certificate_key
+        .as_ref()
+        .map(|k| k.expose().to_string())
+        .ok_or_else(|| fail("Apple app without certificate_key"))?;
+    let key = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).map_err(fail)?;
+    let now = crate::app::now_ms().div_euclid(1000);
+    let claims = serde_json::json!({
+        "iss": app.key,
+        "aud": "https://appleid.apple.com",
+        "sub": provider.api_client_id().unwrap_or_default(),
+        "iat": now,
+        "exp": now + 3600,
+    });
+    let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+    header.kid = Some(app.secret().to_string());
+    jsonwebtoken::encode(&header, &claims, &key).map_err(fail)
 }
 
 /// One request of the `oauth2` crate through reqwest.

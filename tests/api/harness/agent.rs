@@ -139,6 +139,24 @@ impl Agent {
         self.follow_one(request).await
     }
 
+    /// A form post to `url` made from another site (a provider's
+    /// `form_post`): the browser's `SameSite=Lax` cookies stay home. The
+    /// status and the `Location`; cookies it sets are kept.
+    pub async fn cross_site_post(
+        &mut self,
+        url: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, Option<String>) {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let request = raw()
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.follow_one(request).await
+    }
+
     /// A browser's GET of `url` (a page of this server, with the cookies);
     /// the status and the `Location`, not followed.
     pub async fn visit(&mut self, url: &str) -> (u16, Option<String>) {

@@ -13,6 +13,7 @@ use crate::conformance;
 
 mod agent;
 mod authenticator;
+mod fake_apple;
 mod fake_github;
 mod fixtures;
 mod mail;
@@ -20,6 +21,7 @@ mod oidc;
 
 pub use agent::{kind, Agent, CLIENTS, CSRF};
 pub use authenticator::SoftAuthenticator;
+pub use fake_apple::{FakeApple, APPLE_CLIENT_ID, APPLE_KEY_ID, APPLE_PRIVATE_KEY, APPLE_TEAM_ID};
 pub use fake_github::{FakeGithub, GITHUB_CLIENT_ID, GITHUB_SECRET};
 pub use fixtures::{now_secs, session_for, user};
 pub use mail::{code_in, last_code_to, link_key, mails, mails_to, reset_key_to};
