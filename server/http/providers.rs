@@ -70,7 +70,23 @@ pub async fn provider_token_authenticate(
     _headers: HeaderParams<ProviderTokenAuthenticateHeaders>,
     body: JsonBody<types::ProviderTokenInput>,
 ) -> Handled<Reply<types::AuthenticatedResponse>> {
-    let (mut call, input) = call.input(body).await?;
+    // allauth reads `token` as any value: one that is no object is an
+    // `invalid_token`, not a type error.
+    let (mut call, input) = match body.read_form() {
+        Ok(input) => (call, input),
+        Err((errors, _)) => {
+            let crate::app::Error::Invalid(mut fields) = crate::http::invalid_input(errors) else {
+                unreachable!("invalid_input is Invalid")
+            };
+            for field in &mut fields {
+                if field.param.as_deref() == Some("token") && field.code != "required" {
+                    field.code = "invalid_token";
+                    field.message = "The token is not valid.".into();
+                }
+            }
+            return Ok(call.finish_auth(Err(Error::Invalid(fields))).await);
+        }
+    };
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let token = serde_json::to_value(&input.token)
         .ok()

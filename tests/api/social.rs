@@ -161,7 +161,13 @@ async fn token_input_errors_in_allauths_order() {
     on_each_backend_and_client(with_dummy, async |server, client| {
         let mut agent = Agent::new(server, client);
         let cases = [
-            (json!({"provider": "dummy", "process": "login", "token": {}}), "token_required", "token"),
+            (json!({"provider": "dummy", "process": "login", "token": {}}), "required", "token"),
+            (json!({"provider": "dummy", "process": "login", "token": "x"}), "invalid_token", "token"),
+            (
+                json!({"provider": "dummy", "process": "login", "token": {"client_id": "x"}}),
+                "token_required",
+                "token",
+            ),
             (
                 json!({"provider": "dummy", "process": "login", "token": {"id_token": "not json"}}),
                 "invalid_token",

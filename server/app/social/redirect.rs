@@ -473,6 +473,12 @@ pub async fn token_login(
     process: Process,
     token: &Map<String, Value>,
 ) -> Result<(), Failure> {
+    // An empty token is a missing one (allauth's required field).
+    if token.is_empty() {
+        return Err(Failure::Error(Error::Invalid(vec![
+            crate::app::account::accounts::required("token"),
+        ])));
+    }
     let known_class = crate::config::socialaccount_known(provider_id);
     let client_id_required = !known_class || provider_id != "dummy";
     let client_id = token.get("client_id");
