@@ -12,6 +12,7 @@ pub mod db;
 pub mod email;
 pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod spec;
 pub mod start;
 

@@ -36,6 +36,8 @@ pub enum StartError {
 pub struct RunningServer {
     server: HttpServer<ServerContext>,
     background: Background,
+    /// The Prometheus listener (`server.metrics_bind`).
+    metrics: Option<HttpServer<crate::metrics::MetricsContext>>,
 }
 
 /// The background tasks: the mail sender and the housekeeping of expired
@@ -105,7 +107,15 @@ impl RunningServer {
         self.server.app_private()
     }
 
+    /// Where the metrics listener listens, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.local_addr())
+    }
+
     pub async fn stop(self) -> Result<(), String> {
+        if let Some(metrics) = self.metrics {
+            let _ = metrics.close().await;
+        }
         let result = self.server.close().await;
         self.background.stop().await;
         result
@@ -203,6 +213,9 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         tasks: vec![sender, chores],
     };
     let sessions = crate::app::sessions::session_store::SessionStore::new(db.clone());
+    crate::metrics::install();
+    let metrics_bind = config.server.metrics_addr()?;
+    let metrics_db = db.clone();
     let remote = crate::app::social::remote::Remote::new(config.socialaccount.requests_timeout)
         .map_err(|e| StartError::Server(format!("provider HTTP client: {e}")))?;
     let context = ServerContext {
@@ -225,11 +238,22 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         default_handler_task_mode: HandlerTaskMode::Detached,
         ..Default::default()
     };
+    let metrics = match metrics_bind {
+        Some(bind) => Some(
+            crate::metrics::serve(bind, metrics_db)
+                .map_err(|e| StartError::Server(format!("metrics listener: {e}")))?,
+        ),
+        None => None,
+    };
     let server = ServerBuilder::new(api, context, log)
         .config(dropshot_config)
         .start()
         .map_err(|e| StartError::Server(e.to_string()))?;
-    Ok(RunningServer { server, background })
+    Ok(RunningServer {
+        server,
+        background,
+        metrics,
+    })
 }
 
 /// The file in `data_dir` that keeps the generated secret key.

@@ -276,11 +276,17 @@ impl HttpResponse for Redirect {
 pub trait Answer: Sized {
     fn envelope(status: StatusCode, body: Value) -> Self;
     fn headers_mut(&mut self) -> &mut HeaderMap;
+    /// The status the answer will be sent with.
+    fn status(&self) -> StatusCode;
 }
 
 impl<T, const STATUS: u16> Answer for Reply<T, STATUS> {
     fn envelope(status: StatusCode, body: Value) -> Self {
         Reply::envelope(status, body)
+    }
+
+    fn status(&self) -> StatusCode {
+        self.status
     }
 
     fn headers_mut(&mut self) -> &mut HeaderMap {
@@ -291,6 +297,13 @@ impl<T, const STATUS: u16> Answer for Reply<T, STATUS> {
 impl Answer for Redirect {
     fn envelope(status: StatusCode, body: Value) -> Self {
         Redirect::envelope(status, body)
+    }
+
+    fn status(&self) -> StatusCode {
+        match &self.target {
+            Ok(_) => StatusCode::FOUND,
+            Err((status, _)) => *status,
+        }
     }
 
     fn headers_mut(&mut self) -> &mut HeaderMap {

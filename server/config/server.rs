@@ -43,6 +43,9 @@ pub struct ServerConfig {
     /// Seconds a stopping server (SIGTERM, SIGINT) gives the requests in
     /// flight to finish; then it exits anyway, with status 1.
     pub shutdown_timeout: u64,
+    /// `IP:PORT` of a second listener serving Prometheus metrics at
+    /// `/metrics` (unset: no metrics endpoint). Keep it off the public network.
+    pub metrics_bind: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +61,7 @@ impl Default for ServerConfig {
             log_level: "info".to_owned(),
             housekeeping_interval: 300,
             shutdown_timeout: 30,
+            metrics_bind: None,
         }
     }
 }
@@ -76,8 +80,24 @@ impl ServerConfig {
         })
     }
 
+    /// `metrics_bind` parsed.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        self.metrics_bind
+            .as_deref()
+            .map(|bind| {
+                bind.trim().parse().map_err(|_| {
+                    ConfigError::inconsistent(
+                        "server.metrics_bind",
+                        format!("{bind:?} is not an IP:PORT socket address"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         self.bind_addr()?;
+        self.metrics_addr()?;
         if let Some(key) = &self.secret_key {
             if key.expose().trim().is_empty() {
                 return Err(ConfigError::inconsistent(

@@ -146,6 +146,22 @@ pub fn overdue(conn: &mut DbConnection, before: i64) -> Result<i64, DbError> {
         .get_result(conn)?)
 }
 
+/// Mail waiting to be sent (unsent, not given up: `next_attempt_at` before
+/// `given_up_at`): how many, and when the oldest was queued.
+pub fn pending_stats(
+    conn: &mut DbConnection,
+    given_up_at: i64,
+) -> Result<(i64, Option<i64>), DbError> {
+    let waiting = mail_outbox::table
+        .filter(mail_outbox::sent_at.is_null())
+        .filter(mail_outbox::next_attempt_at.lt(given_up_at));
+    let count = waiting.count().get_result(conn)?;
+    let oldest = waiting
+        .select(diesel::dsl::min(mail_outbox::created_at))
+        .first::<Option<i64>>(conn)?;
+    Ok((count, oldest))
+}
+
 /// Counts for `allauth-server outbox status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxStatus {

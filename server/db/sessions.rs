@@ -316,6 +316,17 @@ pub fn delete_many_for_user(
 }
 
 /// Deletes every session that expired at or before `now`. Returns how many.
+/// Live sessions at `now`: all of them, and those with a user.
+pub fn live_counts(conn: &mut DbConnection, now: i64) -> Result<(i64, i64), DbError> {
+    let live = sessions::table.filter(sessions::expires_at.gt(now));
+    let all = live.count().get_result(conn)?;
+    let authenticated = live
+        .filter(sessions::user_id.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok((all, authenticated))
+}
+
 pub fn delete_expired(conn: &mut DbConnection, now: i64) -> Result<usize, DbError> {
     Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
 }

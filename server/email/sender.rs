@@ -275,9 +275,11 @@ async fn deliver_one(
         Ok(()) => {
             record_sent(db, id).await?;
             tracing::info!(mail_id = id, attempt = mail.attempts + 1, "mail sent");
+            crate::metrics::mail_sent();
             Ok(Outcome::Sent)
         }
         Err(error) => {
+            crate::metrics::mail_failed();
             let attempts = mail.attempts.saturating_add(1);
             let max = i32::try_from(config.retry_max_attempts).unwrap_or(i32::MAX);
             let message: String = error.to_string().chars().take(MAX_ERROR_CHARS).collect();

@@ -32,6 +32,10 @@ impl Answer for Early {
     fn headers_mut(&mut self) -> &mut HeaderMap {
         &mut self.headers
     }
+
+    fn status(&self) -> StatusCode {
+        self.status
+    }
 }
 
 impl Early {
@@ -72,10 +76,17 @@ where
     F: FnOnce(Call<'a>) -> Fut,
     Fut: std::future::Future<Output = Handled<A>>,
 {
-    Ok(match Call::start::<S, A>(rqctx, client).await {
+    let started = std::time::Instant::now();
+    let answer = match Call::start::<S, A>(rqctx, client).await {
         Ok(call) => handler(call).await.unwrap_or_else(Early::answer),
         Err(answer) => answer,
-    })
+    };
+    crate::metrics::request(
+        &rqctx.endpoint.operation_id,
+        answer.status(),
+        started.elapsed(),
+    );
+    Ok(answer)
 }
 
 impl Call<'_> {

@@ -28,6 +28,7 @@ mod housekeeping;
 mod https;
 mod instances;
 mod login_by_code;
+mod metrics;
 mod mfa;
 mod oidc_harness;
 mod password_reset;

@@ -216,10 +216,12 @@ impl Passwords {
         F: FnOnce(&mut [Block]) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("password hashing pool closed".into()))?;
+        let asked = std::time::Instant::now();
+        crate::metrics::hash_waiting(1.0);
+        let permit = Arc::clone(&self.permits).acquire_owned().await;
+        crate::metrics::hash_waiting(-1.0);
+        let permit = permit.map_err(|_| Error::Internal("password hashing pool closed".into()))?;
+        let waited = asked.elapsed();
         #[cfg(test)]
         let probe = Arc::clone(&self.probe);
         let arenas = Arc::clone(&self.arenas);
@@ -228,9 +230,11 @@ impl Passwords {
             let _permit = permit;
             #[cfg(test)]
             let _inside = probe.enter();
+            let started = std::time::Instant::now();
             let mut memory = arenas.take();
             let result = work(&mut memory);
             arenas.give(memory);
+            crate::metrics::hash_done(waited, started.elapsed());
             result
         })
         .await

@@ -180,6 +180,9 @@ impl RateLimiter {
                 Ok(allowed.then_some(Ticket { hits }))
             })
             .await?;
+        if allowed.is_none() {
+            crate::metrics::rate_limit_refused(action);
+        }
         Ok(allowed.map_or(Consumed::Refused, Consumed::Allowed))
     }
 

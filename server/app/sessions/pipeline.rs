@@ -158,6 +158,21 @@ pub async fn complete(
             accounts::view_of(conn, &user)
         })
         .await?;
+    crate::metrics::login(login_method(&attempt.records, attempt.signup));
     session.login(view, attempt.records);
     Ok(())
+}
+
+/// How a login began, for the metrics: its first record's method (a
+/// signup or verification without one counts as `signup`).
+fn login_method(records: &[AuthRecord], signup: bool) -> &'static str {
+    match records.first() {
+        Some(AuthRecord::Password { .. }) => "password",
+        Some(AuthRecord::PasswordReset { .. }) => "password_reset",
+        Some(AuthRecord::Code { .. }) => "code",
+        Some(AuthRecord::Socialaccount { .. }) => "socialaccount",
+        Some(AuthRecord::Mfa { .. }) => "passkey",
+        None if signup => "signup",
+        None => "other",
+    }
 }
