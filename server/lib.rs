@@ -15,5 +15,6 @@ pub mod logging;
 pub mod metrics;
 pub mod spec;
 pub mod start;
+pub mod webhooks;
 
 pub use start::{start, RunningServer, StartError};

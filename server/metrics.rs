@@ -12,6 +12,7 @@
 //! | `allauth_rate_limit_refusals_total` | counter | `action` |
 //! | `allauth_logins_total` | counter | `method` |
 //! | `allauth_mail_sent_total`, `allauth_mail_failures_total` | counter | |
+//! | `allauth_webhook_attempts_total` | counter | `outcome` |
 //! | `allauth_mail_outbox_pending` | gauge | |
 //! | `allauth_mail_outbox_oldest_seconds` | gauge | |
 //! | `allauth_sessions` | gauge | `state` (`authenticated`, `anonymous`) |
@@ -86,6 +87,12 @@ pub fn rate_limit_refused(action: &str) {
 /// `mfa` for a passkey, `password_reset`).
 pub fn login(method: &'static str) {
     counter!("allauth_logins_total", "method" => method).increment(1);
+}
+
+/// A webhook delivery attempt, by outcome.
+pub fn webhook(delivered: bool) {
+    let outcome = if delivered { "delivered" } else { "failed" };
+    counter!("allauth_webhook_attempts_total", "outcome" => outcome).increment(1);
 }
 
 pub fn mail_sent() {

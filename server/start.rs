@@ -202,6 +202,13 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     )
     .map_err(|e| StartError::Mail(e.to_string()))?;
     let interval = std::time::Duration::from_secs(config.server.housekeeping_interval);
+    let dispatcher = crate::webhooks::Dispatcher::default();
+    let deliverer = crate::webhooks::spawn_deliverer(
+        db.clone(),
+        config.clone(),
+        dispatcher.clone(),
+        stopped(stop_rx.clone()),
+    );
     let chores = tokio::spawn(housekeeping(
         db.clone(),
         rate_limiter.clone(),
@@ -210,7 +217,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     ));
     let background = Background {
         stop,
-        tasks: vec![sender, chores],
+        tasks: [sender, chores].into_iter().chain(deliverer).collect(),
     };
     let sessions = crate::app::sessions::session_store::SessionStore::new(db.clone());
     crate::metrics::install();
@@ -228,6 +235,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             jwt,
             sessions,
             remote,
+            webhooks: dispatcher,
         },
         spec,
         cors,

@@ -29,6 +29,8 @@ pub struct Services {
     pub sessions: SessionStore,
     /// HTTP to the social providers, with its caches.
     pub remote: crate::app::social::remote::Remote,
+    /// Wakes the webhook deliverer.
+    pub webhooks: crate::webhooks::Dispatcher,
 }
 
 impl Services {

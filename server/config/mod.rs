@@ -36,6 +36,7 @@ mod server;
 mod session;
 mod socialaccount;
 mod usersessions;
+mod webhooks;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -64,10 +65,10 @@ pub use secret::Secret;
 pub use server::ServerConfig;
 pub use session::{SameSite, SessionCookieConfig};
 pub use socialaccount::{
-    socialaccount_known, AppConfig, AppSettings, FieldMap, ProviderSettings, SocialAccountConfig,
-    VerifiedEmail,
+    AppConfig, AppSettings, FieldMap, ProviderSettings, SocialAccountConfig, VerifiedEmail,
 };
 pub use usersessions::UserSessionsConfig;
+pub use webhooks::{WebhookEndpoint, WebhooksConfig, EVENT_TYPES};
 
 use error::error_from_figment;
 
@@ -77,7 +78,7 @@ pub const ENV_PREFIX: &str = "ALLAUTH_";
 pub const ENV_SEPARATOR: &str = "__";
 
 /// The top-level sections, i.e. the fields of [`Config`].
-pub const SECTIONS: [&str; 11] = [
+pub const SECTIONS: [&str; 12] = [
     "server",
     "database",
     "account",
@@ -89,6 +90,7 @@ pub const SECTIONS: [&str; 11] = [
     "cors",
     "session",
     "csrf",
+    "webhooks",
 ];
 
 /// Whether an environment variable (name without the `ALLAUTH_` prefix) is
@@ -117,6 +119,7 @@ pub struct Config {
     pub cors: CorsConfig,
     pub session: SessionCookieConfig,
     pub csrf: CsrfConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 impl Config {
@@ -166,6 +169,7 @@ impl Config {
             .map_err(|e| error_from_figment(e, env_has))?;
         config.finalize();
         config.socialaccount.resolve_secrets()?;
+        config.webhooks.resolve_secrets()?;
         config.validate()?;
         Ok(config)
     }
@@ -195,6 +199,7 @@ impl Config {
         self.cors.validate()?;
         self.session.validate()?;
         self.csrf.validate(&self.session)?;
+        self.webhooks.validate()?;
         Ok(())
     }
 
@@ -219,6 +224,13 @@ impl Config {
                 "server.secret_key: not set, so this instance generates its own in data_dir; \
                  every instance sharing this database must have the same key, or links, codes \
                  and HS256 tokens made by one are refused by the others"
+                    .to_owned(),
+            );
+        }
+        if self.socialaccount.enabled && self.socialaccount.providers.contains_key("dummy") {
+            out.push(
+                "socialaccount.providers.dummy: anyone can log in as any identity they type; \
+                 for development only"
                     .to_owned(),
             );
         }

@@ -25,6 +25,41 @@ impl Secret {
     }
 }
 
+/// Reads a secret given by one of `secret`, `secret_file` (its content,
+/// without the trailing newline) or `secret_env` (an environment
+/// variable) into `secret`; more than one of them is refused. `key` names
+/// the setting in errors.
+pub(super) fn resolve_secret_source(
+    key: &str,
+    secret: &mut Option<Secret>,
+    file: Option<&std::path::Path>,
+    env: Option<&str>,
+) -> Result<(), super::ConfigError> {
+    use super::ConfigError;
+    let given = [secret.is_some(), file.is_some(), env.is_some()];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(ConfigError::inconsistent(
+            format!("{key}.secret"),
+            "give one of secret, secret_file and secret_env",
+        ));
+    }
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::inconsistent(
+                format!("{key}.secret_file"),
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        *secret = Some(Secret::new(text.trim_end_matches(['\r', '\n'])));
+    } else if let Some(var) = env {
+        let value = std::env::var(var).map_err(|_| {
+            ConfigError::inconsistent(format!("{key}.secret_env"), format!("${var} is not set"))
+        })?;
+        *secret = Some(Secret::new(value));
+    }
+    Ok(())
+}
+
 impl From<String> for Secret {
     fn from(value: String) -> Self {
         Secret(value)

@@ -88,7 +88,9 @@ pub struct AppSettings {
     pub tenant: Option<String>,
     /// Apple: the private key (PEM) the client secret is signed with.
     pub certificate_key: Option<Secret>,
-    /// An app hidden from `config` (several apps of one provider).
+    /// allauth's `hidden`: of several apps of one provider, the visible one
+    /// is used when no client id is given (all are listed, as allauth's
+    /// headless config does).
     pub hidden: bool,
 }
 
@@ -112,21 +114,12 @@ pub struct AppConfig {
 impl AppConfig {
     /// The secret from `secret`, `secret_file` or `secret_env`.
     pub fn resolve_secret(&mut self, key: &str) -> Result<(), ConfigError> {
-        if let Some(path) = &self.secret_file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::inconsistent(
-                    format!("{key}.secret_file"),
-                    format!("{}: {e}", path.display()),
-                )
-            })?;
-            self.secret = Some(Secret::new(text.trim_end_matches(['\r', '\n'])));
-        } else if let Some(var) = &self.secret_env {
-            let value = std::env::var(var).map_err(|_| {
-                ConfigError::inconsistent(format!("{key}.secret_env"), format!("${var} is not set"))
-            })?;
-            self.secret = Some(Secret::new(value));
-        }
-        Ok(())
+        super::secret::resolve_secret_source(
+            key,
+            &mut self.secret,
+            self.secret_file.as_deref(),
+            self.secret_env.as_deref(),
+        )
     }
 
     pub fn secret(&self) -> &str {
@@ -186,12 +179,6 @@ pub const KNOWN_PROVIDERS: [&str; 7] = [
     "microsoft",
     "dummy",
 ];
-
-/// Whether `id` names a provider class (not an `openid_connect` app's
-/// `provider_id`).
-pub fn socialaccount_known(id: &str) -> bool {
-    KNOWN_PROVIDERS.contains(&id)
-}
 
 fn valid_id(id: &str) -> bool {
     !id.is_empty()

@@ -25,6 +25,7 @@ pub mod sessions;
 pub mod social_accounts;
 pub mod testing;
 pub mod users;
+pub mod webhook_outbox;
 
 use std::future::Future;
 use std::path::Path;

@@ -99,6 +99,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_outbox (id) {
+        id -> Int8,
+        event_id -> Text,
+        event_type -> Text,
+        endpoint -> Text,
+        body -> Text,
+        created_at -> Int8,
+        next_attempt_at -> Int8,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         username -> Nullable<Text>,
@@ -127,4 +142,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     social_accounts,
     social_tokens,
     users,
+    webhook_outbox,
 );

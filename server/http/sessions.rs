@@ -43,7 +43,16 @@ pub async fn user_session_delete(
         Err(errors) => return Ok(call.finish_auth(Err(session_list_errors(errors))).await),
     };
     let current = call.session.row_id;
-    match usersessions::end(&call.ctx.db, user.id, input.sessions, current, call.now_ms).await {
+    match usersessions::end(
+        &call.ctx.db,
+        call.config,
+        user.id,
+        input.sessions,
+        current,
+        call.now_ms,
+    )
+    .await
+    {
         Err(error) => Ok(call.finish_auth(Err(error)).await),
         Ok(true) => {
             // The current row is already gone; forget it and log out.

@@ -86,6 +86,10 @@ where
         answer.status(),
         started.elapsed(),
     );
+    // A change may have queued account events.
+    if *rqctx.request.method() != http::Method::GET {
+        rqctx.context().webhooks.wake();
+    }
     Ok(answer)
 }
 

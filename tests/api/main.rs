@@ -36,3 +36,4 @@ mod sessions;
 mod social;
 mod tokens;
 mod webauthn;
+mod webhooks;

@@ -23,6 +23,8 @@ use crate::config::{Config, EmailVerification};
 use crate::db::email_addresses::{self, EmailAddress, NewEmailAddress};
 use crate::db::users::{self, User};
 use crate::email::{self, FrontendLinks, Message};
+use crate::webhooks::{self, Event};
+use serde_json::json;
 
 /// Salt of the signed link keys.
 const KEY_SALT: &str = "email-verification";
@@ -511,9 +513,13 @@ async fn mark_verified(deps: &Deps<'_>, verification: &Verification) -> Result<(
     let address_id = verification.address.as_ref().map(|a| a.id);
     let by_link = verification.by_link;
     let change_email = deps.config.account.change_email;
+    let (config, now, verified_email) =
+        (deps.config.clone(), deps.now_ms, verification.email.clone());
     let result = deps
         .db
         .transaction(move |conn| {
+            let event = Event::new("email.verified", user_id, json!({"email": verified_email}));
+            webhooks::emit(conn, &config, event, now)?;
             let id = match address_id {
                 Some(id) => {
                     let marked = email_addresses::mark_verified_if_unverified(conn, id)?;

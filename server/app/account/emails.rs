@@ -23,6 +23,8 @@ use crate::config::{Config, LoginMethod};
 use crate::db::email_addresses::{self, EmailAddress, NewEmailAddress};
 use crate::db::{users, DbConnection, DbError};
 use crate::email::{enqueue, Message};
+use crate::webhooks::{self, Event};
+use serde_json::json;
 
 /// The outcome of a change to the addresses.
 #[derive(Debug)]
@@ -234,6 +236,7 @@ pub async fn add(
         start_code_verification(env, session, user_id, &email).await?;
     } else {
         let change = config.account.change_email;
+        let (cfg, now, added) = (config.clone(), env.now_ms, email.clone());
         let row = env
             .db
             .transaction(move |conn| {
@@ -251,7 +254,11 @@ pub async fn add(
                     conn,
                     &NewEmailAddress::new(user_id, &email, false, false),
                 ) {
-                    Ok(row) => Ok(Some(row)),
+                    Ok(row) => {
+                        let event = Event::new("email.added", user_id, json!({"email": added}));
+                        webhooks::emit(conn, &cfg, event, now)?;
+                        Ok(Some(row))
+                    }
                     Err(e) if e.is_unique_violation() => Ok(None),
                     Err(e) => Err(e),
                 }
@@ -486,6 +493,12 @@ pub async fn mark_primary(
         .transaction(move |conn| {
             let previous = email_addresses::primary_for_user(conn, user_id)?;
             email_addresses::set_primary(conn, user_id, address.id)?;
+            let event = Event::new(
+                "email.primary_changed",
+                user_id,
+                json!({"email": address.email, "previous": previous.as_ref().map(|p| p.email.clone())}),
+            );
+            webhooks::emit(conn, &cfg, event, now)?;
             match previous {
                 Some(from) if notify => {
                     let message = Message::EmailChanged {
@@ -562,6 +575,8 @@ pub async fn remove(
         .db
         .transaction(move |conn| {
             email_addresses::delete(conn, user_id, address.id)?;
+            let event = Event::new("email.removed", user_id, json!({"email": address.email}));
+            webhooks::emit(conn, &cfg, event, now)?;
             let primary = email_addresses::primary_for_user(conn, user_id)?;
             match primary {
                 Some(to) if notify => {

@@ -9,6 +9,8 @@
 //! The `PasswordChanged` or `PasswordSet` notice goes to the primary address
 //! when `email_notifications`.
 
+use crate::webhooks::{self, Event};
+use serde_json::json;
 use std::sync::Arc;
 
 use crate::app::account::accounts::{self, Deps};
@@ -96,6 +98,8 @@ pub async fn change(
         .transaction(move |conn| {
             users::set_password_hash(conn, user_id, Some(&hash))?;
             sessions::revoke_for_user(conn, user_id, keep)?;
+            let event = Event::new("password.changed", user_id, json!({"set": is_set}));
+            webhooks::emit(conn, &config, event, now)?;
             if config.account.email_notifications {
                 if let Some(to) = email_addresses::primary_for_user(conn, user_id)? {
                     let message = if is_set {

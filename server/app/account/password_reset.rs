@@ -21,6 +21,8 @@
 //!   `PasswordReset` notice when `email_notifications`, and logs in with a
 //!   `password_reset` record when `login_on_password_reset`.
 
+use crate::webhooks::{self, Event};
+use serde_json::json;
 use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
@@ -368,6 +370,12 @@ pub async fn confirm(
             let may_log_in = log_in
                 && (shared.account.email_verification != EmailVerification::Mandatory || verified);
             let primary = email_addresses::primary_for_user(conn, user_id)?.map(|a| a.email);
+            webhooks::emit(
+                conn,
+                &shared,
+                Event::new("password.reset", user_id, json!({})),
+                now,
+            )?;
             if shared.account.email_notifications {
                 if let Some(to) = &primary {
                     enqueue(conn, &shared, to, &Message::PasswordReset { origin }, now)?;

@@ -20,6 +20,8 @@ use crate::config::{EmailVerification, SignupFieldName};
 use crate::db::email_addresses::{self, EmailAddress, NewEmailAddress};
 use crate::db::users::{self, NewUser, User};
 use crate::db::DbError;
+use crate::webhooks::{self, Event};
+use serde_json::json;
 
 /// The signup form as posted.
 #[derive(Debug, Default)]
@@ -180,7 +182,14 @@ async fn save(
             let Some(username) = username else {
                 return Ok(Saved::Invalid(accounts::username_taken()));
             };
+            let method = if password_hash.is_some() {
+                "password"
+            } else {
+                "passkey"
+            };
             let user = users::insert(conn, &NewUser::new(Some(&username), password_hash, now))?;
+            let event = Event::new("user.signed_up", user.id, json!({"method": method}));
+            webhooks::emit(conn, &config, event, now)?;
             let address = match &email {
                 Some(email) => Some(email_addresses::insert(
                     conn,

@@ -18,6 +18,8 @@ use crate::config::{Config, MfaType};
 use crate::db::authenticators::{self, NewAuthenticator};
 use crate::db::{email_addresses, DbConnection, DbError};
 use crate::email::{messages, notify, Message};
+use crate::webhooks::{self, Event};
+use serde_json::json;
 
 use super::recovery_codes::RecoveryCodesData;
 
@@ -164,6 +166,8 @@ pub async fn totp_activate(
                 Message::TotpActivated { origin },
                 now,
             )?;
+            let event = Event::new("mfa.authenticator_added", user_id, json!({"type": "totp"}));
+            webhooks::emit(conn, &config, event, now)?;
             Ok(row)
         })
         .await
@@ -213,6 +217,12 @@ pub async fn totp_deactivate(
                     Message::TotpDeactivated { origin },
                     now,
                 )?;
+                let event = Event::new(
+                    "mfa.authenticator_removed",
+                    user_id,
+                    json!({"type": "totp"}),
+                );
+                webhooks::emit(conn, &config, event, now)?;
             }
             Ok(())
         })
@@ -467,6 +477,12 @@ pub async fn webauthn_add(
                 Message::WebauthnAdded { name, origin },
                 now,
             )?;
+            let event = Event::new(
+                "mfa.authenticator_added",
+                user_id,
+                json!({"type": "webauthn"}),
+            );
+            webhooks::emit(conn, &config, event, now)?;
             Ok((row, generated))
         })
         .await?;
@@ -600,6 +616,12 @@ pub async fn webauthn_delete(
                         Message::WebauthnRemoved { name, origin },
                         now,
                     )?;
+                    let event = Event::new(
+                        "mfa.authenticator_removed",
+                        user_id,
+                        json!({"type": "webauthn"}),
+                    );
+                    webhooks::emit(conn, &config, event, now)?;
                 }
             }
             remove_dangling_recovery_codes(conn, user_id)?;

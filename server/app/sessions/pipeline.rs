@@ -18,6 +18,8 @@ use crate::app::mfa;
 use crate::app::sessions::session::{AuthRecord, LiveSession, PendingLogin, Stage, Step};
 use crate::app::Error;
 use crate::db::users::{self, User};
+use crate::webhooks::{self, Event};
+use serde_json::json;
 
 /// Every step, in the order a login passes them.
 const STEPS: [Step; 5] = [
@@ -151,14 +153,18 @@ pub async fn complete(
         return Err(Error::Conflict);
     };
     let now = deps.now_ms;
+    let method = login_method(&attempt.records, attempt.signup);
+    let config = deps.config.clone();
     let view = deps
         .db
-        .run(move |conn| {
+        .transaction(move |conn| {
             users::set_last_login(conn, user.id, now)?;
+            let event = Event::new("user.logged_in", user.id, json!({"method": method}));
+            webhooks::emit(conn, &config, event, now)?;
             accounts::view_of(conn, &user)
         })
         .await?;
-    crate::metrics::login(login_method(&attempt.records, attempt.signup));
+    crate::metrics::login(method);
     session.login(view, attempt.records);
     Ok(())
 }

@@ -3,6 +3,8 @@
 
 use crate::app::{Error, FieldError};
 use crate::db::{sessions, Db};
+use crate::webhooks::{self, Event};
+use serde_json::json;
 
 /// One of the user's live sessions as the list shows it (times in unix ms).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,7 @@ pub async fn list(
 /// ended). Returns whether the current session was among them.
 pub async fn end(
     db: &Db,
+    config: &crate::config::Config,
     user_id: i64,
     ids: Vec<i64>,
     current: Option<i64>,
@@ -58,6 +61,7 @@ pub async fn end(
     }
     let wanted = ids.clone();
     let ended_current = current.is_some_and(|c| ids.contains(&c));
+    let config = config.clone();
     db.transaction(move |conn| {
         let own: Vec<i64> = sessions::for_user(conn, user_id, now_ms)?
             .into_iter()
@@ -67,6 +71,10 @@ pub async fn end(
             return Ok(Err(*bad));
         }
         sessions::delete_many_for_user(conn, user_id, &wanted)?;
+        for id in &wanted {
+            let event = Event::new("session.ended", user_id, json!({"session_id": id}));
+            webhooks::emit(conn, &config, event, now_ms)?;
+        }
         Ok(Ok(()))
     })
     .await?

@@ -29,6 +29,8 @@ use crate::db::social_accounts::{self, NewSocialAccount, SocialAccount};
 use crate::db::users::{self, NewUser, User};
 use crate::db::{DbConnection, DbError};
 use crate::email::{self, Message};
+use crate::webhooks::{self, Event};
+use serde_json::json;
 
 use super::providers::{self, Provider};
 use super::{Process, ProviderEmail, SocialLogin};
@@ -83,6 +85,15 @@ fn store_tokens(
         &tokens.token,
         &tokens.token_secret,
         tokens.expires_at,
+    )
+}
+
+/// The `socialaccount.connected` event of `login` (its user set by the caller).
+fn connected(login: &SocialLogin) -> Event {
+    Event::new(
+        "socialaccount.connected",
+        0,
+        json!({"provider": login.provider, "uid": login.uid}),
     )
 }
 
@@ -231,6 +242,7 @@ async fn by_email(
                         origin: origin.clone(),
                     };
                     email::notify(conn, &config, user.id, message, now)?;
+                    webhooks::emit(conn, &config, connected(&link).with_user(user.id), now)?;
                 }
                 return users::by_id(conn, user.id);
             }
@@ -445,6 +457,12 @@ async fn create_account(
             let extra = link.extra_data.to_string();
             let account = social_accounts::insert(conn, &new_link(user.id, &link, &extra, now))?;
             store_tokens(conn, &config, account.id, &link)?;
+            let event = Event::new(
+                "user.signed_up",
+                user.id,
+                json!({"method": "socialaccount", "provider": link.provider}),
+            );
+            webhooks::emit(conn, &config, event, now)?;
             Ok(Created::User(user))
         })
         .await;
@@ -534,6 +552,7 @@ async fn connect(
                         origin,
                     };
                     email::notify(conn, &config, user.id, message, now)?;
+                    webhooks::emit(conn, &config, connected(&login).with_user(user.id), now)?;
                     Ok(true)
                 }
             }
@@ -792,6 +811,7 @@ pub async fn disconnect(
         }
     }
     let (account_id, config, now) = (account.id, deps.config.clone(), deps.now_ms);
+    let (provider_id, uid) = (account.provider.clone(), account.uid.clone());
     let message = Message::SocialAccountDisconnected {
         provider: view(deps.config, &account)
             .provider
@@ -802,6 +822,12 @@ pub async fn disconnect(
         .transaction(move |conn| {
             if social_accounts::delete(conn, user_id, account_id)? {
                 email::notify(conn, &config, user_id, message, now)?;
+                let event = Event::new(
+                    "socialaccount.disconnected",
+                    user_id,
+                    json!({"provider": provider_id, "uid": uid}),
+                );
+                webhooks::emit(conn, &config, event, now)?;
             }
             Ok(())
         })

@@ -479,8 +479,9 @@ pub async fn token_login(
             crate::app::account::accounts::required("token"),
         ])));
     }
-    let known_class = crate::config::socialaccount_known(provider_id);
-    let client_id_required = !known_class || provider_id != "dummy";
+    // allauth: required unless the provider class uses no app (`dummy`);
+    // an `openid_connect` app's provider_id is no class, so it needs one.
+    let client_id_required = provider_id != "dummy";
     let client_id = token.get("client_id");
     if client_id_required && !client_id.is_some_and(Value::is_string) {
         return Err(token_error(
