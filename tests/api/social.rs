@@ -1286,3 +1286,156 @@ async fn apple_form_post_callback_and_signed_client_secret() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn openid_connect_provider_signup_and_connect_by_redirect() {
+    let idp = OidcProvider::start(&[]).await;
+    let oidc = with_oidc(idp.discovery_url());
+    let configure = move |config: &mut Config| {
+        oidc(config);
+        // An address is required: an identity without one must ask.
+        config.socialaccount.email_required = Some(true);
+    };
+    on_each_backend(&configure, |server| {
+        let idp = &idp;
+        async move {
+            idp.add_client(&OidcClient::new(
+                "server-client",
+                "server-secret",
+                server.url("/accounts/oidc/test/login/callback/"),
+            ))
+            .await;
+            let tag = format!("{:?}", server.backend).to_lowercase();
+            // No email claim: the provider signup asks for one.
+            let mut browser = Agent::new(&server, "browser");
+            let authorize = redirect_start(&mut browser, "test", "/done", "login").await;
+            let callback = idp.authorize(&authorize, &format!("nomail{tag}")).await;
+            let (_, location) = browser.visit(&callback).await;
+            assert_eq!(location.as_deref(), Some("/done"));
+            let (status, session) = browser.get("auth/session", &[]).await;
+            assert_eq!(status, 401);
+            let pending = session["data"]["flows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["id"] == "provider_signup")
+                .cloned()
+                .expect("provider_signup");
+            assert_eq!(pending["provider"]["id"], "test");
+            let (_, info) = browser.get("auth/provider/signup", &[]).await;
+            assert_eq!(info["data"]["account"]["uid"], format!("nomail{tag}"));
+            assert_eq!(info["data"]["user"]["username"], format!("nomail{tag}"));
+            let (status, body) = browser
+                .post("auth/provider/signup", json!({"email": format!("typed-{tag}@example.com")}))
+                .await;
+            // A form like allauth's: the username field is required as in
+            // the signup fields (the provider's only fills it in).
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(body["errors"][0]["param"], "username");
+            let (status, body) = browser
+                .post(
+                    "auth/provider/signup",
+                    json!({"email": format!("typed-{tag}@example.com"), "username": format!("nomail{tag}")}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["data"]["methods"][0]["provider"], "test");
+
+            // A local user connects an identity of the provider.
+            let name = format!("local{tag}");
+            user(&server, &name, &format!("{name}@example.com"), true, Some(PASSWORD)).await;
+            let mut local = Agent::new(&server, "browser");
+            let (status, _) = local
+                .post("auth/login", json!({"username": name, "password": PASSWORD}))
+                .await;
+            assert_eq!(status, 200);
+            let authorize = redirect_start(&mut local, "test", "/linked", "connect").await;
+            let callback = idp.authorize(&authorize, &format!("linked-{tag}@example.test")).await;
+            let (_, location) = local.visit(&callback).await;
+            assert_eq!(location.as_deref(), Some("/linked"));
+            let (_, list) = local.get("account/providers", &[]).await;
+            assert_eq!(list["data"][0]["uid"], format!("linked-{tag}@example.test"));
+            // The same identity now logs that user in.
+            let mut again = Agent::new(&server, "browser");
+            let authorize = redirect_start(&mut again, "test", "/done", "login").await;
+            let callback = idp.authorize(&authorize, &format!("linked-{tag}@example.test")).await;
+            again.visit(&callback).await;
+            let (status, session) = again.get("auth/session", &[]).await;
+            assert_eq!(status, 200, "{session}");
+            assert_eq!(session["data"]["user"]["username"], name);
+            server
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn auto_connect_and_the_social_verification_rule() {
+    on_each_backend_and_client(
+        |config| {
+            with_dummy(config);
+            config.socialaccount.email_authentication = true;
+            config.socialaccount.email_authentication_auto_connect = true;
+            // Local signups verify; provider logins need not.
+            config.account.signup_fields = vec![
+                SignupField {
+                    name: SignupFieldName::Email,
+                    required: true,
+                },
+                SignupField {
+                    name: SignupFieldName::Username,
+                    required: true,
+                },
+                SignupField {
+                    name: SignupFieldName::Password1,
+                    required: true,
+                },
+            ];
+            config.account.email_verification = EmailVerification::Mandatory;
+            config.socialaccount.email_verification = Some(EmailVerification::None);
+        },
+        async |server, client| {
+            let email = format!("auto-{client}@example.com");
+            // The local account's address is unverified: its password is
+            // wiped when the provider's verified address logs into it.
+            let owner = user(
+                server,
+                &format!("auto{client}"),
+                &email,
+                false,
+                Some(PASSWORD),
+            )
+            .await;
+            let uid = 9300 + i64::from(client == "browser");
+            let mut agent = Agent::new(server, client);
+            let (status, body) = token_login(
+                &mut agent,
+                "dummy",
+                "login",
+                dummy_token(uid, Some(&email), true),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["data"]["user"]["id"], owner);
+            assert_eq!(body["data"]["user"]["has_usable_password"], false);
+            let (_, list) = agent.get("account/providers", &[]).await;
+            assert_eq!(list["data"][0]["uid"], uid.to_string(), "auto-connected");
+            // A new account by provider: no verification stage although
+            // local signups must verify.
+            let mut fresh = Agent::new(server, client);
+            let (status, body) = token_login(
+                &mut fresh,
+                "dummy",
+                "login",
+                dummy_token(
+                    uid + 10,
+                    Some(&format!("fresh-{client}@example.com")),
+                    false,
+                ),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        },
+    )
+    .await;
+}
