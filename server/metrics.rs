@@ -12,9 +12,11 @@
 //! | `allauth_rate_limit_refusals_total` | counter | `action` |
 //! | `allauth_logins_total` | counter | `method` |
 //! | `allauth_mail_sent_total`, `allauth_mail_failures_total` | counter | |
+//! | `allauth_sms_sent_total`, `allauth_sms_failures_total` | counter | |
 //! | `allauth_webhook_attempts_total` | counter | `outcome` |
 //! | `allauth_mail_outbox_pending` | gauge | |
 //! | `allauth_mail_outbox_oldest_seconds` | gauge | |
+//! | `allauth_sms_outbox_pending` | gauge | |
 //! | `allauth_sessions` | gauge | `state` (`authenticated`, `anonymous`) |
 //!
 //! The outbox and session gauges are read from the database when scraped
@@ -103,6 +105,14 @@ pub fn mail_failed() {
     counter!("allauth_mail_failures_total").increment(1);
 }
 
+pub fn sms_sent() {
+    counter!("allauth_sms_sent_total").increment(1);
+}
+
+pub fn sms_failed() {
+    counter!("allauth_sms_failures_total").increment(1);
+}
+
 /// The exposition text, with the database gauges read now.
 pub async fn render(db: &Db) -> String {
     let now = crate::db::now_millis();
@@ -117,6 +127,14 @@ pub async fn render(db: &Db) -> String {
             gauge!("allauth_mail_outbox_oldest_seconds").set(age);
         }
         Err(error) => tracing::warn!(%error, "metrics: reading the mail outbox failed"),
+    }
+    let sms_given_up = crate::sms::sender::GIVEN_UP;
+    match db
+        .run(move |conn| crate::db::sms_outbox::pending(conn, sms_given_up))
+        .await
+    {
+        Ok(pending) => gauge!("allauth_sms_outbox_pending").set(pending as f64),
+        Err(error) => tracing::warn!(%error, "metrics: reading the sms outbox failed"),
     }
     match db
         .run(move |conn| crate::db::sessions::live_counts(conn, now))

@@ -26,6 +26,8 @@ pub enum StartError {
     Server(String),
     #[error("mail: {0}")]
     Mail(String),
+    #[error("{0}")]
+    Sms(String),
     #[error("JWT keys: {0}")]
     Jwt(String),
     #[error("data directory {path}: {message}")]
@@ -40,7 +42,7 @@ pub struct RunningServer {
     metrics: Option<HttpServer<crate::metrics::MetricsContext>>,
 }
 
-/// The background tasks: the mail sender and the housekeeping of expired
+/// The background tasks: the mail and SMS senders and the housekeeping of expired
 /// sessions and rate-limit windows (no cron job needed).
 struct Background {
     stop: tokio::sync::watch::Sender<bool>,
@@ -66,6 +68,26 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
 
 /// Deletes expired sessions (their refresh tokens go with them), expired
 /// refresh tokens and old rate-limit windows now and then every `interval`.
+/// Frees the password hashing buffers once logins have paused for
+/// `passwords::IDLE_RELEASE` (checked every few seconds).
+async fn release_idle_buffers(
+    passwords: crate::app::security::passwords::Passwords,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let idle = crate::app::security::passwords::IDLE_RELEASE;
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+        let released = passwords.release_idle_buffers(idle);
+        if released > 0 {
+            tracing::debug!(released, "password hashing buffers freed after idling");
+        }
+    }
+}
+
 async fn housekeeping(
     db: Db,
     limiter: crate::app::security::ratelimit::RateLimiter,
@@ -123,7 +145,7 @@ impl RunningServer {
 
     /// Serves until `signal` fires, then stops gracefully: no new
     /// connections, the requests in flight finish (within `grace`), the
-    /// background tasks end (the mail sender after the mail it is sending).
+    /// background tasks end (the mail and SMS senders after the message they are sending).
     pub async fn serve_until(
         self,
         signal: impl std::future::Future<Output = ()>,
@@ -201,6 +223,14 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         stopped(stop_rx.clone()),
     )
     .map_err(|e| StartError::Mail(e.to_string()))?;
+    let texter = crate::sms::Texter::new();
+    let sms_sender = crate::sms::spawn_sender(
+        db.clone(),
+        config.clone(),
+        texter.clone(),
+        stopped(stop_rx.clone()),
+    )
+    .map_err(|e| StartError::Sms(e.to_string()))?;
     let interval = std::time::Duration::from_secs(config.server.housekeeping_interval);
     let dispatcher = crate::webhooks::Dispatcher::default();
     let deliverer = crate::webhooks::spawn_deliverer(
@@ -209,6 +239,10 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         dispatcher.clone(),
         stopped(stop_rx.clone()),
     );
+    let releaser = tokio::spawn(release_idle_buffers(
+        passwords.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let chores = tokio::spawn(housekeeping(
         db.clone(),
         rate_limiter.clone(),
@@ -217,7 +251,10 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     ));
     let background = Background {
         stop,
-        tasks: [sender, chores].into_iter().chain(deliverer).collect(),
+        tasks: [sender, sms_sender, chores, releaser]
+            .into_iter()
+            .chain(deliverer)
+            .collect(),
     };
     let sessions = crate::app::sessions::session_store::SessionStore::new(db.clone());
     crate::metrics::install();
@@ -232,6 +269,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             passwords,
             rate_limiter,
             mailer,
+            texter,
             jwt,
             sessions,
             remote,

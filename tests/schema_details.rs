@@ -170,7 +170,7 @@ fn database_columns(c: &mut DbConnection) -> Result<Columns, DbError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_rs_matches_the_migrations() {
     let expected = schema_rs_columns();
-    assert_eq!(expected.len(), 10, "parsed schema.rs: {expected:?}");
+    assert_eq!(expected.len(), 11, "parsed schema.rs: {expected:?}");
     for (tdb, db) in databases().await {
         let actual = db.run(database_columns).await.unwrap();
         assert_eq!(actual, expected, "{:?}", tdb.backend());
@@ -189,6 +189,7 @@ async fn indexes_exist() {
         "sessions_user_id_idx",
         "rate_limit_hits_expires_at_idx",
         "mail_outbox_next_attempt_at_idx",
+        "sms_outbox_next_attempt_at_idx",
         "mfa_authenticators_user_id_type_key",
         "mfa_authenticators_user_id_idx",
     ]

@@ -1,7 +1,7 @@
 //! The one services value the application layer runs on: configuration,
-//! storage, password hashing, rate limits, mail, JWT keys and the session
-//! store, built once at start-up. A request adds its own context (time,
-//! client address, user agent) to make the flows' [`Deps`].
+//! storage, password hashing, rate limits, mail, text messages, JWT keys
+//! and the session store, built once at start-up. A request adds its own
+//! context (time, client address, user agent) to make the flows' [`Deps`].
 
 use std::sync::Arc;
 
@@ -23,6 +23,8 @@ pub struct Services {
     pub rate_limiter: RateLimiter,
     /// Wakes the background mail sender after a mail is queued.
     pub mailer: Mailer,
+    /// Wakes the background SMS sender after a text message is queued.
+    pub texter: crate::sms::Texter,
     /// The JWT keys, with the `jwt` token strategy.
     pub jwt: Option<Arc<JwtKeys>>,
     /// Sessions, read and written with compare-and-set.

@@ -15,7 +15,7 @@
 //! This file holds the root [`Config`], the loaders and the environment
 //! overlay. Each section has a file of its own with its structs, defaults,
 //! validation and unit tests (`server.rs` for `[server]`, `account.rs` for
-//! `[account]`, … `csrf.rs`); `ratelimits.rs` the rate-limit settings of
+//! `[account]`, … `csrf.rs`); `sms.rs` for `[sms]`; `ratelimits.rs` the rate-limit settings of
 //! `[account]` and `[mfa]`. Shared by all: `error.rs` ([`ConfigError`] and
 //! figment's errors turned into it), `secret.rs` ([`Secret`]) and `checks.rs`
 //! (validation helpers). Every public item is re-exported here, so users name
@@ -34,6 +34,7 @@ mod ratelimits;
 mod secret;
 mod server;
 mod session;
+mod sms;
 mod socialaccount;
 mod usersessions;
 mod webhooks;
@@ -64,6 +65,7 @@ pub use ratelimits::{
 pub use secret::Secret;
 pub use server::ServerConfig;
 pub use session::{SameSite, SessionCookieConfig};
+pub use sms::{SmsBackend, SmsConfig};
 pub use socialaccount::{
     AppConfig, AppSettings, FieldMap, ProviderSettings, SocialAccountConfig, VerifiedEmail,
 };
@@ -78,7 +80,7 @@ pub const ENV_PREFIX: &str = "ALLAUTH_";
 pub const ENV_SEPARATOR: &str = "__";
 
 /// The top-level sections, i.e. the fields of [`Config`].
-pub const SECTIONS: [&str; 12] = [
+pub const SECTIONS: [&str; 13] = [
     "server",
     "database",
     "account",
@@ -91,6 +93,7 @@ pub const SECTIONS: [&str; 12] = [
     "session",
     "csrf",
     "webhooks",
+    "sms",
 ];
 
 /// Whether an environment variable (name without the `ALLAUTH_` prefix) is
@@ -120,6 +123,7 @@ pub struct Config {
     pub session: SessionCookieConfig,
     pub csrf: CsrfConfig,
     pub webhooks: WebhooksConfig,
+    pub sms: SmsConfig,
 }
 
 impl Config {
@@ -170,6 +174,7 @@ impl Config {
         config.finalize();
         config.socialaccount.resolve_secrets()?;
         config.webhooks.resolve_secrets()?;
+        config.sms.resolve_secrets()?;
         config.validate()?;
         Ok(config)
     }
@@ -200,6 +205,7 @@ impl Config {
         self.session.validate()?;
         self.csrf.validate(&self.session)?;
         self.webhooks.validate()?;
+        self.sms.validate()?;
         Ok(())
     }
 

@@ -35,25 +35,38 @@ pub(super) fn resolve_secret_source(
     file: Option<&std::path::Path>,
     env: Option<&str>,
 ) -> Result<(), super::ConfigError> {
+    resolve_named_secret_source(key, "secret", secret, file, env)
+}
+
+/// [`resolve_secret_source`] for a secret whose keys are `{name}`,
+/// `{name}_file` and `{name}_env` in the table `key` (such as
+/// `sms.twilio_auth_token`).
+pub(super) fn resolve_named_secret_source(
+    key: &str,
+    name: &str,
+    secret: &mut Option<Secret>,
+    file: Option<&std::path::Path>,
+    env: Option<&str>,
+) -> Result<(), super::ConfigError> {
     use super::ConfigError;
     let given = [secret.is_some(), file.is_some(), env.is_some()];
     if given.iter().filter(|g| **g).count() > 1 {
         return Err(ConfigError::inconsistent(
-            format!("{key}.secret"),
-            "give one of secret, secret_file and secret_env",
+            format!("{key}.{name}"),
+            format!("give one of {name}, {name}_file and {name}_env"),
         ));
     }
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::inconsistent(
-                format!("{key}.secret_file"),
+                format!("{key}.{name}_file"),
                 format!("{}: {e}", path.display()),
             )
         })?;
         *secret = Some(Secret::new(text.trim_end_matches(['\r', '\n'])));
     } else if let Some(var) = env {
         let value = std::env::var(var).map_err(|_| {
-            ConfigError::inconsistent(format!("{key}.secret_env"), format!("${var} is not set"))
+            ConfigError::inconsistent(format!("{key}.{name}_env"), format!("${var} is not set"))
         })?;
         *secret = Some(Secret::new(value));
     }

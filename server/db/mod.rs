@@ -22,6 +22,7 @@ pub mod rate_limits;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;
+pub mod sms_outbox;
 pub mod social_accounts;
 pub mod testing;
 pub mod users;

@@ -76,6 +76,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    sms_outbox (id) {
+        id -> Int8,
+        to_number -> Text,
+        body -> Text,
+        kind -> Text,
+        created_at -> Int8,
+        next_attempt_at -> Int8,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     social_accounts (id) {
         id -> Int8,
         user_id -> Int8,
@@ -139,6 +153,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rate_limit_hits,
     refresh_tokens,
     sessions,
+    sms_outbox,
     social_accounts,
     social_tokens,
     users,

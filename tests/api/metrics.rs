@@ -116,6 +116,7 @@ async fn metrics_count_requests_logins_refusals_and_read_the_gauges() {
                 "{after}"
             );
             assert!(after.contains("allauth_mail_outbox_pending "), "{after}");
+            assert!(after.contains("allauth_sms_outbox_pending "), "{after}");
             server
         },
     )

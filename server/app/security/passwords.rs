@@ -33,10 +33,16 @@
 //! * Argon2's working memory is allocated once per permit and reused
 //!   ([`Arenas`]): a server under login load holds at most one buffer per
 //!   CPU, instead of leaving freed 19 MiB blocks behind in the allocator's
-//!   arenas (which grew RSS to gigabytes under bursts of logins).
+//!   arenas (which grew RSS to gigabytes under bursts of logins). After
+//!   [`IDLE_RELEASE`] without a hash they are freed, so an idle server goes
+//!   back to its small size.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long the hashing buffers outlive the last hash.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(20);
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -134,10 +140,16 @@ impl Passwords {
         }
     }
 
-    /// How many Argon2 working buffers have been allocated so far: never
-    /// more than the pool's size, however many hashes ran.
+    /// How many Argon2 working buffers are held: never more than the
+    /// pool's size, however many hashes ran.
     pub fn buffers_allocated(&self) -> usize {
         self.arenas.allocated.load(Ordering::Relaxed)
+    }
+
+    /// Frees the working buffers when no hash ran for `idle` (those in
+    /// use stay); how many were freed. The server calls it periodically.
+    pub fn release_idle_buffers(&self, idle: Duration) -> usize {
+        self.arenas.release_idle(idle)
     }
 
     /// How many more hashes could start right now without waiting.
@@ -247,23 +259,36 @@ impl Passwords {
 /// a permit, so no more buffers than permits are ever allocated.
 #[derive(Debug)]
 struct Arenas {
-    free: Mutex<Vec<Vec<Block>>>,
+    free: Mutex<Free>,
     /// Blocks of one buffer: the block count of our parameters.
     blocks: usize,
+    /// Buffers held now (free or in use).
     allocated: AtomicUsize,
+}
+
+/// The buffers not in use, and when one was last given back.
+#[derive(Debug, Default)]
+struct Free {
+    buffers: Vec<Vec<Block>>,
+    last_used: Option<Instant>,
 }
 
 impl Arenas {
     fn new(blocks: usize) -> Arenas {
         Arenas {
-            free: Mutex::new(Vec::new()),
+            free: Mutex::new(Free::default()),
             blocks,
             allocated: AtomicUsize::new(0),
         }
     }
 
     fn take(&self) -> Vec<Block> {
-        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let reused = self
+            .free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .buffers
+            .pop();
         reused.unwrap_or_else(|| {
             self.allocated.fetch_add(1, Ordering::Relaxed);
             vec![Block::default(); self.blocks]
@@ -271,10 +296,24 @@ impl Arenas {
     }
 
     fn give(&self, buffer: Vec<Block>) {
-        self.free
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(buffer);
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        free.buffers.push(buffer);
+        free.last_used = Some(Instant::now());
+    }
+
+    /// Frees the unused buffers when none was used for `idle`: a server
+    /// that had a burst of logins goes back to its idle size (each buffer
+    /// is a mapping of its own, returned to the system when dropped).
+    fn release_idle(&self, idle: Duration) -> usize {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        if free.last_used.is_some_and(|at| at.elapsed() < idle) {
+            return 0;
+        }
+        let released = free.buffers.len();
+        free.buffers.clear();
+        free.buffers.shrink_to_fit();
+        self.allocated.fetch_sub(released, Ordering::Relaxed);
+        released
     }
 }
 
@@ -932,6 +971,27 @@ mod tests {
             passwords.verify("pW", &reference).await.unwrap(),
             Verified::Mismatch
         );
+    }
+
+    #[tokio::test]
+    async fn idle_buffers_are_freed_and_allocated_again() {
+        let passwords = cheap(1);
+        passwords.hash("first password here").await.unwrap();
+        assert_eq!(passwords.buffers_allocated(), 1);
+        // Just used: kept.
+        assert_eq!(passwords.release_idle_buffers(Duration::from_secs(60)), 0);
+        assert_eq!(passwords.buffers_allocated(), 1);
+        // Idle long enough (zero here): freed.
+        assert_eq!(passwords.release_idle_buffers(Duration::ZERO), 1);
+        assert_eq!(passwords.buffers_allocated(), 0);
+        // The next hash allocates one again and still verifies.
+        let hash = passwords.hash("second password here").await.unwrap();
+        assert!(passwords
+            .verify("second password here", &hash)
+            .await
+            .unwrap()
+            .is_ok());
+        assert_eq!(passwords.buffers_allocated(), 1);
     }
 
     #[tokio::test]

@@ -52,6 +52,7 @@ fn test_config(dir: &std::path::Path) -> Config {
     config.server.data_dir = dir.to_path_buf();
     config.server.log_level = "warn".to_string();
     config.email.file_path = dir.join("mail");
+    config.sms.file_path = dir.join("sms");
     config
 }
 
