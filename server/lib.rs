@@ -13,6 +13,7 @@ pub mod email;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod outbox;
 pub mod sms;
 pub mod spec;
 pub mod start;

@@ -23,21 +23,14 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::db::webhook_outbox::{self, Delivery, NewDelivery};
 use crate::db::{now_millis, Db, DbConnection, DbError};
+use crate::outbox::{self, Failure, Outbox};
 
-/// A given-up delivery's `next_attempt_at`.
-pub const GIVEN_UP: i64 = i64::MAX;
-/// Rows taken per pass.
-const BATCH: i64 = 50;
-/// How often the deliverer looks without being woken.
-const POLL: Duration = Duration::from_secs(5);
-/// The longest wait between two attempts.
-const MAX_DELAY: Duration = Duration::from_secs(3600);
+pub use crate::outbox::GIVEN_UP;
 
 /// An account event: its type (one of `config::EVENT_TYPES`) and data.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,27 +117,123 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     format!("v1={}", crate::app::security::secrets::hex(&bytes))
 }
 
-/// Wakes the deliverer after events were queued.
-#[derive(Debug, Clone, Default)]
-pub struct Dispatcher {
-    notify: Arc<Notify>,
+/// Wakes the deliverer after events were queued (see [`outbox::Waker`]).
+pub type Dispatcher = outbox::Waker;
+
+/// `webhook_outbox` and the HTTP client that POSTs it.
+struct WebhookOutbox<'a> {
+    config: &'a Config,
+    http: &'a reqwest::Client,
 }
 
-impl Dispatcher {
-    pub fn wake(&self) {
-        self.notify.notify_one();
+impl Outbox for WebhookOutbox<'_> {
+    type Row = Delivery;
+    const NAME: &'static str = "webhook";
+
+    fn backoff_secs(&self) -> u64 {
+        self.config.webhooks.retry_backoff_secs
     }
-}
 
-fn retry_delay(config: &Config, previous_attempts: i32) -> Duration {
-    let factor = 1u64
-        .checked_shl(u32::try_from(previous_attempts).unwrap_or(0).min(40))
-        .unwrap_or(u64::MAX);
-    Duration::from_secs(config.webhooks.retry_backoff_secs.saturating_mul(factor)).min(MAX_DELAY)
-}
+    fn max_attempts(&self) -> u32 {
+        self.config.webhooks.retry_max_attempts
+    }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    fn attempt_limit(&self) -> Duration {
+        // The client's own timeout answers first.
+        Duration::from_secs(self.config.webhooks.timeout_secs)
+            .saturating_add(Duration::from_secs(5))
+    }
+
+    fn id(row: &Delivery) -> i64 {
+        row.id
+    }
+
+    fn attempts(row: &Delivery) -> i32 {
+        row.attempts
+    }
+
+    fn describe(row: &Delivery) -> String {
+        format!(" ({} {})", row.event_type, row.event_id)
+    }
+
+    fn due(conn: &mut DbConnection, now: i64, limit: i64) -> Result<Vec<Delivery>, DbError> {
+        webhook_outbox::due(conn, now, limit)
+    }
+
+    fn claim(
+        conn: &mut DbConnection,
+        id: i64,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<bool, DbError> {
+        webhook_outbox::claim(conn, id, now, lease_until)
+    }
+
+    fn by_id(conn: &mut DbConnection, id: i64) -> Result<Option<Delivery>, DbError> {
+        webhook_outbox::by_id(conn, id)
+    }
+
+    fn mark_sent(conn: &mut DbConnection, id: i64, at: i64) -> Result<bool, DbError> {
+        webhook_outbox::mark_delivered(conn, id, at)
+    }
+
+    fn mark_failed(
+        conn: &mut DbConnection,
+        id: i64,
+        next: i64,
+        error: &str,
+    ) -> Result<bool, DbError> {
+        webhook_outbox::mark_failed(conn, id, next, error)
+    }
+
+    /// Delivered events are kept (with when and after how many attempts).
+    fn purge_sent(_: &mut DbConnection, _: i64) -> Result<usize, DbError> {
+        Ok(0)
+    }
+
+    async fn send(&self, delivery: &Delivery) -> Result<(), Failure> {
+        // The endpoint's current secret (an endpoint removed from the
+        // configuration gets nothing more).
+        let Some(endpoint) = self
+            .config
+            .webhooks
+            .endpoints
+            .iter()
+            .find(|e| e.url == delivery.endpoint)
+        else {
+            return Err(Failure {
+                message: "endpoint no longer configured".into(),
+                permanent: true,
+            });
+        };
+        let timestamp = now_millis().div_euclid(1000);
+        let result = self
+            .http
+            .post(&delivery.endpoint)
+            .header("Content-Type", "application/json")
+            .header("Webhook-Id", &delivery.event_id)
+            .header("Webhook-Timestamp", timestamp.to_string())
+            .header(
+                "Webhook-Signature",
+                signature(endpoint.secret(), timestamp, &delivery.body),
+            )
+            .body(delivery.body.clone())
+            .send()
+            .await;
+        let message = match result {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => format!("answered {}", response.status()),
+            Err(e) => format!("not delivered: {e}"),
+        };
+        Err(Failure {
+            message,
+            permanent: false,
+        })
+    }
+
+    fn count(delivered: bool) {
+        crate::metrics::webhook(delivered);
+    }
 }
 
 /// Starts the deliverer (when endpoints are configured); it stops when
@@ -165,123 +254,10 @@ pub fn spawn_deliverer(
         .build()
         .ok()?;
     Some(tokio::spawn(async move {
-        tokio::pin!(shutdown);
-        loop {
-            let pass = deliver_due(&db, &config, &http, shutdown.as_mut()).await;
-            if let Err(error) = pass {
-                tracing::warn!(%error, "webhook delivery pass failed");
-            }
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = dispatcher.notify.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
-            }
-        }
+        let webhooks = WebhookOutbox {
+            config: &config,
+            http: &http,
+        };
+        outbox::run(db, &webhooks, dispatcher, shutdown).await;
     }))
-}
-
-/// Delivers what is due now; stops early at `shutdown`.
-pub async fn deliver_due<S: Future<Output = ()>>(
-    db: &Db,
-    config: &Config,
-    http: &reqwest::Client,
-    mut shutdown: std::pin::Pin<&mut S>,
-) -> Result<(), DbError> {
-    loop {
-        let now = now_millis();
-        let due = db
-            .run(move |conn| webhook_outbox::due(conn, now, BATCH))
-            .await?;
-        let full = i64::try_from(due.len()).unwrap_or(i64::MAX) >= BATCH;
-        for delivery in due {
-            let stop = tokio::select! {
-                biased;
-                () = shutdown.as_mut() => true,
-                () = std::future::ready(()) => false,
-            };
-            if stop {
-                return Ok(());
-            }
-            deliver_one(db, config, http, delivery).await?;
-        }
-        if !full {
-            return Ok(());
-        }
-    }
-}
-
-async fn deliver_one(
-    db: &Db,
-    config: &Config,
-    http: &reqwest::Client,
-    delivery: Delivery,
-) -> Result<(), DbError> {
-    let now = now_millis();
-    let lease_until = now.saturating_add(millis(Duration::from_secs(
-        config.webhooks.timeout_secs + 60,
-    )));
-    let id = delivery.id;
-    if !db
-        .run(move |conn| webhook_outbox::claim(conn, id, now, lease_until))
-        .await?
-    {
-        return Ok(());
-    }
-    // The endpoint's current secret (an endpoint removed from the
-    // configuration gets nothing more).
-    let Some(endpoint) = config
-        .webhooks
-        .endpoints
-        .iter()
-        .find(|e| e.url == delivery.endpoint)
-    else {
-        db.run(move |conn| {
-            webhook_outbox::mark_failed(conn, id, GIVEN_UP, "endpoint no longer configured")
-        })
-        .await?;
-        return Ok(());
-    };
-    let timestamp = now.div_euclid(1000);
-    let result = http
-        .post(&delivery.endpoint)
-        .header("Content-Type", "application/json")
-        .header("Webhook-Id", &delivery.event_id)
-        .header("Webhook-Timestamp", timestamp.to_string())
-        .header(
-            "Webhook-Signature",
-            signature(endpoint.secret(), timestamp, &delivery.body),
-        )
-        .body(delivery.body.clone())
-        .send()
-        .await;
-    let error = match result {
-        Ok(response) if response.status().is_success() => None,
-        Ok(response) => Some(format!("answered {}", response.status())),
-        Err(e) => Some(format!("not delivered: {e}")),
-    };
-    match error {
-        None => {
-            let at = now_millis();
-            db.run(move |conn| webhook_outbox::mark_delivered(conn, id, at))
-                .await?;
-            crate::metrics::webhook(true);
-            tracing::info!(event_id = %delivery.event_id, event = %delivery.event_type, "webhook delivered");
-        }
-        Some(error) => {
-            crate::metrics::webhook(false);
-            let attempts = delivery.attempts.saturating_add(1);
-            let give_up =
-                u32::try_from(attempts).unwrap_or(u32::MAX) >= config.webhooks.retry_max_attempts;
-            let next = if give_up {
-                GIVEN_UP
-            } else {
-                now_millis().saturating_add(millis(retry_delay(config, delivery.attempts)))
-            };
-            let message: String = error.chars().take(500).collect();
-            tracing::warn!(event_id = %delivery.event_id, attempts, give_up, error = %message, "webhook not delivered");
-            db.run(move |conn| webhook_outbox::mark_failed(conn, id, next, &message))
-                .await?;
-        }
-    }
-    Ok(())
 }

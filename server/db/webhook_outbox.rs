@@ -72,15 +72,24 @@ pub fn claim(
     Ok(n > 0)
 }
 
-pub fn mark_delivered(conn: &mut DbConnection, id: i64, at: i64) -> Result<(), DbError> {
-    diesel::update(webhook_outbox::table.find(id))
+/// The row with `id`.
+pub fn by_id(conn: &mut DbConnection, id: i64) -> Result<Option<Delivery>, DbError> {
+    Ok(webhook_outbox::table
+        .find(id)
+        .select(Delivery::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn mark_delivered(conn: &mut DbConnection, id: i64, at: i64) -> Result<bool, DbError> {
+    let n = diesel::update(webhook_outbox::table.find(id))
         .set((
             webhook_outbox::delivered_at.eq(at),
             webhook_outbox::attempts.eq(webhook_outbox::attempts + 1),
             webhook_outbox::last_error.eq(None::<String>),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(n > 0)
 }
 
 /// A failed attempt: counted, with the error, due again at `next`.
@@ -89,15 +98,15 @@ pub fn mark_failed(
     id: i64,
     next: i64,
     error: &str,
-) -> Result<(), DbError> {
-    diesel::update(webhook_outbox::table.find(id))
+) -> Result<bool, DbError> {
+    let n = diesel::update(webhook_outbox::table.find(id))
         .set((
             webhook_outbox::next_attempt_at.eq(next),
             webhook_outbox::attempts.eq(webhook_outbox::attempts + 1),
             webhook_outbox::last_error.eq(error),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(n > 0)
 }
 
 /// Every row, oldest first (tests, the admin command).

@@ -1,111 +1,110 @@
-//! The background sender: polls `mail_outbox`, delivers due mail, retries failures with exponential back-off.
-//!
-//! Every [`POLL_INTERVAL`], or at once after [`Mailer::wake`], the sender
-//! takes the due rows, [claims](mail_outbox::claim) each one (pushing its next
-//! attempt out by a lease, so that several server instances on one database
-//! never send the same row at the same time), sends it and records the
-//! outcome:
-//!
-//! * sent: `sent_at` set;
-//! * failed: `attempts` + 1, `last_error` set, next attempt after
-//!   `retry_backoff_secs · 2^(attempts before this one)`, at least
-//!   [`MIN_RETRY_DELAY`] and at most [`MAX_RETRY_DELAY`];
-//! * failed for the `retry_max_attempts`-th time, or unsendable (an invalid
-//!   recipient): given up, logged at error level, the row kept with its
-//!   `last_error` and `next_attempt_at` = [`GIVEN_UP`] (set it back to a
-//!   past time to try again).
-//!
-//! Delivery is at least once: a sender stopped between sending and recording
-//! (crash, database outage) leaves the row to be sent again once the lease
-//! ends. A down SMTP server or database never fails a request (requests only
-//! insert rows) and never loses a row; the sender just retries.
-//!
-//! Rows sent more than [`SENT_RETENTION`] ago are deleted (their bodies
-//! hold codes and links), checked every [`PURGE_INTERVAL`].
+//! The background mail sender: `mail_outbox` delivered through the
+//! configured [`Transport`] by the shared outbox loop (`crate::outbox`:
+//! claims with a lease, at-least-once delivery, exponential back-off,
+//! give-up, purge of sent rows).
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, EmailConfig};
 use crate::db::mail_outbox::{self, Mail};
-use crate::db::{now_millis, Db, DbError};
+use crate::db::{Db, DbConnection, DbError};
+use crate::outbox::{self, Failure, Outbox};
 
-use super::transport::{SendError, Transport, TransportError};
+use super::transport::{Transport, TransportError};
 
-/// How often the outbox is polled when nobody wakes the sender.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
-/// Rows taken per query; more are fetched at once when a batch was full.
-pub const BATCH_SIZE: i64 = 50;
-/// Floor of the retry delay, so that `retry_backoff_secs = 0` cannot spin.
-pub const MIN_RETRY_DELAY: Duration = Duration::from_millis(250);
-/// Ceiling of the retry delay: an outage of hours is retried at least hourly.
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
-/// `next_attempt_at` of a row the sender gave up on: never due.
-pub const GIVEN_UP: i64 = i64::MAX;
-/// How long sent rows are kept.
-pub const SENT_RETENTION: Duration = Duration::from_secs(24 * 3600);
-/// How often sent rows past [`SENT_RETENTION`] are deleted.
-pub const PURGE_INTERVAL: Duration = Duration::from_secs(600);
-/// Longest `last_error` stored, in characters.
-const MAX_ERROR_CHARS: usize = 1000;
+pub use crate::outbox::{Pass, GIVEN_UP};
 
-/// Wakes the sender when mail was queued. Cheap to clone; share one between
-/// the request handlers and [`spawn_sender`].
-#[derive(Debug, Clone, Default)]
-pub struct Mailer {
-    notify: Arc<Notify>,
+/// Wakes the mail sender after mail was queued (see [`outbox::Waker`]).
+pub type Mailer = outbox::Waker;
+
+/// `mail_outbox` and its transport.
+struct MailOutbox<'a> {
+    config: &'a EmailConfig,
+    transport: &'a Transport,
 }
 
-impl Mailer {
-    pub fn new() -> Mailer {
-        Mailer::default()
+impl Outbox for MailOutbox<'_> {
+    type Row = Mail;
+    const NAME: &'static str = "mail";
+
+    fn backoff_secs(&self) -> u64 {
+        self.config.retry_backoff_secs
     }
 
-    /// Asks the sender to poll now. Call it after the transaction that queued
-    /// mail has committed (before, the sender might not see the row yet; it
-    /// would then find it at its next poll). A wake while the sender is busy
-    /// is remembered, not lost.
-    pub fn wake(&self) {
-        self.notify.notify_one();
+    fn max_attempts(&self) -> u32 {
+        self.config.retry_max_attempts
     }
-}
 
-/// How long a delivery attempt may take in all, and how long a claimed row is
-/// left alone by other senders (longer than the attempt, so it cannot be
-/// claimed again while still being sent).
-fn attempt_limits(config: &EmailConfig) -> (Duration, Duration) {
-    let per_operation = Duration::from_secs(config.smtp_timeout.max(1));
-    // Connect, greeting, TLS, EHLO, AUTH, MAIL, RCPT, DATA, QUIT: a few
-    // operations each bounded by `smtp_timeout`.
-    let attempt = per_operation.saturating_mul(4);
-    let lease = attempt.saturating_add(Duration::from_secs(60));
-    (attempt, lease)
-}
+    fn attempt_limit(&self) -> Duration {
+        // Connect, greeting, TLS, EHLO, AUTH, MAIL, RCPT, DATA, QUIT: a few
+        // operations each bounded by `smtp_timeout`.
+        Duration::from_secs(self.config.smtp_timeout.max(1)).saturating_mul(4)
+    }
 
-/// The delay before the next attempt after a failure, given the number of
-/// attempts made before the one that failed.
-pub fn retry_delay(config: &EmailConfig, previous_attempts: u32) -> Duration {
-    let factor = 1u64
-        .checked_shl(previous_attempts.min(40))
-        .unwrap_or(u64::MAX);
-    Duration::from_secs(config.retry_backoff_secs.saturating_mul(factor))
-        .clamp(MIN_RETRY_DELAY, MAX_RETRY_DELAY)
-}
+    fn id(row: &Mail) -> i64 {
+        row.id
+    }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+    fn attempts(row: &Mail) -> i32 {
+        row.attempts
+    }
 
-/// What one pass over the outbox did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pass {
-    pub sent: usize,
-    pub failed: usize,
-    pub given_up: usize,
+    fn describe(_: &Mail) -> String {
+        String::new()
+    }
+
+    fn due(conn: &mut DbConnection, now: i64, limit: i64) -> Result<Vec<Mail>, DbError> {
+        mail_outbox::due(conn, now, limit)
+    }
+
+    fn claim(
+        conn: &mut DbConnection,
+        id: i64,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<bool, DbError> {
+        mail_outbox::claim(conn, id, now, lease_until)
+    }
+
+    fn by_id(conn: &mut DbConnection, id: i64) -> Result<Option<Mail>, DbError> {
+        mail_outbox::by_id(conn, id)
+    }
+
+    fn mark_sent(conn: &mut DbConnection, id: i64, at: i64) -> Result<bool, DbError> {
+        mail_outbox::mark_sent(conn, id, at)
+    }
+
+    fn mark_failed(
+        conn: &mut DbConnection,
+        id: i64,
+        next: i64,
+        error: &str,
+    ) -> Result<bool, DbError> {
+        mail_outbox::mark_failed(conn, id, next, error)
+    }
+
+    fn purge_sent(conn: &mut DbConnection, before: i64) -> Result<usize, DbError> {
+        mail_outbox::purge_sent(conn, before)
+    }
+
+    async fn send(&self, row: &Mail) -> Result<(), Failure> {
+        self.transport.send(row).await.map_err(|e| Failure {
+            permanent: e.is_permanent(),
+            message: e.to_string(),
+        })
+    }
+
+    fn count(sent: bool) {
+        if sent {
+            crate::metrics::mail_sent();
+        } else {
+            crate::metrics::mail_failed();
+        }
+    }
 }
 
 /// Starts the sender. It runs until `shutdown` completes, finishing the mail
@@ -119,66 +118,13 @@ pub fn spawn_sender(
 ) -> Result<JoinHandle<()>, TransportError> {
     let transport = Transport::from_config(&config.email)?;
     tracing::info!(transport = ?transport, "mail sender started");
-    Ok(tokio::spawn(run(db, config, transport, mailer, shutdown)))
-}
-
-async fn run(
-    db: Db,
-    config: Arc<Config>,
-    transport: Transport,
-    mailer: Mailer,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    tokio::pin!(shutdown);
-    let mut last_purge: Option<Instant> = None;
-    loop {
-        if last_purge.is_none_or(|at| at.elapsed() >= PURGE_INTERVAL) {
-            purge(&db).await;
-            last_purge = Some(Instant::now());
-        }
-        loop {
-            match deliver_batch(&db, &config.email, &transport, shutdown.as_mut()).await {
-                Ok((_, BatchEnd::Full)) => continue,
-                Ok((_, BatchEnd::Done)) => break,
-                Ok((_, BatchEnd::Shutdown)) => {
-                    tracing::info!("mail sender stopped");
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "mail sender: outbox not readable, retrying later");
-                    break;
-                }
-            }
-        }
-        tokio::select! {
-            biased;
-            () = &mut shutdown => {
-                tracing::info!("mail sender stopped");
-                return;
-            }
-            () = mailer.notify.notified() => {}
-            () = tokio::time::sleep(POLL_INTERVAL) => {}
-        }
-    }
-}
-
-async fn purge(db: &Db) {
-    let before = now_millis().saturating_sub(millis(SENT_RETENTION));
-    match db
-        .run(move |conn| mail_outbox::purge_sent(conn, before))
-        .await
-    {
-        Ok(0) => {}
-        Ok(n) => tracing::debug!(deleted = n, "sent mail purged"),
-        Err(e) => tracing::warn!(error = %e, "mail sender: could not purge sent mail"),
-    }
-}
-
-enum BatchEnd {
-    /// The batch was full: there may be more due now.
-    Full,
-    Done,
-    Shutdown,
+    Ok(tokio::spawn(async move {
+        let mail = MailOutbox {
+            config: &config.email,
+            transport: &transport,
+        };
+        outbox::run(db, &mail, mailer, shutdown).await;
+    }))
 }
 
 /// Delivers every mail due now once (all batches), without waiting for
@@ -188,184 +134,5 @@ pub async fn deliver_due(
     config: &EmailConfig,
     transport: &Transport,
 ) -> Result<Pass, DbError> {
-    let mut total = Pass::default();
-    let never = std::future::pending::<()>();
-    tokio::pin!(never);
-    loop {
-        let (pass, end) = deliver_batch(db, config, transport, never.as_mut()).await?;
-        total.sent += pass.sent;
-        total.failed += pass.failed;
-        total.given_up += pass.given_up;
-        if !matches!(end, BatchEnd::Full) {
-            return Ok(total);
-        }
-    }
-}
-
-async fn deliver_batch<S: Future<Output = ()>>(
-    db: &Db,
-    config: &EmailConfig,
-    transport: &Transport,
-    mut shutdown: std::pin::Pin<&mut S>,
-) -> Result<(Pass, BatchEnd), DbError> {
-    let now = now_millis();
-    let due = db
-        .run(move |conn| mail_outbox::due(conn, now, BATCH_SIZE))
-        .await?;
-    let full = i64::try_from(due.len()).unwrap_or(i64::MAX) >= BATCH_SIZE;
-    let mut pass = Pass::default();
-    for mail in due {
-        let stop = tokio::select! {
-            biased;
-            () = shutdown.as_mut() => true,
-            () = std::future::ready(()) => false,
-        };
-        if stop {
-            return Ok((pass, BatchEnd::Shutdown));
-        }
-        match deliver_one(db, config, transport, mail).await? {
-            Outcome::NotClaimed => {}
-            Outcome::Sent => pass.sent += 1,
-            Outcome::Failed => pass.failed += 1,
-            Outcome::GivenUp => pass.given_up += 1,
-        }
-    }
-    Ok((pass, if full { BatchEnd::Full } else { BatchEnd::Done }))
-}
-
-enum Outcome {
-    NotClaimed,
-    Sent,
-    Failed,
-    GivenUp,
-}
-
-async fn deliver_one(
-    db: &Db,
-    config: &EmailConfig,
-    transport: &Transport,
-    mail: Mail,
-) -> Result<Outcome, DbError> {
-    let (attempt_limit, lease) = attempt_limits(config);
-    let now = now_millis();
-    let lease_until = now.saturating_add(millis(lease));
-    let id = mail.id;
-    // Re-read after claiming: another instance may have attempted it since
-    // the `due` query, and `attempts` decides when to give up.
-    let claimed = db
-        .run(move |conn| {
-            if mail_outbox::claim(conn, id, now, lease_until)? {
-                mail_outbox::by_id(conn, id)
-            } else {
-                Ok(None)
-            }
-        })
-        .await?;
-    let Some(mail) = claimed else {
-        return Ok(Outcome::NotClaimed);
-    };
-    let result = match tokio::time::timeout(attempt_limit, transport.send(&mail)).await {
-        Ok(result) => result,
-        Err(_) => Err(SendError::Delivery(format!(
-            "no answer within {} s",
-            attempt_limit.as_secs()
-        ))),
-    };
-    match result {
-        Ok(()) => {
-            record_sent(db, id).await?;
-            tracing::info!(mail_id = id, attempt = mail.attempts + 1, "mail sent");
-            crate::metrics::mail_sent();
-            Ok(Outcome::Sent)
-        }
-        Err(error) => {
-            crate::metrics::mail_failed();
-            let attempts = mail.attempts.saturating_add(1);
-            let max = i32::try_from(config.retry_max_attempts).unwrap_or(i32::MAX);
-            let message: String = error.to_string().chars().take(MAX_ERROR_CHARS).collect();
-            if error.is_permanent() || attempts >= max {
-                db.run(move |conn| mail_outbox::mark_failed(conn, id, GIVEN_UP, &message))
-                    .await?;
-                tracing::error!(
-                    mail_id = id,
-                    attempts,
-                    error = %error,
-                    "mail not sent; giving up (reset its next_attempt_at to retry)"
-                );
-                Ok(Outcome::GivenUp)
-            } else {
-                let delay = retry_delay(config, u32::try_from(mail.attempts).unwrap_or(0));
-                let next = now_millis().saturating_add(millis(delay));
-                db.run(move |conn| mail_outbox::mark_failed(conn, id, next, &message))
-                    .await?;
-                tracing::warn!(
-                    mail_id = id,
-                    attempts,
-                    retry_in_ms = millis(delay),
-                    error = %error,
-                    "mail not sent; will retry"
-                );
-                Ok(Outcome::Failed)
-            }
-        }
-    }
-}
-
-/// Records a successful send, retrying briefly: a mail sent but not marked
-/// would be sent again when its lease ends.
-async fn record_sent(db: &Db, id: i64) -> Result<(), DbError> {
-    let mut tries = 0;
-    loop {
-        let at = now_millis();
-        match db
-            .run(move |conn| mail_outbox::mark_sent(conn, id, at))
-            .await
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if tries < 3 => {
-                tries += 1;
-                tracing::warn!(mail_id = id, error = %e, "mail sent but not yet recorded; retrying");
-                tokio::time::sleep(Duration::from_millis(200 * tries)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_within_bounds() {
-        let config = EmailConfig {
-            retry_backoff_secs: 30,
-            ..EmailConfig::default()
-        };
-        assert_eq!(retry_delay(&config, 0), Duration::from_secs(30));
-        assert_eq!(retry_delay(&config, 1), Duration::from_secs(60));
-        assert_eq!(retry_delay(&config, 3), Duration::from_secs(240));
-        assert_eq!(retry_delay(&config, 10), MAX_RETRY_DELAY);
-        assert_eq!(retry_delay(&config, u32::MAX), MAX_RETRY_DELAY);
-        let zero = EmailConfig {
-            retry_backoff_secs: 0,
-            ..EmailConfig::default()
-        };
-        assert_eq!(retry_delay(&zero, 5), MIN_RETRY_DELAY);
-    }
-
-    #[test]
-    fn the_lease_outlasts_an_attempt() {
-        let (attempt, lease) = attempt_limits(&EmailConfig::default());
-        assert!(lease > attempt);
-    }
-
-    #[tokio::test]
-    async fn a_wake_before_waiting_is_not_lost() {
-        let mailer = Mailer::new();
-        mailer.wake();
-        tokio::time::timeout(Duration::from_secs(1), mailer.notify.notified())
-            .await
-            .unwrap();
-    }
+    outbox::deliver_due(db, &MailOutbox { config, transport }).await
 }
