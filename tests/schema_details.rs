@@ -170,7 +170,7 @@ fn database_columns(c: &mut DbConnection) -> Result<Columns, DbError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_rs_matches_the_migrations() {
     let expected = schema_rs_columns();
-    assert_eq!(expected.len(), 11, "parsed schema.rs: {expected:?}");
+    assert_eq!(expected.len(), 12, "parsed schema.rs: {expected:?}");
     for (tdb, db) in databases().await {
         let actual = db.run(database_columns).await.unwrap();
         assert_eq!(actual, expected, "{:?}", tdb.backend());

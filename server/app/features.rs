@@ -62,11 +62,11 @@ pub const fn is_implemented(operation: OperationId) -> bool {
         | O::ProviderSignupView
         | O::ProviderSignupComplete
         | O::ProviderAccountList
-        | O::ProviderAccountDisconnect => true,
-        O::PhoneVerificationConfirm
+        | O::ProviderAccountDisconnect
+        | O::PhoneVerificationConfirm
         | O::PhoneVerificationResend
         | O::PhoneView
-        | O::PhoneChange => false,
+        | O::PhoneChange => true,
     }
 }
 

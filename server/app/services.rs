@@ -44,6 +44,7 @@ impl Services {
             passwords: &self.passwords,
             rate_limiter: &self.rate_limiter,
             mailer: &self.mailer,
+            texter: &self.texter,
             store: &self.sessions,
             remote: &self.remote,
             now_ms,

@@ -198,6 +198,25 @@ pub enum PasswordValidator {
     NumericPassword,
 }
 
+/// A setting that allauth takes as `True`/`False` or a number: `true`
+/// stands for 2, `false` for 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum CountOrFlag {
+    Flag(bool),
+    Count(u32),
+}
+
+impl CountOrFlag {
+    pub fn count(self) -> u32 {
+        match self {
+            CountOrFlag::Flag(true) => 2,
+            CountOrFlag::Flag(false) => 0,
+            CountOrFlag::Count(n) => n,
+        }
+    }
+}
+
 /// `[account]`: django-allauth's `ACCOUNT_*` settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -221,6 +240,23 @@ pub struct AccountConfig {
     /// Seconds.
     pub login_by_code_timeout: u64,
     pub login_by_code_required: bool,
+    /// allauth's `PHONE_VERIFICATION_ENABLED`: a login (or signup) whose
+    /// phone number is not verified waits in `verify_phone`.
+    pub phone_verification_enabled: bool,
+    pub phone_verification_max_attempts: u32,
+    /// Seconds a phone verification code stays valid.
+    pub phone_verification_timeout: u64,
+    /// allauth's `PHONE_VERIFICATION_SUPPORTS_CHANGE`: `false` (0), `true`
+    /// (2) or a number: how often the number may be changed while a signup
+    /// waits in `verify_phone`.
+    pub phone_verification_supports_change: CountOrFlag,
+    /// allauth's `PHONE_VERIFICATION_SUPPORTS_RESEND`: `false` (0), `true`
+    /// (2) or a number of new codes `verify_phone` may ask for.
+    pub phone_verification_supports_resend: CountOrFlag,
+    /// Ours: the region (ISO 3166 code, e.g. `"DE"`) of numbers typed
+    /// without a country code. Unset: numbers must start with `+`, as
+    /// allauth's headless API requires.
+    pub phone_default_region: Option<String>,
     /// allauth's `LOGIN_BY_CODE_MAX_RESEND_COUNT` (from `LOGIN_BY_CODE_SUPPORTS_RESEND`:
     /// `false` = 0, `true` = 2): new codes a pending login by code may ask for.
     pub login_by_code_max_resend_count: u32,
@@ -298,6 +334,12 @@ impl Default for AccountConfig {
             login_by_code_timeout: 180,
             login_by_code_required: false,
             login_by_code_max_resend_count: 0,
+            phone_verification_enabled: true,
+            phone_verification_max_attempts: 3,
+            phone_verification_timeout: 900,
+            phone_verification_supports_change: CountOrFlag::Flag(false),
+            phone_verification_supports_resend: CountOrFlag::Flag(false),
+            phone_default_region: None,
             password_reset_by_code_enabled: false,
             password_reset_by_code_max_attempts: 3,
             password_reset_by_code_timeout: 180,
@@ -373,7 +415,25 @@ impl AccountConfig {
         }
     }
 
+    /// allauth's `PHONE_VERIFICATION_MAX_CHANGE_COUNT`.
+    pub fn phone_verification_max_change_count(&self) -> u32 {
+        self.phone_verification_supports_change.count()
+    }
+
+    /// allauth's `PHONE_VERIFICATION_MAX_RESEND_COUNT`.
+    pub fn phone_verification_max_resend_count(&self) -> u32 {
+        self.phone_verification_supports_resend.count()
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(region) = &self.phone_default_region {
+            if region.parse::<phonenumber::country::Id>().is_err() {
+                return Err(ConfigError::inconsistent(
+                    "account.phone_default_region",
+                    format!("{region:?} is not a region code such as \"US\" or \"DE\""),
+                ));
+            }
+        }
         if self.login_methods.is_empty() {
             return Err(ConfigError::inconsistent(
                 "account.login_methods",

@@ -48,8 +48,8 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
 
 pub use account::{
-    AccountConfig, EmailVerification, LoginMethod, PasswordValidator, PreventEnumeration,
-    SignupField, SignupFieldName,
+    AccountConfig, CountOrFlag, EmailVerification, LoginMethod, PasswordValidator,
+    PreventEnumeration, SignupField, SignupFieldName,
 };
 pub use cors::CorsConfig;
 pub use csrf::CsrfConfig;

@@ -50,6 +50,12 @@ pub struct SmsConfig {
     pub retry_backoff_secs: u64,
     /// Attempts before a message is given up.
     pub retry_max_attempts: u32,
+    /// Whether to text the enumeration notices: "no account uses this
+    /// number" (a login code asked for an unknown number) and "this number
+    /// already has an account" (a signup with a taken number). allauth's
+    /// adapter sends neither by default; each text costs money, and anyone
+    /// can trigger them.
+    pub enumeration_notices: bool,
 }
 
 impl Default for SmsConfig {
@@ -70,6 +76,7 @@ impl Default for SmsConfig {
             timeout_secs: 10,
             retry_backoff_secs: 10,
             retry_max_attempts: 8,
+            enumeration_notices: false,
         }
     }
 }

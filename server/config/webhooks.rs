@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::{ConfigError, Secret};
 
 /// The event types, as they appear in `type` and in `events` filters.
-pub const EVENT_TYPES: [&str; 14] = [
+pub const EVENT_TYPES: [&str; 15] = [
     "user.signed_up",
     "user.logged_in",
     "user.logged_out",
@@ -14,6 +14,7 @@ pub const EVENT_TYPES: [&str; 14] = [
     "email.verified",
     "email.removed",
     "email.primary_changed",
+    "phone.verified",
     "password.changed",
     "password.reset",
     "session.ended",

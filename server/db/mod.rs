@@ -18,6 +18,7 @@
 pub mod authenticators;
 pub mod email_addresses;
 pub mod mail_outbox;
+pub mod phone_numbers;
 pub mod rate_limits;
 pub mod refresh_tokens;
 pub mod schema;

@@ -42,6 +42,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    phone_numbers (user_id) {
+        user_id -> Int8,
+        phone -> Text,
+        verified -> Bool,
+        created_at -> Int8,
+    }
+}
+
+diesel::table! {
     rate_limit_hits (action, key, window_start) {
         action -> Text,
         key -> Text,
@@ -141,6 +150,7 @@ diesel::table! {
 
 diesel::joinable!(email_addresses -> users (user_id));
 diesel::joinable!(mfa_authenticators -> users (user_id));
+diesel::joinable!(phone_numbers -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(social_accounts -> users (user_id));
@@ -150,6 +160,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_addresses,
     mail_outbox,
     mfa_authenticators,
+    phone_numbers,
     rate_limit_hits,
     refresh_tokens,
     sessions,

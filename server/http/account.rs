@@ -7,7 +7,7 @@ use allauth_api::types;
 
 use crate::app::account::login::LoginRequest;
 use crate::app::account::signup::SignupRequest;
-use crate::http::{not_built, reply, AuthOutcome, Call, Handled};
+use crate::http::{reply, AuthOutcome, Call, Handled};
 
 /// The fields of a login, in the order their errors are reported.
 const LOGIN_FIELDS: [&str; 4] = ["username", "email", "phone", "password"];
@@ -25,6 +25,7 @@ pub async fn login_password(
             let request = LoginRequest {
                 email: text("email"),
                 username: text("username"),
+                phone: text("phone"),
                 password: text("password").unwrap_or_default(),
             };
             crate::app::account::login::field_errors(config, &request)
@@ -33,6 +34,7 @@ pub async fn login_password(
     let request = LoginRequest {
         email: input.email.map(|e| e.0),
         username: input.username.map(|u| u.0),
+        phone: input.phone.map(|p| p.0),
         password: input.password.0,
     };
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
@@ -53,6 +55,7 @@ pub async fn signup_create(
     let request = SignupRequest {
         email: input.email.map(|e| e.0),
         username: input.username.map(|u| u.0),
+        phone: input.phone.map(|p| p.0),
         password: input.password.map(|p| p.0),
         passkey: false,
     };
@@ -130,19 +133,33 @@ pub async fn email_verification_resend(
     Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)
 }
 
+/// `POST auth/phone/verify`: the SMS code of the pending `verify_phone`
+/// stage, or of the signed-in user's change of number.
 pub async fn phone_verification_confirm(
-    call: Call<'_>,
+    mut call: Call<'_>,
     _headers: HeaderParams<PhoneVerificationConfirmHeaders>,
-    _body: JsonBody<types::VerifyPhoneInput>,
+    body: JsonBody<types::VerifyPhoneInput>,
 ) -> Handled<Reply<types::AuthenticatedResponse>> {
-    not_built(call).await
+    // A missing code counts as a wrong one, as allauth counts it.
+    let code = body
+        .into_inner()
+        .map(|input| String::from(input.code))
+        .map_err(crate::http::invalid_input);
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result = crate::app::account::phones::confirm(&deps, &mut call.session, code).await;
+    Ok(call
+        .finish_auth(result.map(|()| AuthOutcome::Session))
+        .await)
 }
 
+/// `POST auth/phone/verify/resend`: a new SMS code for `verify_phone`.
 pub async fn phone_verification_resend(
-    call: Call<'_>,
+    mut call: Call<'_>,
     _headers: HeaderParams<PhoneVerificationResendHeaders>,
 ) -> Handled<Reply<types::StatusOkResponse>> {
-    not_built(call).await
+    let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
+    let result = crate::app::account::phones::resend(&deps, &mut call.session).await;
+    Ok(call.finish_auth(result.map(|()| AuthOutcome::Ok)).await)
 }
 
 pub async fn reauthenticate_password(

@@ -53,6 +53,10 @@ pub enum AuthOutcome {
     Ok,
     /// 200 with the user's addresses.
     Emails(Vec<app::account::emails::AddressView>),
+    /// 200 with the user's phone number (zero or one).
+    PhoneNumbers(Vec<(String, bool)>),
+    /// 202 with the number being switched to.
+    PhoneChanging(String),
     /// 200 with the user's sessions.
     Sessions(Vec<app::sessions::usersessions::SessionEntry>),
     /// 200 with a new access token (and, with rotation, refresh token).
@@ -463,6 +467,23 @@ impl<'a> Call<'a> {
                 reply::to_json(&types::EmailAddressesResponse {
                     data: addresses.iter().map(reply::email_address).collect(),
                     status: reply::status(200)?,
+                })?,
+            ),
+            AuthOutcome::PhoneNumbers(numbers) => (
+                StatusCode::OK,
+                reply::to_json(&types::PhoneNumbersResponse {
+                    data: numbers
+                        .into_iter()
+                        .map(|(phone, verified)| reply::phone_number(phone, verified))
+                        .collect(),
+                    status: reply::status(200)?,
+                })?,
+            ),
+            AuthOutcome::PhoneChanging(phone) => (
+                StatusCode::ACCEPTED,
+                reply::to_json(&types::PhoneNumberChangeResponse {
+                    data: vec![reply::phone_number(phone, false)],
+                    status: reply::status(202)?,
                 })?,
             ),
             AuthOutcome::Sessions(entries) => (

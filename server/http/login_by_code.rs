@@ -17,7 +17,8 @@ pub async fn login_code_request(
     let (mut call, input) = call.input(body).await?;
     let env = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let email = input.email.map(String::from);
-    let result = login_by_code::request(&env, &mut call.session, email).await;
+    let phone = input.phone.map(String::from);
+    let result = login_by_code::request(&env, &mut call.session, email, phone).await;
     Ok(call
         .finish_auth(result.map(|()| AuthOutcome::Session))
         .await)

@@ -91,11 +91,11 @@ pub fn method(record: &AuthRecord) -> types::AuthenticationMethod {
             phone: None,
         }
         .into(),
-        AuthRecord::Code { at, email } => types::CodeAuthenticationMethod {
+        AuthRecord::Code { at, email, phone } => types::CodeAuthenticationMethod {
             at: types::Timestamp(*at),
             email: email.clone().map(types::Email),
             method: types::CodeAuthenticationMethodMethod::Code,
-            phone: None,
+            phone: phone.clone().map(types::Phone),
         }
         .into(),
         AuthRecord::Socialaccount { at, provider, uid } => {
@@ -122,6 +122,13 @@ pub fn method(record: &AuthRecord) -> types::AuthenticationMethod {
             type_: authenticator_type(*kind),
         }
         .into(),
+    }
+}
+
+pub fn phone_number(phone: String, verified: bool) -> types::PhoneNumber {
+    types::PhoneNumber {
+        phone: types::Phone(phone),
+        verified,
     }
 }
 
@@ -238,6 +245,7 @@ fn flow_id(kind: FlowKind) -> types::FlowId {
         FlowKind::Signup => types::FlowId::Signup,
         FlowKind::MfaLoginWebauthn => types::FlowId::MfaLoginWebauthn,
         FlowKind::VerifyEmail => types::FlowId::VerifyEmail,
+        FlowKind::VerifyPhone => types::FlowId::VerifyPhone,
         FlowKind::MfaAuthenticate => types::FlowId::MfaAuthenticate,
         FlowKind::MfaTrust => types::FlowId::MfaTrust,
         FlowKind::MfaSignupWebauthn => types::FlowId::MfaSignupWebauthn,

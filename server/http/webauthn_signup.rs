@@ -25,6 +25,7 @@ pub async fn webauthn_signup_start(
     let request = SignupRequest {
         email: input.email.map(|e| e.0),
         username: input.username.map(|u| u.0),
+        phone: input.phone.map(|p| p.0),
         password: None,
         passkey: true,
     };

@@ -21,6 +21,7 @@ const TEST_SOURCES: &[&str] = &[
     include_str!("sessions.rs"),
     include_str!("tokens.rs"),
     include_str!("social.rs"),
+    include_str!("phone.rs"),
 ];
 
 #[test]

@@ -32,6 +32,7 @@ mod metrics;
 mod mfa;
 mod oidc_harness;
 mod password_reset;
+mod phone;
 mod sessions;
 mod social;
 mod tokens;

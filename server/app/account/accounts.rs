@@ -22,6 +22,8 @@ pub struct Deps<'a> {
     pub passwords: &'a Passwords,
     pub rate_limiter: &'a RateLimiter,
     pub mailer: &'a Mailer,
+    /// Wakes the SMS sender after a text is queued.
+    pub texter: &'a crate::sms::Texter,
     /// Loads and saves sessions (compare-and-set).
     pub store: &'a SessionStore,
     /// HTTP to the social providers.

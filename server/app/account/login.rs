@@ -8,6 +8,7 @@
 
 use crate::app::account::accounts::{self, Deps};
 use crate::app::account::email_verification;
+use crate::app::account::phones;
 use crate::app::security::passwords::Verified;
 use crate::app::security::ratelimit::Consumed;
 use crate::app::sessions::pipeline::{self, Attempt};
@@ -21,6 +22,7 @@ use crate::db::users::{self, User};
 pub struct LoginRequest {
     pub email: Option<String>,
     pub username: Option<String>,
+    pub phone: Option<String>,
     pub password: String,
 }
 
@@ -36,6 +38,8 @@ fn too_many_attempts(param: Option<&str>) -> Error {
 enum Credential {
     Email(String),
     Username(String),
+    /// E.164.
+    Phone(String),
 }
 
 impl Credential {
@@ -43,12 +47,13 @@ impl Credential {
         match self {
             Credential::Email(_) => "email",
             Credential::Username(_) => "username",
+            Credential::Phone(_) => "phone",
         }
     }
 
     fn value(&self) -> &str {
         match self {
-            Credential::Email(v) | Credential::Username(v) => v,
+            Credential::Email(v) | Credential::Username(v) | Credential::Phone(v) => v,
         }
     }
 }
@@ -63,6 +68,7 @@ fn validate(
     let account = &config.account;
     let has_username = account.has_login_method(LoginMethod::Username);
     let has_email = account.has_login_method(LoginMethod::Email);
+    let has_phone = account.has_login_method(LoginMethod::Phone);
     let single = account.login_methods.len() == 1;
     let mut errors = Vec::new();
     let mut credentials = Vec::new();
@@ -86,6 +92,18 @@ fn validate(
             }
             _ if single => errors.push(accounts::required("email")),
             Some(_) => credentials.push(Credential::Email(String::new())),
+            None => {}
+        }
+    }
+    if has_phone {
+        match input.phone.as_deref().map(str::trim) {
+            Some(v) if !v.is_empty() => match phones::clean_field(config, Some(v), "phone") {
+                Ok(Some(v)) => credentials.push(Credential::Phone(v)),
+                Ok(None) => credentials.push(Credential::Phone(String::new())),
+                Err(e) => errors.push(e),
+            },
+            _ if single => errors.push(accounts::required("phone")),
+            Some(_) => credentials.push(Credential::Phone(String::new())),
             None => {}
         }
     }
@@ -165,11 +183,20 @@ async fn authenticate(
     let by_email = matches!(credential, Credential::Email(_))
         || (email_login && accounts::is_valid_email(&value));
     let by_username = matches!(credential, Credential::Username(_));
+    let by_phone = match credential {
+        Credential::Phone(phone) => Some(phone.clone()),
+        _ => None,
+    };
     let candidates = {
         let value = value.clone();
         deps.db
             .run(move |conn| {
                 let mut found = Vec::new();
+                if let Some(phone) = &by_phone {
+                    if let Some(number) = crate::db::phone_numbers::owner(conn, phone)? {
+                        found.extend(users::by_id(conn, number.user_id)?);
+                    }
+                }
                 if by_email {
                     let folded = crate::db::email_addresses::fold_email(&value);
                     found.extend(accounts::users_with_email(conn, &folded, true)?);
@@ -209,6 +236,7 @@ pub async fn login_password(
         let code = match credential {
             Credential::Email(_) => "email_password_mismatch",
             Credential::Username(_) => "username_password_mismatch",
+            Credential::Phone(_) => "phone_password_mismatch",
         };
         let what = credential.method().replace('_', " ");
         return Err(Error::Invalid(vec![FieldError::new(
@@ -220,7 +248,7 @@ pub async fn login_password(
     deps.rate_limiter.release(ticket).await?;
     let login_email = match &credential {
         Credential::Email(e) => Some(e.clone()),
-        Credential::Username(_) => None,
+        Credential::Username(_) | Credential::Phone(_) => None,
     };
     if email_verification::is_verification_rate_limited(deps, user.id, login_email.as_deref())
         .await?
@@ -235,9 +263,12 @@ pub async fn login_password(
         // allauth answers the "inactive" stage: still anonymous.
         return Ok(());
     }
+    // allauth records the address or username; a phone number is not
+    // recorded with the password.
     let (email, username) = match credential {
         Credential::Email(e) => (Some(e), None),
         Credential::Username(u) => (None, Some(u)),
+        Credential::Phone(_) => (None, None),
     };
     let record = AuthRecord::Password {
         at: AuthRecord::seconds(deps.now_ms),

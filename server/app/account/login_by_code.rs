@@ -1,5 +1,5 @@
-//! allauth's login by code: a code mailed to the address asked for, typed
-//! back to log in. Enumeration-safe: an unknown address gets the same answer
+//! allauth's login by code: a code mailed to the address asked for (or
+//! texted to the phone number), typed back to log in. Enumeration-safe: an unknown address gets the same answer
 //! (and, when `email_unknown_accounts`, an "unknown account" mail) and a
 //! stage whose code matches nothing.
 //!
@@ -9,8 +9,8 @@
 //! missing) code counts; the attempt that reaches `login_by_code_max_attempts`
 //! ends the flow, so the next call answers 409.
 
-use crate::app::account::accounts::Deps;
-use crate::app::account::emails;
+use crate::app::account::accounts::{self, Deps};
+use crate::app::account::{emails, phones};
 use crate::app::security::ratelimit::Consumed;
 use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::sessions::session::{
@@ -18,8 +18,10 @@ use crate::app::sessions::session::{
     Stage, Step,
 };
 use crate::app::{Error, FieldError};
-use crate::db::email_addresses;
+use crate::config::{Config, LoginMethod};
+use crate::db::{email_addresses, phone_numbers};
 use crate::email::{enqueue, FrontendLinks, Message};
+use crate::sms::SmsMessage;
 
 /// The code has not been accepted.
 fn incorrect_code() -> Error {
@@ -30,38 +32,92 @@ fn incorrect_code() -> Error {
     )])
 }
 
-/// `POST auth/code/request`: validates the address, counts
-/// `request_login_code` (per ip and per address), mails a code (or the
-/// unknown-account mail) and stages `login_by_code`. The caller answers
-/// with the session: 401 pending, or 200 when someone is already logged in
-/// (allauth still mails and stages then).
+/// Where a login code goes: an address, or (by SMS) a phone number.
+#[derive(Debug, Clone)]
+enum Target {
+    Email(String),
+    /// E.164.
+    Phone(String),
+}
+
+/// allauth's `RequestLoginCodeForm`: `email`, and `phone` when phone is a
+/// login method (then `email` is optional, and `phone` is required when
+/// email is not a login method); one of them, not both.
+fn target(config: &Config, email: Option<&str>, phone: Option<&str>) -> Result<Target, Error> {
+    let account = &config.account;
+    let has_phone = account.has_login_method(LoginMethod::Phone);
+    let has_email = account.has_login_method(LoginMethod::Email);
+    let blank = |v: Option<&str>| v.map(str::trim).unwrap_or("").is_empty();
+    // Without phone login, the form is the address alone (as before).
+    if !has_phone {
+        return emails::clean_email_field(config, email, "email").map(Target::Email);
+    }
+    let email = if has_email && !blank(email) {
+        Some(emails::clean_email_field(config, email, "email")?)
+    } else {
+        None
+    };
+    let phone = match phones::clean_field(config, phone, "phone") {
+        Ok(phone) => phone,
+        Err(e) => return Err(Error::Invalid(vec![e])),
+    };
+    match (email, phone) {
+        (Some(_), Some(_)) => Err(Error::Invalid(vec![FieldError::new(
+            "select_only_one",
+            None,
+            "Please select only one of the options.",
+        )])),
+        (Some(email), None) => Ok(Target::Email(email)),
+        (None, Some(phone)) => Ok(Target::Phone(phone)),
+        (None, None) if has_email => Err(Error::Invalid(vec![accounts::required("email")])),
+        (None, None) => Err(Error::Invalid(vec![accounts::required("phone")])),
+    }
+}
+
+/// `POST auth/code/request`: validates the address (or number), counts
+/// `request_login_code` (per ip and per address or number), sends a code
+/// (or the unknown-account notice) and stages `login_by_code`. The caller
+/// answers with the session: 401 pending, or 200 when someone is already
+/// logged in (allauth still sends and stages then).
 pub async fn request(
     env: &Deps<'_>,
     session: &mut LiveSession,
     email: Option<String>,
+    phone: Option<String>,
 ) -> Result<(), Error> {
     let config = env.config;
-    let email = emails::clean_email_field(config, email.as_deref(), "email")?;
-    let folded = email_addresses::fold_email(&email);
-    let lookup = folded.clone();
-    let user_id = env
-        .db
-        .run(move |conn| emails::user_for_login_email(conn, &lookup))
-        .await?;
+    let target = target(config, email.as_deref(), phone.as_deref())?;
+    let (key, param) = match &target {
+        Target::Email(email) => (email_addresses::fold_email(email), "email"),
+        Target::Phone(phone) => (phone.clone(), "phone"),
+    };
+    let user_id = match &target {
+        Target::Email(_) => {
+            let lookup = key.clone();
+            env.db
+                .run(move |conn| emails::user_for_login_email(conn, &lookup))
+                .await?
+        }
+        Target::Phone(phone) => phones::active_owner(env, phone).await?,
+    };
     if user_id.is_none() && !config.account.prevent_enumeration.is_enabled() {
-        return Err(Error::Invalid(vec![FieldError::new(
-            "unknown_email",
-            Some("email"),
-            "The email address is not assigned to any user account.",
-        )]));
+        return Err(Error::Invalid(vec![match &target {
+            Target::Email(_) => FieldError::new(
+                "unknown_email",
+                Some("email"),
+                "The email address is not assigned to any user account.",
+            ),
+            Target::Phone(_) => FieldError::new(
+                "unknown_phone",
+                Some("phone"),
+                "The phone number is not assigned to any user account.",
+            ),
+        }]));
     }
-    if let Consumed::Refused = env
-        .consume("request_login_code", None, Some(&folded))
-        .await?
-    {
+    if let Consumed::Refused = env.consume("request_login_code", None, Some(&key)).await? {
         return Err(Error::Invalid(vec![FieldError::new(
             "too_many_login_attempts",
-            Some("email"),
+            Some(param),
             "Too many failed login attempts. Try again later.",
         )]));
     }
@@ -70,24 +126,37 @@ pub async fn request(
         Some(_) => CodeStage::new(env.secret(), env.now_ms),
         None => (CodeStage::decoy(env.now_ms), String::new()),
     };
-    let message = match user_id {
-        Some(_) => Some(Message::LoginCode {
-            code,
-            email: email.clone(),
-        }),
-        None if config.account.email_unknown_accounts => Some(Message::UnknownAccount {
-            email: email.clone(),
-            signup_url: config
-                .account
-                .signup_open
-                .then(|| FrontendLinks::new(&config.headless.frontend_urls).signup()),
-        }),
-        None => None,
+    let (email, phone) = match target {
+        Target::Email(email) => {
+            let message = match user_id {
+                Some(_) => Some(Message::LoginCode {
+                    code,
+                    email: email.clone(),
+                }),
+                None if config.account.email_unknown_accounts => Some(Message::UnknownAccount {
+                    email: email.clone(),
+                    signup_url: config
+                        .account
+                        .signup_open
+                        .then(|| FrontendLinks::new(&config.headless.frontend_urls).signup()),
+                }),
+                None => None,
+            };
+            send(env, &email, message).await?;
+            (Some(email), None)
+        }
+        Target::Phone(phone) => {
+            match user_id {
+                Some(_) => phones::send(env, &phone, SmsMessage::LoginCode { code }).await?,
+                None => phones::send_notice(env, &phone, SmsMessage::UnknownAccount).await?,
+            }
+            (None, Some(phone))
+        }
     };
-    send(env, &email, message).await?;
     session.begin_login(PendingLogin {
         user_id,
-        email: Some(email),
+        email,
+        phone,
         signup: false,
         passkey: false,
         social: false,
@@ -146,13 +215,23 @@ pub async fn confirm(
         (CodeCheck::Gone, _) => return Err(Error::Conflict),
         _ => return Err(code.err().unwrap_or_else(incorrect_code)),
     };
-    let email = pending.email.clone().unwrap_or_default();
+    let (email, phone) = (pending.email.clone(), pending.phone.clone());
     if let Some(user_id) = pending.user_id {
-        // Typing the code proves the address: verify it (allauth's
-        // `verify_email_indirectly`), making it primary when there is none.
-        let folded = email_addresses::fold_email(&email);
+        // Typing the code proves the address or number: verify it
+        // (allauth's `verify_email_indirectly`, making the address primary
+        // when there is none, and `verify_phone_indirectly`).
+        let folded = email.as_deref().map(email_addresses::fold_email);
+        let (number, now) = (phone.clone(), env.now_ms);
         env.db
-            .transaction(move |conn| emails::verify_owned_address(conn, user_id, &folded))
+            .transaction(move |conn| {
+                if let Some(folded) = &folded {
+                    emails::verify_owned_address(conn, user_id, folded)?;
+                }
+                if let Some(number) = &number {
+                    phone_numbers::mark_verified(conn, user_id, number, now)?;
+                }
+                Ok(())
+            })
             .await?;
     }
     let attempt = Attempt::resume(env, pending).await?;
@@ -162,7 +241,8 @@ pub async fn confirm(
     }
     let attempt = attempt.with_record(AuthRecord::Code {
         at: AuthRecord::seconds(now),
-        email: Some(email),
+        email,
+        phone,
     });
     pipeline::advance(env, session, attempt, Step::Authenticate).await
 }
@@ -191,19 +271,29 @@ pub async fn resend(env: &Deps<'_>, session: &mut LiveSession) -> Result<(), Err
             let new_code = code.resend(&secret, limits)?;
             Some((
                 login.user_id,
-                login.email.clone().unwrap_or_default(),
+                login.email.clone(),
+                login.phone.clone(),
                 new_code,
             ))
         })
         .await?;
-    let Some((user_id, email, code)) = resent else {
+    let Some((user_id, email, phone, code)) = resent else {
         return Err(Error::Conflict);
     };
-    let message = user_id.map(|_| Message::LoginCode {
-        code,
-        email: email.clone(),
-    });
-    send(env, &email, message).await
+    if user_id.is_none() {
+        return Ok(());
+    }
+    match (email, phone) {
+        (_, Some(phone)) => phones::send(env, &phone, SmsMessage::LoginCode { code }).await,
+        (email, None) => {
+            let email = email.unwrap_or_default();
+            let message = Message::LoginCode {
+                code,
+                email: email.clone(),
+            };
+            send(env, &email, Some(message)).await
+        }
+    }
 }
 
 async fn send(env: &Deps<'_>, to: &str, message: Option<Message>) -> Result<(), Error> {

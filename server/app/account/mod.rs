@@ -10,4 +10,5 @@ pub mod login;
 pub mod login_by_code;
 pub mod password_change;
 pub mod password_reset;
+pub mod phones;
 pub mod signup;

@@ -12,12 +12,14 @@
 
 use crate::app::account::accounts::{self, Deps, EmailAssessment};
 use crate::app::account::email_verification;
+use crate::app::account::phones;
 use crate::app::security::password_validation;
 use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::sessions::session::LiveSession;
 use crate::app::{Error, FieldError};
 use crate::config::{EmailVerification, SignupFieldName};
 use crate::db::email_addresses::{self, EmailAddress, NewEmailAddress};
+use crate::db::phone_numbers;
 use crate::db::users::{self, NewUser, User};
 use crate::db::DbError;
 use crate::webhooks::{self, Event};
@@ -28,6 +30,7 @@ use serde_json::json;
 pub struct SignupRequest {
     pub email: Option<String>,
     pub username: Option<String>,
+    pub phone: Option<String>,
     pub password: Option<String>,
     /// A signup by passkey (`auth/webauthn/signup`): no password; the
     /// login ends with the passkey's creation.
@@ -38,6 +41,8 @@ pub struct SignupRequest {
 struct Cleaned {
     email: Option<String>,
     username: Option<String>,
+    /// E.164.
+    phone: Option<String>,
     password: Option<String>,
     account_already_exists: bool,
 }
@@ -50,6 +55,7 @@ async fn validate(deps: &Deps<'_>, input: &SignupRequest) -> Result<Cleaned, Err
     let mut cleaned = Cleaned {
         email: None,
         username: None,
+        phone: None,
         password: None,
         account_already_exists: false,
     };
@@ -106,6 +112,23 @@ async fn validate(deps: &Deps<'_>, input: &SignupRequest) -> Result<Cleaned, Err
                     Err(e) => errors.push(e),
                 }
             }
+            SignupFieldName::Phone => {
+                match phones::clean_field(deps.config, input.phone.as_deref(), "phone") {
+                    Err(e) => errors.push(e),
+                    Ok(None) if field.required => errors.push(accounts::required("phone")),
+                    Ok(None) => {}
+                    Ok(Some(phone)) => {
+                        if phones::owner(deps, &phone).await?.is_some() {
+                            if deps.config.account.prevent_enumeration.is_enabled() {
+                                cleaned.account_already_exists = true;
+                            } else {
+                                errors.push(phones::phone_taken("phone"));
+                            }
+                        }
+                        cleaned.phone = Some(phone);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -150,6 +173,16 @@ enum Saved {
     Invalid(FieldError),
 }
 
+/// A signup whose number another account took first: the hidden case
+/// under enumeration prevention, else `phone_taken`.
+fn phone_taken_meanwhile(hidden: bool) -> Saved {
+    if hidden {
+        Saved::AlreadyExists
+    } else {
+        Saved::Invalid(phones::phone_taken("phone"))
+    }
+}
+
 /// Inserts the user and their address, deciding uniqueness under the lock.
 async fn save(
     deps: &Deps<'_>,
@@ -159,6 +192,8 @@ async fn save(
     let config = deps.config.clone();
     let (email, typed_username, now) =
         (cleaned.email.clone(), cleaned.username.clone(), deps.now_ms);
+    let phone = cleaned.phone.clone();
+    let hide_taken_phone = deps.config.account.prevent_enumeration.is_enabled();
     let result = deps
         .db
         .transaction(move |conn| -> Result<Saved, DbError> {
@@ -170,6 +205,11 @@ async fn save(
                     EmailAssessment::Taken => {
                         return Ok(Saved::Invalid(accounts::email_taken("email")))
                     }
+                }
+            }
+            if let Some(phone) = &phone {
+                if phone_numbers::owner(conn, phone)?.is_some() {
+                    return Ok(phone_taken_meanwhile(hide_taken_phone));
                 }
             }
             let username = match &typed_username {
@@ -197,13 +237,28 @@ async fn save(
                 )?),
                 None => None,
             };
+            if let Some(phone) = &phone {
+                phone_numbers::set(conn, user.id, phone, false, now)?;
+            }
             Ok(Saved::Created(user, address))
         })
         .await;
     match result {
         Ok(saved) => Ok(saved),
-        // The username was taken between the check and the insert.
-        Err(e) if e.is_unique_violation() => Ok(Saved::Invalid(accounts::username_taken())),
+        // The number or the username was taken between the check and the
+        // insert (the unique indexes decide).
+        Err(e) if e.is_unique_violation() => {
+            if let Some(phone) = cleaned.phone.clone() {
+                let owner = deps
+                    .db
+                    .run(move |conn| phone_numbers::owner(conn, &phone))
+                    .await?;
+                if owner.is_some() {
+                    return Ok(phone_taken_meanwhile(hide_taken_phone));
+                }
+            }
+            Ok(Saved::Invalid(accounts::username_taken()))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -228,6 +283,7 @@ pub async fn signup_create(
     let pretend = |email: Option<String>| Attempt {
         signup: true,
         passkey,
+        phone: cleaned.phone.clone(),
         ..Attempt::new(deps, None, email)
     };
     // Hashed first, also for a taken address, so that both answers take

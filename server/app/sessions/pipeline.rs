@@ -1,7 +1,7 @@
-//! The login pipeline: every way in (password, code, password reset, signup;
-//! later passkey, provider, phone) authenticates a user, then passes the
-//! same steps in allauth's order — verify email, MFA authenticate, trust
-//! this browser (later: phone verification) — and ends in one [`complete`], which records
+//! The login pipeline: every way in (password, code, password reset,
+//! signup, passkey, provider) authenticates a user, then passes the same
+//! steps in allauth's order — verify phone, verify email, MFA authenticate,
+//! trust this browser, a passkey signup's passkey — and ends in one [`complete`], which records
 //! how the user authenticated, marks the login and rotates the session key
 //! (the HTTP layer then hands out the new token or cookie, and JWTs).
 //!
@@ -14,6 +14,7 @@
 
 use crate::app::account::accounts::{self, Deps};
 use crate::app::account::email_verification;
+use crate::app::account::phones::{self, PhoneStep};
 use crate::app::mfa;
 use crate::app::sessions::session::{AuthRecord, LiveSession, PendingLogin, Stage, Step};
 use crate::app::Error;
@@ -22,8 +23,9 @@ use crate::webhooks::{self, Event};
 use serde_json::json;
 
 /// Every step, in the order a login passes them.
-const STEPS: [Step; 5] = [
+const STEPS: [Step; 6] = [
     Step::Authenticate,
+    Step::VerifyPhone,
     Step::VerifyEmail,
     Step::MfaAuthenticate,
     Step::MfaTrust,
@@ -38,6 +40,8 @@ pub struct Attempt {
     pub user: Option<User>,
     /// The address the login named (or the signup's).
     pub email: Option<String>,
+    /// The phone number the login named (or the signup's).
+    pub phone: Option<String>,
     pub signup: bool,
     /// A signup by passkey: it ends with the passkey's creation.
     pub passkey: bool,
@@ -55,6 +59,7 @@ impl Attempt {
         Attempt {
             user,
             email,
+            phone: None,
             signup: false,
             passkey: false,
             social: false,
@@ -82,6 +87,7 @@ impl Attempt {
         Ok(Attempt {
             user,
             email: pending.email,
+            phone: pending.phone,
             signup: pending.signup,
             passkey: pending.passkey,
             social: pending.social,
@@ -95,6 +101,7 @@ impl Attempt {
         PendingLogin {
             user_id: self.user.as_ref().map(|u| u.id),
             email: self.email.clone(),
+            phone: self.phone.clone(),
             signup: self.signup,
             passkey: self.passkey,
             social: self.social,
@@ -126,6 +133,14 @@ pub async fn advance(
     for step in STEPS.into_iter().filter(|s| *s > done) {
         let stage = match step {
             Step::Authenticate => None,
+            Step::VerifyPhone => match phones::stage_for(deps, &attempt).await? {
+                PhoneStep::Pass => None,
+                PhoneStep::Wait(stage) => Some(stage),
+                PhoneStep::Abort => {
+                    session.end_login();
+                    return Ok(());
+                }
+            },
             Step::VerifyEmail => email_verification::stage_for(deps, &attempt).await?,
             Step::MfaAuthenticate => mfa::authenticate::stage_for(deps, session, &attempt).await?,
             Step::MfaTrust => mfa::authenticate::trust_stage_for(deps, session, &attempt),

@@ -37,11 +37,13 @@ pub enum AuthRecord {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         email: Option<String>,
     },
-    /// A code sent to an address.
+    /// A code sent to an address or, by SMS, to a phone number.
     Code {
         at: f64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         email: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone: Option<String>,
     },
     /// An account at a third-party provider (allauth's `socialaccount`).
     Socialaccount {
@@ -80,9 +82,9 @@ impl AuthRecord {
     }
 }
 
-/// A code sent by mail (later: SMS) for a stage or process: only its hash
+/// A code sent by mail or SMS for a stage or process: only its hash
 /// is kept, with when it was sent and how it has been used. One type for
-/// email verification, login by code and password reset by code.
+/// email and phone verification, login by code and password reset by code.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeStage {
     pub code_hash: String,
@@ -164,6 +166,15 @@ impl CodeLimits {
         }
     }
 
+    pub fn phone_verification(config: &Config) -> CodeLimits {
+        let account = &config.account;
+        CodeLimits {
+            max_attempts: account.phone_verification_max_attempts,
+            timeout_secs: account.phone_verification_timeout,
+            max_resends: account.phone_verification_max_resend_count(),
+        }
+    }
+
     pub fn password_reset(config: &Config) -> CodeLimits {
         let account = &config.account;
         CodeLimits {
@@ -181,6 +192,8 @@ impl CodeLimits {
 pub enum Step {
     /// The first factor, when it takes a round trip (login by code).
     Authenticate,
+    /// Phone verification (a signup's number, or an unverified one).
+    VerifyPhone,
     /// Mandatory email verification.
     VerifyEmail,
     /// The second factor, for a user who has one.
@@ -199,6 +212,20 @@ pub enum Stage {
     /// Login by code: a code was mailed (to an account's address or, under
     /// enumeration prevention, nowhere).
     LoginByCode { code: CodeStage },
+    /// The number `phone` must be verified first, by the code sent to it.
+    /// For a decoy (a signup with a taken number or address) the code was
+    /// never sent, and nothing can match it.
+    VerifyPhone {
+        phone: String,
+        code: CodeStage,
+        /// How often the number was changed while waiting here.
+        #[serde(default)]
+        change_count: u32,
+        /// The number it was changed to has an account (enumeration
+        /// prevention: that number got the "account exists" text).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        account_already_exists: bool,
+    },
     /// The address `email` must be verified first: by a mailed code, or
     /// by the link (`code` is `None`).
     VerifyEmail {
@@ -224,6 +251,7 @@ impl Stage {
     pub fn step(&self) -> Step {
         match self {
             Stage::LoginByCode { .. } | Stage::ProviderSignup { .. } => Step::Authenticate,
+            Stage::VerifyPhone { .. } => Step::VerifyPhone,
             Stage::VerifyEmail { .. } => Step::VerifyEmail,
             Stage::MfaAuthenticate { .. } => Step::MfaAuthenticate,
             Stage::MfaTrust => Step::MfaTrust,
@@ -234,6 +262,7 @@ impl Stage {
     pub fn flow(&self) -> FlowKind {
         match self {
             Stage::LoginByCode { .. } => FlowKind::LoginByCode,
+            Stage::VerifyPhone { .. } => FlowKind::VerifyPhone,
             Stage::VerifyEmail { .. } => FlowKind::VerifyEmail,
             Stage::MfaAuthenticate { .. } => FlowKind::MfaAuthenticate,
             Stage::MfaTrust => FlowKind::MfaTrust,
@@ -244,7 +273,7 @@ impl Stage {
 
     fn code_mut(&mut self) -> Option<&mut CodeStage> {
         match self {
-            Stage::LoginByCode { code } => Some(code),
+            Stage::LoginByCode { code } | Stage::VerifyPhone { code, .. } => Some(code),
             Stage::VerifyEmail { code, .. } => code.as_mut(),
             Stage::MfaAuthenticate { .. }
             | Stage::MfaTrust
@@ -264,6 +293,9 @@ pub struct PendingLogin {
     /// The address the login named, or the signup's.
     #[serde(default)]
     pub email: Option<String>,
+    /// The phone number the login named (login by code), or the signup's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
     #[serde(default)]
     pub signup: bool,
     /// A signup by passkey (the account has no password).
@@ -301,6 +333,16 @@ pub struct EmailVerificationProcess {
     pub code: CodeStage,
 }
 
+/// A logged-in user's change of phone number: the new number waits here,
+/// with its code, until the code is typed back (allauth's
+/// `ChangePhoneVerificationProcess`); the old number stays meanwhile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhoneChangeProcess {
+    pub user_id: i64,
+    pub phone: String,
+    pub code: CodeStage,
+}
+
 /// Flows that run beside the login, each in its own place.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Processes {
@@ -308,6 +350,8 @@ pub struct Processes {
     pub password_reset: Option<PasswordResetProcess>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verification: Option<EmailVerificationProcess>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_change: Option<PhoneChangeProcess>,
 }
 
 /// Where a code lives in the session data.
@@ -317,6 +361,7 @@ pub enum CodeSlot {
     LoginStage,
     PasswordReset,
     EmailVerification,
+    PhoneChange,
 }
 
 impl CodeSlot {
@@ -329,6 +374,7 @@ impl CodeSlot {
                 .email_verification
                 .as_mut()
                 .map(|p| &mut p.code),
+            CodeSlot::PhoneChange => data.processes.phone_change.as_mut().map(|p| &mut p.code),
         }
     }
 
@@ -338,6 +384,7 @@ impl CodeSlot {
             CodeSlot::LoginStage => data.login = None,
             CodeSlot::PasswordReset => data.processes.password_reset = None,
             CodeSlot::EmailVerification => data.processes.email_verification = None,
+            CodeSlot::PhoneChange => data.processes.phone_change = None,
         }
     }
 }
@@ -510,6 +557,7 @@ pub enum FlowKind {
     Signup,
     MfaLoginWebauthn,
     VerifyEmail,
+    VerifyPhone,
     MfaAuthenticate,
     MfaTrust,
     MfaSignupWebauthn,

@@ -327,6 +327,7 @@ async fn ask_for_details(
     session.begin_login(PendingLogin {
         user_id: None,
         email: None,
+        phone: None,
         signup: true,
         passkey: false,
         social: true,

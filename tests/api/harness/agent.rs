@@ -18,6 +18,7 @@ pub const CLIENTS: [&str; 2] = ["app", "browser"];
 pub const CSRF: &str = "abcdefghijklmnopqrstuvwxyzABCDEF";
 
 /// One client's conversation with the server.
+#[derive(Clone)]
 pub struct Agent {
     base: String,
     pub client: &'static str,

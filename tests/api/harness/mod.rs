@@ -18,6 +18,7 @@ mod fake_github;
 mod fixtures;
 mod mail;
 mod oidc;
+mod sms;
 
 pub use agent::{kind, Agent, CLIENTS, CSRF};
 pub use authenticator::SoftAuthenticator;
@@ -28,6 +29,7 @@ pub use mail::{code_in, last_code_to, link_key, mails, mails_to, reset_key_to};
 pub use oidc::{
     sign_id_token, sign_with_foreign_key, OidcClient, OidcProvider, ProviderBrowser, OIDC_KID,
 };
+pub use sms::{code_in_text, queued_texts, text_code, texts_to};
 
 /// The storage backends a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
