@@ -3,6 +3,10 @@
 # and POST auth/login, against a release build on SQLite (or PostgreSQL with
 # BENCH_DATABASE_URL); then GET auth/session with a JWT access token
 # (`Authorization: Bearer`, RS256) on a second server with the JWT strategy.
+# In the same run: the ceiling, a bare hyper server answering a fixed JSON
+# body (bench/ceiling.rs), and the hashing pool's own rate of password
+# verifications (bench/hashrate.rs); every figure is also printed as a share
+# of its ceiling, since absolute numbers drift on a shared VM.
 # Bounded: each run lasts DURATION (default 10s).
 #   bash bench/run.sh            # results in $OUT (default /tmp/allauth-bench)
 set -euo pipefail
@@ -14,13 +18,16 @@ CONNECTIONS="${CONNECTIONS:-32}"
 OUT="${OUT:-/tmp/allauth-bench}"
 PORT="${PORT:-8787}"
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --bin allauth-server --quiet
+cargo build --release --bin allauth-server --example ceiling --example hashrate --quiet
 BIN="$CARGO_TARGET_DIR/release/allauth-server"
+CEILING="$CARGO_TARGET_DIR/release/examples/ceiling"
+HASHRATE="$CARGO_TARGET_DIR/release/examples/hashrate"
 mkdir -p "$OUT"
 WORK="$(mktemp -d)"
 SERVER=""
 JWT_SERVER=""
-trap 'kill $SERVER $JWT_SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+CEILING_SERVER=""
+trap 'kill $SERVER $JWT_SERVER $CEILING_SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cat > "$WORK/bench.toml" <<TOML
 [server]
 bind = "127.0.0.1:$PORT"
@@ -47,6 +54,21 @@ start_and_sign_up() { # NAME PORT FIELD
   SIGNED_UP=$(curl -s -X POST "$BASE/auth/signup" -d '{"email":"bench@example.com","password":"correct horse battery"}' \
     | python3 -c "import json,sys; print(json.load(sys.stdin)['meta']['$3'])")
 }
+# Start-up: from exec to the first answer of GET config, on a fresh database
+# (migrations included), polled every 5 ms.
+startup_ms() { # CONFIG PORT
+  local t0 t1 pid
+  t0=$(date +%s%N)
+  "$BIN" serve --config "$1" > "$OUT/server-startup.log" 2>&1 &
+  pid=$!
+  until curl -sf "http://127.0.0.1:$2/_allauth/app/v1/config" >/dev/null; do sleep 0.005; done
+  t1=$(date +%s%N)
+  kill $pid; wait $pid 2>/dev/null || true
+  echo $(((t1 - t0) / 1000000))
+}
+sed -e "s|$WORK/bench.sqlite3|$WORK/startup.sqlite3|" "$WORK/bench.toml" > "$WORK/startup.toml"
+STARTUP_MS=$(startup_ms "$WORK/startup.toml" "$PORT")
+echo "== startup: ${STARTUP_MS} ms to the first answer (fresh database)" | tee "$OUT/startup.txt"
 start_and_sign_up bench "$PORT" session_token
 SERVER=$STARTED
 export TOKEN=$SIGNED_UP
@@ -55,9 +77,16 @@ run() {
   echo "== $name" | tee "$OUT/$name.txt"
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | tee -a "$OUT/$name.txt"
 }
+CEILING_PORT=$((PORT + 2))
+"$CEILING" "127.0.0.1:$CEILING_PORT" > "$OUT/ceiling.log" 2>&1 &
+CEILING_SERVER=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$CEILING_PORT/" >/dev/null && break; sleep 0.1; done
+run ceiling "http://127.0.0.1:$CEILING_PORT/"
+kill $CEILING_SERVER; CEILING_SERVER=""
 run config "$BASE/config"
 run session -s bench/session.lua "$BASE/auth/session"
 run login -s bench/login.lua "$BASE/auth/login"
+"$HASHRATE" "${DURATION%s}" | tee "$OUT/hashrate.txt"
 
 # The JWT strategy: the same database settings, RS256 with a fresh key.
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/jwt.pem" 2>/dev/null
@@ -75,9 +104,15 @@ JWT_SERVER=$STARTED
 run session_jwt -H "Authorization: Bearer $SIGNED_UP" "$BASE/auth/session"
 {
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
+  rate() { awk '/Requests\/sec/{print $2}' "$OUT/$1.txt"; }
+  ceiling=$(rate ceiling)
+  hashes=$(awk '/verifications\/s/{print $2}' "$OUT/hashrate.txt")
+  echo "ceiling (bare hyper, fixed JSON): $ceiling req/s; hashing pool alone: $hashes verifications/s"
+  echo "start-up: $STARTUP_MS ms to the first answer"
   for name in config session login session_jwt; do
-    printf '%s: %s req/s, p50 %s, p99 %s\n' "$name" \
-      "$(awk '/Requests\/sec/{print $2}' "$OUT/$name.txt")" \
+    if [[ $name == login ]]; then base=$hashes; of="of the pool"; else base=$ceiling; of="of the ceiling"; fi
+    printf '%s: %s req/s (%s %s), p50 %s, p99 %s\n' "$name" "$(rate "$name")" \
+      "$(awk -v a="$(rate "$name")" -v b="$base" 'BEGIN{printf "%.0f%%", 100*a/b}')" "$of" \
       "$(awk '$1=="50%"{print $2}' "$OUT/$name.txt")" \
       "$(awk '$1=="99%"{print $2}' "$OUT/$name.txt")"
   done
