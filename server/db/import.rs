@@ -42,12 +42,27 @@ impl std::fmt::Debug for ImportedUser {
     }
 }
 
-/// Inserts `user` with its id, or updates the user of that id.
+/// Inserts `user` with its id, or updates the user of that id. An
+/// Argon2id hash already stored here (the user logged in or changed the
+/// password since the last import) is kept: a later run never takes a
+/// user back to the password they had in Django.
 pub fn upsert_user(conn: &mut DbConnection, user: &ImportedUser) -> Result<Upsert, DbError> {
-    let updated = diesel::update(users::table.filter(users::id.eq(user.id)))
-        .set(user)
-        .execute(conn)?;
-    if updated > 0 {
+    let existing: Option<Option<String>> = users::table
+        .filter(users::id.eq(user.id))
+        .select(users::password_hash)
+        .first(conn)
+        .optional()?;
+    if let Some(stored) = existing {
+        let mut user = user.clone();
+        if stored
+            .as_deref()
+            .is_some_and(|h| h.starts_with("$argon2id$"))
+        {
+            user.password_hash = stored;
+        }
+        diesel::update(users::table.filter(users::id.eq(user.id)))
+            .set(&user)
+            .execute(conn)?;
         return Ok(Upsert::Updated);
     }
     diesel::insert_into(users::table)

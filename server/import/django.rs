@@ -64,7 +64,10 @@ impl Source {
 
     /// The number of rows of `table`.
     pub fn count(&mut self, table: &str) -> Result<i64> {
-        let sql = format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM {}", quote(table)?);
+        let sql = format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM {}",
+            quote(table)?
+        );
         let rows: Vec<Count> = self.load(&sql)?;
         Ok(rows.first().map_or(0, |r| r.n))
     }

@@ -334,7 +334,9 @@ impl Importer {
                         (Err(_), Some(reason)) => {
                             self.report.refuse(order, table, id_of(row), reason)
                         }
-                        (Err(e), None) => self.report.refuse(order, table, id_of(row), e.to_string()),
+                        (Err(e), None) => {
+                            self.report.refuse(order, table, id_of(row), e.to_string())
+                        }
                     }
                 }
                 Ok(())
@@ -421,7 +423,12 @@ impl Importer {
             last_name: row.last_name.clone().unwrap_or_default(),
         };
         let upsert = writes::upsert_user(conn, &user).map_err(db_err)?;
-        if let Some(email) = row.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+        if let Some(email) = row
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
             self.emails.insert(row.id, email.to_owned());
         }
         Ok(upsert)
@@ -552,16 +559,29 @@ impl Importer {
                     .get("used_mask")
                     .and_then(serde_json::Value::as_u64)
                     .unwrap_or(0);
+                let existing =
+                    authenticators::of_type(conn, row.user_id, authenticators::RECOVERY_CODES)
+                        .map_err(db_err)?;
+                // Codes used here since an earlier run stay used.
+                let mut used_mask = used_mask;
+                if let (Some(row), Some(seed)) = (&existing, seed) {
+                    let ours = mfa::recovery_codes_of(&self.config, &secret, row);
+                    let theirs = mfa::recovery_codes::codes_of_seed(
+                        seed,
+                        self.config.mfa.recovery_code_count,
+                        self.config.mfa.recovery_code_digits,
+                    );
+                    if !ours.migrated && ours.all == theirs {
+                        used_mask |= ours.used_mask;
+                    }
+                }
                 let ours = mfa::imported_recovery_codes_data(
                     &secret,
                     seed,
                     used_mask,
                     migrated.as_deref(),
                 );
-                let existing =
-                    authenticators::of_type(conn, row.user_id, authenticators::RECOVERY_CODES)
-                        .map_err(db_err)?
-                        .map(|a| a.id);
+                let existing = existing.map(|a| a.id);
                 (authenticators::RECOVERY_CODES, ours, existing)
             }
             authenticators::WEBAUTHN => {
@@ -572,15 +592,16 @@ impl Importer {
                     row.user_id,
                     credential,
                 )?;
-                let existing = authenticators::for_user(conn, row.user_id)
-                    .map_err(db_err)?
-                    .into_iter()
-                    .find(|a| {
-                        mfa::webauthn::WebauthnData::of(a)
-                            .and_then(|d| d.passkey)
-                            .is_some_and(|p| p.cred_id == passkey.cred_id)
-                    })
-                    .map(|a| a.id);
+                let mut passkey = passkey;
+                let mut existing = None;
+                for row in authenticators::for_user(conn, row.user_id).map_err(db_err)? {
+                    let ours = mfa::webauthn::WebauthnData::of(&row).and_then(|d| d.passkey);
+                    if let Some(ours) = ours.filter(|p| p.cred_id == passkey.cred_id) {
+                        // The counter and flags seen here since are kept.
+                        passkey = ours;
+                        existing = Some(row.id);
+                    }
+                }
                 let ours = serde_json::to_string(&mfa::webauthn::WebauthnData {
                     name,
                     credential: credential.clone(),
