@@ -248,6 +248,9 @@ struct Importer {
     primaries: HashSet<i64>,
 }
 
+/// Reads up to `limit` rows of a table with ids above `after`.
+type Reader<'a, R> = &'a dyn Fn(&mut Source, i64, i64) -> Result<Vec<R>>;
+
 /// Marks the dry run's rollback.
 const DRY_RUN: &str = "dry run";
 
@@ -299,7 +302,7 @@ impl Importer {
         conn: &mut DbConnection,
         order: usize,
         table: &str,
-        read: &dyn Fn(&mut Source, i64, i64) -> Result<Vec<R>>,
+        read: Reader<'_, R>,
         id_of: fn(&R) -> i64,
         import: fn(&mut Importer, &mut DbConnection, &R) -> RowResult,
     ) -> Result<()> {

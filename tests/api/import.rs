@@ -26,8 +26,22 @@ fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/django")
 }
 
+/// The source database and what is known of it: the committed fixture,
+/// or one that `make_fixture.py` has just made, named by
+/// `IMPORT_DJANGO_FROM` (a URL) and `IMPORT_DJANGO_FACTS` (its JSON file),
+/// as the external check does with PostgreSQL (`.ci/external-checks`).
+fn fresh_source() -> Option<(String, PathBuf)> {
+    let url = std::env::var("IMPORT_DJANGO_FROM")
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    let facts =
+        std::env::var("IMPORT_DJANGO_FACTS").expect("IMPORT_DJANGO_FACTS with IMPORT_DJANGO_FROM");
+    Some((url, PathBuf::from(facts)))
+}
+
 fn expected() -> Value {
-    let text = std::fs::read_to_string(fixture_dir().join("expected.json")).expect("expected.json");
+    let path = fresh_source().map_or_else(|| fixture_dir().join("expected.json"), |(_, p)| p);
+    let text = std::fs::read_to_string(&path).expect("the fixture's facts");
     serde_json::from_str(&text).expect("JSON")
 }
 
@@ -69,6 +83,9 @@ fn with_site(idp_discovery: String) -> impl Fn(&mut Config) {
 /// configuration holding the same secret key and relying party; exit
 /// status, stdout, stderr.
 fn import(server: &TestServer, extra: &[&str]) -> (i32, String, String) {
+    if let Some((url, _)) = fresh_source() {
+        return import_from(server, &url, extra);
+    }
     let dir = tempfile::tempdir().expect("temporary directory");
     // A copy, so that the committed file is never opened for writing.
     let source = dir.path().join("django.sqlite3");
@@ -90,7 +107,7 @@ fn import_from(server: &TestServer, url: &str, extra: &[&str]) -> (i32, String, 
         ),
     )
     .expect("config");
-    let out = Command::new(env!("CARGO_BIN_EXE_allauth-server"))
+    let out = Command::new(binary())
         .args(["import", "django", "--from", url])
         .arg("--database-url")
         .arg(&server.server.context().config.database.url)
@@ -104,6 +121,15 @@ fn import_from(server: &TestServer, url: &str, extra: &[&str]) -> (i32, String, 
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The binary under test; `TEST_SERVER_BINARY` names a copy of it when
+/// the target directory is shared with builds of another checkout.
+fn binary() -> String {
+    std::env::var("TEST_SERVER_BINARY")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_allauth-server").to_owned())
 }
 
 /// Rows per table, for "nothing written" and "nothing duplicated".
