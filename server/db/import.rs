@@ -8,6 +8,7 @@
 use diesel::prelude::*;
 
 use super::schema::{email_addresses, mfa_authenticators, social_accounts, users};
+use super::social_accounts::NewSocialAccount;
 use super::{Backend, DbConnection, DbError};
 
 /// Whether a row was added or an existing one was brought up to date.
@@ -188,65 +189,25 @@ pub fn upsert_authenticator(
     Ok(Upsert::Inserted)
 }
 
-/// A provider account as imported.
-#[derive(Clone, Debug)]
-pub struct ImportedSocialAccount {
-    pub user_id: i64,
-    pub provider: String,
-    pub uid: String,
-    pub extra_data: String,
-    pub date_joined: i64,
-    pub last_login: i64,
-}
-
 /// Inserts or updates the account `(provider, uid)`; its id here.
 pub fn upsert_social_account(
     conn: &mut DbConnection,
-    new: &ImportedSocialAccount,
+    new: &NewSocialAccount<'_>,
 ) -> Result<(i64, Upsert), DbError> {
-    let existing: Option<i64> = social_accounts::table
-        .filter(social_accounts::provider.eq(&new.provider))
-        .filter(social_accounts::uid.eq(&new.uid))
-        .select(social_accounts::id)
-        .first(conn)
-        .optional()?;
-    if let Some(id) = existing {
+    let existing = super::social_accounts::by_provider_uid(conn, new.provider, new.uid)?;
+    if let Some(id) = existing.map(|a| a.id) {
         diesel::update(social_accounts::table.filter(social_accounts::id.eq(id)))
             .set((
                 social_accounts::user_id.eq(new.user_id),
-                social_accounts::extra_data.eq(&new.extra_data),
+                social_accounts::extra_data.eq(new.extra_data),
                 social_accounts::date_joined.eq(new.date_joined),
                 social_accounts::last_login.eq(new.last_login),
             ))
             .execute(conn)?;
         return Ok((id, Upsert::Updated));
     }
-    let id = diesel::insert_into(social_accounts::table)
-        .values((
-            social_accounts::user_id.eq(new.user_id),
-            social_accounts::provider.eq(&new.provider),
-            social_accounts::uid.eq(&new.uid),
-            social_accounts::extra_data.eq(&new.extra_data),
-            social_accounts::date_joined.eq(new.date_joined),
-            social_accounts::last_login.eq(new.last_login),
-        ))
-        .returning(social_accounts::id)
-        .get_result(conn)?;
+    let id = super::social_accounts::insert(conn, new)?.id;
     Ok((id, Upsert::Inserted))
-}
-
-/// The id of the account `(provider, uid)`.
-pub fn social_account_id(
-    conn: &mut DbConnection,
-    provider: &str,
-    uid: &str,
-) -> Result<Option<i64>, DbError> {
-    Ok(social_accounts::table
-        .filter(social_accounts::provider.eq(provider))
-        .filter(social_accounts::uid.eq(uid))
-        .select(social_accounts::id)
-        .first(conn)
-        .optional()?)
 }
 
 /// PostgreSQL: moves the id sequences of the tables the import writes past

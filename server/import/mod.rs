@@ -248,6 +248,15 @@ struct Importer {
     primaries: HashSet<i64>,
 }
 
+/// Refuses a row whose user is not here (refused, or not in the source).
+fn require_user(conn: &mut DbConnection, user_id: i64) -> std::result::Result<(), String> {
+    match writes::user_exists(conn, user_id) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!("its user {user_id} was not imported")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Reads up to `limit` rows of a table with ids above `after`.
 type Reader<'a, R> = &'a dyn Fn(&mut Source, i64, i64) -> Result<Vec<R>>;
 
@@ -274,6 +283,16 @@ impl Importer {
             (_, Err(e)) => Err(e.into()),
             (_, Ok(())) => Ok(self.report),
         }
+    }
+
+    /// `server.secret_key`, which seals secrets at rest.
+    fn secret(&self) -> String {
+        self.config
+            .server
+            .secret_key
+            .as_ref()
+            .map(|s| s.expose().to_owned())
+            .unwrap_or_default()
     }
 
     fn import_all(&mut self, conn: &mut DbConnection) -> Result<()> {
@@ -475,9 +494,7 @@ impl Importer {
     fn address(&mut self, conn: &mut DbConnection, row: &django::AddressRow) -> RowResult {
         let db_err = |e: DbError| e.to_string();
         self.with_addresses.insert(row.user_id);
-        if !writes::user_exists(conn, row.user_id).map_err(db_err)? {
-            return Err(format!("its user {} was not imported", row.user_id));
-        }
+        require_user(conn, row.user_id)?;
         let email = row.email.trim();
         if email.is_empty() || !email.contains('@') {
             return Err(format!("{email:?} is not an address"));
@@ -525,18 +542,10 @@ impl Importer {
         row: &django::AuthenticatorRow,
     ) -> RowResult {
         let db_err = |e: DbError| e.to_string();
-        if !writes::user_exists(conn, row.user_id).map_err(db_err)? {
-            return Err(format!("its user {} was not imported", row.user_id));
-        }
+        require_user(conn, row.user_id)?;
         let data: serde_json::Value =
             serde_json::from_str(&row.data).map_err(|_| "data is not JSON".to_owned())?;
-        let secret = self
-            .config
-            .server
-            .secret_key
-            .as_ref()
-            .map(|s| s.expose().to_owned())
-            .unwrap_or_default();
+        let secret = self.secret();
         let text = |key: &str| data.get(key).and_then(serde_json::Value::as_str);
         let (type_, ours, existing) = match row.type_.as_str() {
             authenticators::TOTP => {
@@ -654,9 +663,7 @@ impl Importer {
         row: &django::SocialAccountRow,
     ) -> RowResult {
         let db_err = |e: DbError| e.to_string();
-        if !writes::user_exists(conn, row.user_id).map_err(db_err)? {
-            return Err(format!("its user {} was not imported", row.user_id));
-        }
+        require_user(conn, row.user_id)?;
         let extra = row.extra_data.as_deref().unwrap_or("{}");
         let extra: serde_json::Value =
             serde_json::from_str(extra).map_err(|_| "extra_data is not JSON".to_owned())?;
@@ -664,11 +671,11 @@ impl Importer {
         let stamp = |t: &Option<String>| t.as_deref().and_then(django::parse_timestamp);
         writes::upsert_social_account(
             conn,
-            &writes::ImportedSocialAccount {
+            &crate::db::social_accounts::NewSocialAccount {
                 user_id: row.user_id,
-                provider: row.provider.clone(),
-                uid: row.uid.clone(),
-                extra_data: extra.to_string(),
+                provider: &row.provider,
+                uid: &row.uid,
+                extra_data: &extra.to_string(),
                 date_joined: stamp(&row.date_joined).unwrap_or(now),
                 last_login: stamp(&row.last_login).unwrap_or(now),
             },
@@ -691,17 +698,13 @@ impl Importer {
     fn social_token(&mut self, conn: &mut DbConnection, row: &django::SocialTokenRow) -> RowResult {
         let db_err = |e: DbError| e.to_string();
         let Some(account) =
-            writes::social_account_id(conn, &row.provider, &row.uid).map_err(db_err)?
+            crate::db::social_accounts::by_provider_uid(conn, &row.provider, &row.uid)
+                .map_err(db_err)?
+                .map(|a| a.id)
         else {
             return Err("its provider account was not imported".into());
         };
-        let secret = self
-            .config
-            .server
-            .secret_key
-            .as_ref()
-            .map(|s| s.expose().to_owned())
-            .unwrap_or_default();
+        let secret = self.secret();
         let purpose = crate::app::social::redirect::TOKEN_PURPOSE;
         let token = sealed::seal(&secret, purpose, &row.token);
         let token_secret = row

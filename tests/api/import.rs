@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use allauth_server::config::{AppConfig, AppSettings, Config, MfaType, ProviderSettings};
+use allauth_server::config::{Config, MfaType};
 use serde_json::{json, Value};
 use totp_rs::{Builder, Secret};
 
@@ -58,24 +58,8 @@ fn with_site(idp_discovery: String) -> impl Fn(&mut Config) {
         config.mfa.passkey_login_enabled = true;
         config.mfa.webauthn_rp_id = Some("app.example.com".into());
         config.mfa.webauthn_origins = vec!["https://app.example.com".into()];
-        let settings = ProviderSettings {
-            apps: vec![AppConfig {
-                provider_id: Some("test".into()),
-                name: Some("Test IdP".into()),
-                client_id: "server-client".into(),
-                secret: Some("server-secret".to_string().into()),
-                settings: AppSettings {
-                    server_url: Some(idp_discovery.clone()),
-                    ..AppSettings::default()
-                },
-                ..AppConfig::default()
-            }],
-            ..ProviderSettings::default()
-        };
-        config
-            .socialaccount
-            .providers
-            .insert("openid_connect".into(), settings);
+        // The Django site's OpenID Connect app, provider id "test".
+        crate::social::with_oidc(idp_discovery.clone())(config);
     }
 }
 
