@@ -25,8 +25,9 @@ impl Source {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let mut conn = PgConnection::establish(url)
                 .with_context(|| "connecting to the Django database".to_string())?;
-            // Timestamps read as text are then UTC.
+            // Timestamps read as text are then UTC; and nothing is written.
             diesel::sql_query("SET TIME ZONE 'UTC'").execute(&mut conn)?;
+            diesel::sql_query("SET default_transaction_read_only = on").execute(&mut conn)?;
             return Ok(Source::Postgres(conn));
         }
         let path = url
@@ -39,8 +40,10 @@ impl Source {
         if !std::path::Path::new(path).is_file() {
             bail!("no SQLite database at {path:?}");
         }
-        let conn = SqliteConnection::establish(path)
+        let mut conn = SqliteConnection::establish(path)
             .with_context(|| format!("opening the Django database {path:?}"))?;
+        // Never a write to the Django database, whatever happens here.
+        diesel::sql_query("PRAGMA query_only = ON").execute(&mut conn)?;
         Ok(Source::Sqlite(conn))
     }
 

@@ -436,3 +436,55 @@ async fn refuses_a_source_it_cannot_read() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_custom_user_model_is_read_by_its_names() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    on_each_backend(
+        |_| {},
+        async |server| {
+            // The fixture's user table as a custom model would name it.
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let source = dir.path().join("custom.sqlite3");
+            std::fs::copy(fixture_dir().join("allauth-65.21.1.sqlite3"), &source).expect("copy");
+            let mut conn =
+                diesel::sqlite::SqliteConnection::establish(&source.display().to_string())
+                    .expect("open");
+            conn.batch_execute(
+                "ALTER TABLE auth_user RENAME TO accounts_member;
+             ALTER TABLE accounts_member RENAME COLUMN email TO email_address;
+             ALTER TABLE accounts_member RENAME COLUMN id TO member_id;
+             ALTER TABLE accounts_member DROP COLUMN first_name;",
+            )
+            .expect("renamed");
+            drop(conn);
+            let url = format!("sqlite://{}", source.display());
+            let (code, out, err) = import_from(
+                &server,
+                &url,
+                &[
+                    "--user-table=accounts_member",
+                    "--user-column=email=email_address",
+                    "--user-column=id=member_id",
+                    "--user-column=first_name=",
+                ],
+            );
+            assert_eq!(code, 0, "{err}");
+            assert!(
+                out.contains("accounts_member: 8 imported (8 new, 0 updated), 1 refused"),
+                "{out}"
+            );
+            assert!(out.contains("accounts_member.email: 1 imported"), "{out}");
+            let db = server.server.context().db.clone();
+            let alice = db
+                .run(|conn| allauth_server::db::users::by_username_lower(conn, "alice"))
+                .await
+                .expect("query")
+                .expect("imported");
+            assert_eq!(alice.id, 1);
+            server
+        },
+    )
+    .await;
+}
