@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod email;
 pub mod http;
+pub mod import;
 pub mod logging;
 pub mod metrics;
 pub mod outbox;

@@ -31,6 +31,9 @@ enum Command {
     /// Inspect and retry the mail outbox.
     #[command(subcommand)]
     Outbox(allauth_server::admin::OutboxCommand),
+    /// Import users from another system's database (django-allauth).
+    #[command(subcommand)]
+    Import(allauth_server::import::ImportCommand),
     /// Validate a configuration.
     #[command(subcommand)]
     Config(allauth_server::admin::ConfigCommand),
@@ -128,6 +131,13 @@ async fn main() -> anyhow::Result<ExitCode> {
         }
         Some(Command::Config(allauth_server::admin::ConfigCommand::Check { file })) => {
             return Ok(report(allauth_server::admin::config_check(&file)));
+        }
+        Some(Command::Import(allauth_server::import::ImportCommand::Django(mut args))) => {
+            // `--config`/`--database-url` before the command work too, as
+            // for the admin commands.
+            args.config = args.config.or(cli.serve.config);
+            args.database_url = args.database_url.or(cli.serve.database_url);
+            return Ok(report(allauth_server::import::django(args).await));
         }
         Some(Command::Users(command)) => {
             let config = load(&cli.serve)?;

@@ -308,7 +308,9 @@ const SECRET_KEY_FILE: &str = "secret_key";
 /// `server.secret_key` when none is configured: read from `data_dir`, or
 /// generated (64 random characters) and written there, readable by the owner
 /// only, so that signed keys survive restarts.
-fn persistent_secret_key(data_dir: &std::path::Path) -> Result<crate::config::Secret, StartError> {
+pub(crate) fn persistent_secret_key(
+    data_dir: &std::path::Path,
+) -> Result<crate::config::Secret, StartError> {
     use rand::distr::{Alphanumeric, SampleString};
     let fail = |e: std::io::Error| StartError::DataDir {
         path: data_dir.display().to_string(),

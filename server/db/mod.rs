@@ -17,6 +17,7 @@
 
 pub mod authenticators;
 pub mod email_addresses;
+pub mod import;
 pub mod mail_outbox;
 pub mod phone_numbers;
 pub mod rate_limits;

@@ -145,6 +145,8 @@ diesel::table! {
         is_active -> Bool,
         date_joined -> Int8,
         last_login -> Nullable<Int8>,
+        first_name -> Text,
+        last_name -> Text,
     }
 }
 

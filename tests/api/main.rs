@@ -26,6 +26,7 @@ mod fake_github_harness;
 mod health;
 mod housekeeping;
 mod https;
+mod import;
 mod instances;
 mod login_by_code;
 mod metrics;

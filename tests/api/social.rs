@@ -677,7 +677,7 @@ async fn dummy_redirect_through_its_page() {
 }
 
 /// A server with the OpenID provider `idp` as `openid_connect` app "test".
-fn with_oidc(idp_discovery: String) -> impl Fn(&mut Config) {
+pub(crate) fn with_oidc(idp_discovery: String) -> impl Fn(&mut Config) {
     move |config: &mut Config| {
         let settings = ProviderSettings {
             apps: vec![AppConfig {

@@ -299,3 +299,35 @@ fn use_recovery_code(
         }
     }
 }
+
+/// The `data` of a TOTP row for a secret brought from elsewhere (the
+/// django import), sealed as ours; `None` if the secret is not base32.
+pub fn imported_totp_data(secret: &str, totp_secret: &str) -> Option<String> {
+    totp::is_valid_secret(totp_secret)?;
+    serde_json::to_string(&TotpData {
+        secret: sealed::seal(secret, TOTP_PURPOSE, totp_secret.trim()),
+    })
+    .ok()
+}
+
+/// The `data` of a recovery-code row brought from elsewhere: allauth's
+/// seed and used mask, or its older list of unused codes, sealed as ours.
+pub fn imported_recovery_codes_data(
+    secret: &str,
+    seed: Option<&str>,
+    used_mask: u64,
+    migrated_codes: Option<&[String]>,
+) -> String {
+    let data = RecoveryCodesData {
+        seed: seed.map(|s| sealed::seal(secret, RECOVERY_PURPOSE, s)),
+        used_mask,
+        migrated_codes: migrated_codes.map(|codes| {
+            codes
+                .iter()
+                .map(|c| sealed::seal(secret, RECOVERY_PURPOSE, c))
+                .collect()
+        }),
+        viewed_at: None,
+    };
+    serde_json::to_string(&data).unwrap_or_default()
+}

@@ -16,6 +16,12 @@ pub fn generate_secret() -> String {
     Secret::from(bytes).to_base32()
 }
 
+/// `Some` if `secret` is base32 that TOTP codes can be made from.
+pub fn is_valid_secret(secret: &str) -> Option<()> {
+    let bytes = Secret::try_from_base32(secret.trim().to_uppercase()).ok()?;
+    (!bytes.as_bytes().is_empty()).then_some(())
+}
+
 /// The step (time counter) of the code `code` for `secret` around
 /// `now_secs`, if it is right. Compared in constant time; whitespace
 /// around the code is ignored. A secret that is not base32 matches nothing.

@@ -338,3 +338,61 @@ pub fn complete_authentication(
     cred.backup_state = result.backup_state();
     Ok((row, data))
 }
+
+/// The verified credential of a registration response stored elsewhere
+/// (django-allauth's `data.credential`, as the browser posted it): the
+/// ceremony is replayed against this server's relying party with the
+/// challenge the response itself carries, so the attestation, the relying
+/// party id hash and the origin are checked as at a registration here, and
+/// the credential id, public key and counter come from webauthn-rs.
+/// `Err` says why it cannot be used (for the import's report).
+pub fn credential_of_registration(
+    config: &Config,
+    user_id: i64,
+    credential: &serde_json::Value,
+) -> Result<Credential, String> {
+    use base64::Engine as _;
+    let response: RegisterPublicKeyCredential = serde_json::from_value(credential.clone())
+        .map_err(|e| format!("not a registration response: {e}"))?;
+    let client_data: serde_json::Value =
+        serde_json::from_slice(response.response.client_data_json.as_ref())
+            .map_err(|_| "clientDataJSON is not JSON".to_owned())?;
+    let challenge = client_data
+        .get("challenge")
+        .and_then(serde_json::Value::as_str)
+        .ok_or("clientDataJSON has no challenge")?;
+    let origin = client_data
+        .get("origin")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(challenge)
+        .map_err(|_| "the challenge is not base64url")?;
+    let (_, ceremony) = begin_registration(config, user_id, "import", "import", &[], false)
+        .map_err(|e| e.to_string())?;
+    let Ceremony::Register { state, .. } = ceremony else {
+        return Err("no registration state".into());
+    };
+    let mut state = serde_json::to_value(&state).map_err(|e| e.to_string())?;
+    if let Some(object) = state.as_object_mut() {
+        object.insert("challenge".into(), challenge.into());
+        object.insert("allow_synchronised_authenticators".into(), true.into());
+    }
+    let state: RegistrationState = serde_json::from_value(state).map_err(|e| e.to_string())?;
+    let party = relying_party(config);
+    core(config)
+        .map_err(|e| e.to_string())?
+        .register_credential(&response, &state, None)
+        .map_err(|e| match e {
+            webauthn_rs_core::error::WebauthnError::InvalidRPOrigin => format!(
+                "its origin {origin} is not among this server's WebAuthn origins {:?}",
+                party.origins
+            ),
+            webauthn_rs_core::error::WebauthnError::InvalidRPIDHash => format!(
+                "it was registered for another relying party id than {:?}",
+                party.id
+            ),
+            other => format!("webauthn-rs refuses it: {other:?}"),
+        })
+}

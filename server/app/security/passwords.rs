@@ -10,8 +10,11 @@
 //!   (Django's `Argon2PasswordHasher`: the PHC string behind an `argon2`
 //!   prefix; `argon2i`/`argon2d` too), `bcrypt_sha256$$2b$<cost>$…` (the
 //!   password's SHA-256 hex digest fed to bcrypt) and `bcrypt$$2b$…`.
-//!   Django's other hashers (scrypt, the unsalted and MD5/SHA1 ones) are not
-//!   accepted: such a hash never verifies (logged as a warning).
+//!   `scrypt$<n>$<salt>$<r>$<p>$<base64>` (Django's `ScryptPasswordHasher`,
+//!   64-byte output; `n` a power of two, the memory it asks for bounded by
+//!   [`SCRYPT_MAX_MEMORY`] and `p` by [`SCRYPT_MAX_PARALLELISM`]). Django's other hashers (the unsalted and
+//!   MD5/SHA1 ones) are not accepted: such a hash never verifies (logged as
+//!   a warning).
 //!   A successful verification of anything but an Argon2id hash at least as
 //!   strong as ours reports `needs_upgrade`: the caller then stores
 //!   [`Passwords::hash`] of the password it just checked.
@@ -397,6 +400,13 @@ enum Stored<'a> {
         mcf: &'a str,
         sha256: bool,
     },
+    Scrypt {
+        salt: &'a str,
+        n: &'a str,
+        r: &'a str,
+        p: &'a str,
+        hash: &'a str,
+    },
     Unusable,
     Unknown,
 }
@@ -435,6 +445,19 @@ fn identify(stored: &str) -> Stored<'_> {
             mcf: rest,
             sha256: algorithm == "bcrypt_sha256",
         },
+        "scrypt" => {
+            let parts: Vec<&str> = rest.splitn(5, '$').collect();
+            match parts[..] {
+                [n, salt, r, p, hash] => Stored::Scrypt {
+                    salt,
+                    n,
+                    r,
+                    p,
+                    hash,
+                },
+                _ => Stored::Unknown,
+            }
+        }
         _ => Stored::Unknown,
     }
 }
@@ -464,6 +487,13 @@ fn verify_stored(params: &Params, password: &[u8], stored: &str, memory: &mut [B
                 })
                 .map_err(|e| e.to_string())
         }
+        Stored::Scrypt {
+            salt,
+            n,
+            r,
+            p,
+            hash,
+        } => verify_scrypt(password, salt, n, r, p, hash),
         Stored::Unusable => {
             dummy_work(params, password, memory);
             return Verified::Mismatch;
@@ -568,6 +598,57 @@ fn verify_pbkdf2(
     )
 }
 
+/// The most memory (bytes) a stored scrypt hash may make us spend: 128·n·r
+/// (the lanes of `p` run one after the other on the same block). Django's
+/// default (n=2^14, r=8) needs 16 MiB; a hash asking for more than four
+/// times that is refused rather than allowed to exhaust the server.
+pub const SCRYPT_MAX_MEMORY: u64 = 64 * 1024 * 1024;
+/// The most lanes (time cost) of a stored scrypt hash: Django's default is 5.
+pub const SCRYPT_MAX_PARALLELISM: u32 = 16;
+
+/// Django's scrypt output length, bytes.
+const SCRYPT_OUTPUT_LEN: usize = 64;
+
+fn verify_scrypt(
+    password: &[u8],
+    salt: &str,
+    n: &str,
+    r: &str,
+    p: &str,
+    hash: &str,
+) -> Result<Option<Verified>, String> {
+    let number = |s: &str, what: &str| -> Result<u32, String> {
+        s.parse::<u32>()
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(|| format!("scrypt {what}"))
+    };
+    let (n, r, p) = (number(n, "n")?, number(r, "r")?, number(p, "p")?);
+    if !n.is_power_of_two() || n < 2 {
+        return Err("scrypt n is not a power of two".into());
+    }
+    let memory = 128 * u64::from(n) * u64::from(r);
+    if memory > SCRYPT_MAX_MEMORY || p > SCRYPT_MAX_PARALLELISM {
+        return Err("scrypt parameters ask for too much memory".into());
+    }
+    let log_n = u8::try_from(n.trailing_zeros()).map_err(|_| "scrypt n")?;
+    let params = scrypt::Params::new(log_n, r, p).map_err(|e| format!("scrypt: {e}"))?;
+    let expected = STANDARD
+        .decode(hash)
+        .map_err(|_| "scrypt hash is not base64")?;
+    if expected.len() != SCRYPT_OUTPUT_LEN {
+        return Err("scrypt hash has the wrong length".into());
+    }
+    let mut computed = [0u8; SCRYPT_OUTPUT_LEN];
+    scrypt::scrypt(password, salt.as_bytes(), &params, &mut computed)
+        .map_err(|e| format!("scrypt: {e}"))?;
+    Ok(
+        constant_time_eq(&computed, &expected).then_some(Verified::Ok {
+            needs_upgrade: true,
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -647,6 +728,8 @@ mod tests {
         "pbkdf2_sha256$1200$hSDP6xLdN2dt6YIjTDPxxW$yMPGgkSjvbniYnUvWwVS3CwuzDd+oXAWrkDM4AHTBuU=";
     const DJANGO_PBKDF2_SHA1: &str =
         "pbkdf2_sha1$1000$OKJ4RNWXEhfxgqoilYojlf$hs6SokN3ZbOBFXNlyoMiTaqQ6rg=";
+    // Django's ScryptPasswordHasher with work_factor 2^10 (default 2^14).
+    const DJANGO_SCRYPT: &str = "scrypt$1024$saltsaltsalt$8$5$GKUdske4QQ8JLAM7OwomVgwwUAXWzAuJTwPFQCSA3vNLQRo9Awuxd3q5GvDwg50X3fqYfQ5IEWBBqVPLKgTLwg==";
     const DJANGO_ARGON2: &str = "argon2$argon2id$v=19$m=102400,t=2,p=8$NDhmR3F3NmU5ZkQ1eHVYbnA0Vmdxbw$/cUhF6cgBj2zKvPi7AeDa/XB0QFH7iF/vAfCcvBm9qI";
     const DJANGO_BCRYPT_SHA256: &str =
         "bcrypt_sha256$$2b$04$JECRfsG7xzu/d7ARKRS7FOxK5d7BNQfQlnhMPVvwJlrwxPemKSvJq";
@@ -748,6 +831,7 @@ mod tests {
             (DJANGO_PBKDF2, "correct horse battery staple"),
             (DJANGO_PBKDF2_UNICODE, "pässwörd ✓"),
             (DJANGO_PBKDF2_SHA1, "secret"),
+            (DJANGO_SCRYPT, "secret"),
         ];
         for (stored, password) in cases {
             assert_eq!(

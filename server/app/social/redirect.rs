@@ -28,7 +28,7 @@ use super::{Process, RedirectState, SealedTokens, SocialLogin};
 /// allauth's `statekit.MAX_STATES`.
 const MAX_STATES: usize = 10;
 /// What the sealed tokens are sealed for.
-const TOKEN_PURPOSE: &str = "socialaccount-token";
+pub(crate) const TOKEN_PURPOSE: &str = "socialaccount-token";
 
 /// `url` with `params` added to its query (before any fragment).
 pub fn add_query(url: &str, params: &[(&str, &str)]) -> String {

@@ -53,6 +53,27 @@ impl SoftAuthenticator {
         }
     }
 
+    /// An authenticator already holding a credential: the P-256 private
+    /// `scalar`, `credential_id`, made for `user_handle` (one registered
+    /// elsewhere, e.g. in a django-allauth database to import).
+    #[allow(dead_code)]
+    pub fn with_key(
+        origin: &str,
+        verifies_user: bool,
+        scalar: &[u8],
+        credential_id: &[u8],
+        user_handle: &[u8],
+    ) -> SoftAuthenticator {
+        SoftAuthenticator {
+            key: SigningKey::from_slice(scalar).expect("a valid scalar"),
+            credential_id: credential_id.to_vec(),
+            counter: 0,
+            user_handle: user_handle.to_vec(),
+            verifies_user,
+            origin: origin.to_owned(),
+        }
+    }
+
     fn flags(&self) -> u8 {
         if self.verifies_user {
             UP | UV
