@@ -5,6 +5,8 @@
 //!
 //!     cargo run --release --example ceiling -- 127.0.0.1:8790
 
+#![allow(clippy::expect_used)]
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 

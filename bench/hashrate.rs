@@ -1,10 +1,13 @@
 //! The hashing pool's own throughput, for `bench/run.sh`: as many password
-//! verifications (what a login costs) as the pool takes, with the default `[account]` settings (the
-//! server's Argon2id parameters and its permits, one per core), for the
-//! given number of seconds; prints hashes per second. `POST auth/login` is
+//! verifications (what a login costs) as the pool takes, with the default
+//! `[account]` settings (the server's Argon2id parameters and its permits,
+//! one per core), for the given number of seconds; prints verifications
+//! per second. `POST auth/login` is
 //! reported as a share of this.
 //!
 //!     cargo run --release --example hashrate -- 10
+
+#![allow(clippy::expect_used)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! The session check's query is prepared once per connection and reused
 //! (SQLite parses SQL only when a statement is prepared).
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::{Arc, Mutex};
 
 use allauth_server::db::sessions;
