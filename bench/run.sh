@@ -7,6 +7,9 @@
 # body (bench/ceiling.rs), and the hashing pool's own rate of password
 # verifications (bench/hashrate.rs); every figure is also printed as a share
 # of its ceiling, since absolute numbers drift on a shared VM.
+# SCALE_ROWS=1000000 adds that many users with live sessions after the first
+# session run (bench/seed.py) and runs the session check again: its share of
+# the run with few rows is the scale figure.
 # Bounded: each run lasts DURATION (default 10s).
 #   bash bench/run.sh            # results in $OUT (default /tmp/allauth-bench)
 set -euo pipefail
@@ -24,10 +27,9 @@ CEILING="$CARGO_TARGET_DIR/release/examples/ceiling"
 HASHRATE="$CARGO_TARGET_DIR/release/examples/hashrate"
 mkdir -p "$OUT"
 WORK="$(mktemp -d)"
-SERVER=""
-JWT_SERVER=""
 CEILING_SERVER=""
-trap 'kill $SERVER $JWT_SERVER $CEILING_SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+STARTED_PIDS=""
+trap 'kill $STARTED_PIDS $CEILING_SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cat > "$WORK/bench.toml" <<TOML
 [server]
 bind = "127.0.0.1:$PORT"
@@ -44,14 +46,15 @@ rate_limits = false
 backend = "file"
 file_path = "$WORK/mail"
 TOML
-# Starts the server of config NAME on PORT, signs up bench@example.com; sets
+# Starts the server of config NAME on PORT, signs up EMAIL; sets
 # BASE, STARTED (the PID) and SIGNED_UP (`meta.FIELD` of the answer).
-start_and_sign_up() { # NAME PORT FIELD
+start_and_sign_up() { # NAME PORT FIELD EMAIL
   "$BIN" serve --config "$WORK/$1.toml" > "$OUT/server-$1.log" 2>&1 &
   STARTED=$!
+  STARTED_PIDS="$STARTED_PIDS $STARTED"
   BASE="http://127.0.0.1:$2/_allauth/app/v1"
   for _ in $(seq 50); do curl -sf "$BASE/config" >/dev/null && break; sleep 0.2; done
-  SIGNED_UP=$(curl -s -X POST "$BASE/auth/signup" -d '{"email":"bench@example.com","password":"correct horse battery"}' \
+  SIGNED_UP=$(curl -s -X POST "$BASE/auth/signup" -d "{\"email\":\"$4\",\"password\":\"correct horse battery\"}" \
     | python3 -c "import json,sys; print(json.load(sys.stdin)['meta']['$3'])")
 }
 # Start-up: from exec to the first answer of GET config, on a fresh database
@@ -69,8 +72,7 @@ startup_ms() { # CONFIG PORT
 sed -e "s|$WORK/bench.sqlite3|$WORK/startup.sqlite3|" "$WORK/bench.toml" > "$WORK/startup.toml"
 STARTUP_MS=$(startup_ms "$WORK/startup.toml" "$PORT")
 echo "== startup: ${STARTUP_MS} ms to the first answer (fresh database)" | tee "$OUT/startup.txt"
-start_and_sign_up bench "$PORT" session_token
-SERVER=$STARTED
+start_and_sign_up bench "$PORT" session_token bench@example.com
 export TOKEN=$SIGNED_UP
 run() {
   local name=$1; shift
@@ -85,6 +87,11 @@ run ceiling "http://127.0.0.1:$CEILING_PORT/"
 kill $CEILING_SERVER; CEILING_SERVER=""
 run config "$BASE/config"
 run session -s bench/session.lua "$BASE/auth/session"
+SCALE_ROWS="${SCALE_ROWS:-0}"
+if ((SCALE_ROWS > 0)); then
+  python3 bench/seed.py "${BENCH_DATABASE_URL:-sqlite://$WORK/bench.sqlite3}" "$SCALE_ROWS" | tee "$OUT/seed.txt"
+  run session_scaled -s bench/session.lua "$BASE/auth/session"
+fi
 run login -s bench/login.lua "$BASE/auth/login"
 "$HASHRATE" "${DURATION%s}" | tee "$OUT/hashrate.txt"
 
@@ -99,8 +106,8 @@ token_strategy = "jwt"
 jwt_private_key_file = "$WORK/jwt.pem"
 jwt_access_token_expires_in = 3600
 TOML
-start_and_sign_up bench-jwt "$JWT_PORT" access_token
-JWT_SERVER=$STARTED
+# (its own address: with BENCH_DATABASE_URL both servers share the database)
+start_and_sign_up bench-jwt "$JWT_PORT" access_token bench-jwt@example.com
 run session_jwt -H "Authorization: Bearer $SIGNED_UP" "$BASE/auth/session"
 {
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
@@ -109,6 +116,12 @@ run session_jwt -H "Authorization: Bearer $SIGNED_UP" "$BASE/auth/session"
   hashes=$(awk '/verifications\/s/{print $2}' "$OUT/hashrate.txt")
   echo "ceiling (bare hyper, fixed JSON): $ceiling req/s; hashing pool alone: $hashes verifications/s"
   echo "start-up: $STARTUP_MS ms to the first answer"
+  if [[ -f "$OUT/session_scaled.txt" && "$SCALE_ROWS" -gt 0 ]]; then
+    printf 'session with %s more users and sessions: %s req/s (%s of the run with few rows), p99 %s\n' "$SCALE_ROWS" \
+      "$(rate session_scaled)" \
+      "$(awk -v a="$(rate session_scaled)" -v b="$(rate session)" 'BEGIN{printf "%.0f%%", 100*a/b}')" \
+      "$(awk '$1=="99%"{print $2}' "$OUT/session_scaled.txt")"
+  fi
   for name in config session login session_jwt; do
     if [[ $name == login ]]; then base=$hashes; of="of the pool"; else base=$ceiling; of="of the ceiling"; fi
     printf '%s: %s req/s (%s %s), p50 %s, p99 %s\n' "$name" "$(rate "$name")" \
