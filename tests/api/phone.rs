@@ -995,3 +995,92 @@ async fn every_phone_operation_through_the_generated_client() {
     })
     .await;
 }
+
+/// The step's other branches: verification off (the number is stored
+/// unverified and no text goes out), an optional number left out, and a
+/// required number missing on an older account (the login ends unfinished,
+/// as allauth aborts the stage).
+#[tokio::test]
+async fn verification_off_optional_numbers_and_missing_ones() {
+    on_each_backend(
+        |config| {
+            phones(config);
+            config.account.phone_verification_enabled = false;
+        },
+        |server| async move {
+            for (n, client) in CLIENTS.into_iter().enumerate() {
+                let phone = format!("+4915112399{n:03}");
+                let mut agent = Agent::new(&server, client);
+                let (status, body) =
+                    signup(&mut agent, &phone, &format!("off{n}@example.com")).await;
+                assert_eq!(
+                    (status, pending(&body).as_deref()),
+                    (401, Some("verify_email"))
+                );
+                let user_id = owner_of(&server, &phone).await.expect("stored");
+                assert_eq!(stored_number(&server, user_id).await, Some((phone, false)));
+            }
+            assert_eq!(queued_texts(&server).await, 0);
+            server
+        },
+    )
+    .await;
+    on_each_backend(
+        |config| {
+            phones(config);
+            config.account.signup_fields[0].required = false;
+        },
+        |server| async move {
+            for (n, client) in CLIENTS.into_iter().enumerate() {
+                let mut agent = Agent::new(&server, client);
+                let (status, body) = agent
+                    .call(
+                        "POST",
+                        "auth/signup",
+                        Some(json!({"email": format!("opt{n}@example.com"), "password": "secret-pass-1"})),
+                    )
+                    .await;
+                assert_eq!((status, pending(&body).as_deref()), (401, Some("verify_email")));
+            }
+            // An account without a number logs in.
+            user(&server, "nonumber", "nonumber@example.com", true, Some("secret-pass-1")).await;
+            let mut agent = Agent::new(&server, "app");
+            let (status, body) = agent
+                .call(
+                    "POST",
+                    "auth/login",
+                    Some(json!({"email": "nonumber@example.com", "password": "secret-pass-1"})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            server
+        },
+    )
+    .await;
+    on_each_backend(phones, |server| async move {
+        user(
+            &server,
+            "older",
+            "older@example.com",
+            true,
+            Some("secret-pass-1"),
+        )
+        .await;
+        for client in CLIENTS {
+            let mut agent = Agent::new(&server, client);
+            let (status, body) = agent
+                .call(
+                    "POST",
+                    "auth/login",
+                    Some(json!({"email": "older@example.com", "password": "secret-pass-1"})),
+                )
+                .await;
+            assert_eq!((status, pending(&body)), (401, None), "{body}");
+            assert_eq!(body["meta"]["is_authenticated"], false);
+            let (status, body) = agent.call("GET", "auth/session", None).await;
+            assert_eq!((status, pending(&body)), (401, None));
+        }
+        server
+    })
+    .await;
+}
