@@ -142,6 +142,7 @@ pub async fn provider_signup_complete(
     let form = SignupForm {
         email: input.email.map(|e| e.0),
         username: input.username.map(|u| u.0),
+        phone: input.phone.map(|p| p.0),
     };
     let deps = call.ctx.deps(call.now_ms, &call.ip, &call.user_agent);
     let result = flows::signup_complete(&deps, &mut call.session, form).await;

@@ -1084,3 +1084,74 @@ async fn verification_off_optional_numbers_and_missing_ones() {
     })
     .await;
 }
+
+/// A provider signup when a number is required: providers give none, so
+/// the `provider_signup` form asks for it, and the login then verifies it.
+#[tokio::test]
+async fn a_provider_signup_asks_for_a_required_number() {
+    on_each_backend(
+        |config| {
+            phones(config);
+            config.socialaccount.enabled = true;
+            config.socialaccount.providers.insert(
+                "dummy".into(),
+                allauth_server::config::ProviderSettings::default(),
+            );
+            config.finalize();
+        },
+        |server| async move {
+            for (n, client) in CLIENTS.into_iter().enumerate() {
+                let mut agent = Agent::new(&server, client);
+                let email = format!("social{n}@example.com");
+                let identity = json!({"id": 7000 + n, "email": email, "email_verified": true});
+                let (status, body) = agent
+                    .call(
+                        "POST",
+                        "auth/provider/token",
+                        Some(json!({"provider": "dummy", "process": "login",
+                            "token": {"id_token": identity.to_string()}})),
+                    )
+                    .await;
+                assert_eq!(
+                    (status, pending(&body).as_deref()),
+                    (401, Some("provider_signup")),
+                    "{body}"
+                );
+                let (status, body) = agent
+                    .call(
+                        "POST",
+                        "auth/provider/signup",
+                        Some(json!({ "email": email })),
+                    )
+                    .await;
+                assert_eq!(
+                    (status, errors(&body)),
+                    (400, error("required", Some("phone")))
+                );
+                let phone = format!("+4917012345{n:03}");
+                let (status, body) = agent
+                    .call(
+                        "POST",
+                        "auth/provider/signup",
+                        Some(json!({ "email": email, "phone": phone })),
+                    )
+                    .await;
+                assert_eq!(
+                    (status, pending(&body).as_deref()),
+                    (401, Some("verify_phone")),
+                    "{body}"
+                );
+                let user_id = owner_of(&server, &phone)
+                    .await
+                    .expect("the number is stored");
+                let code = text_code(&server, &phone, 1).await;
+                let (status, body) = verify(&mut agent, &code).await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["data"]["user"]["id"], json!(user_id));
+                assert_eq!(stored_number(&server, user_id).await, Some((phone, true)));
+            }
+            server
+        },
+    )
+    .await;
+}

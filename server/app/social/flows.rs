@@ -19,12 +19,14 @@ use serde_json::Value;
 
 use crate::app::account::accounts::{self, Deps, EmailAssessment};
 use crate::app::account::email_verification;
+use crate::app::account::phones;
 use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::sessions::reauthentication;
 use crate::app::sessions::session::{AuthRecord, Flow, LiveSession, PendingLogin, Stage};
 use crate::app::{Error, FieldError};
 use crate::config::{Config, EmailVerification, SignupFieldName};
 use crate::db::email_addresses::{self, NewEmailAddress};
+use crate::db::phone_numbers;
 use crate::db::social_accounts::{self, NewSocialAccount, SocialAccount};
 use crate::db::users::{self, NewUser, User};
 use crate::db::{DbConnection, DbError};
@@ -296,6 +298,15 @@ async fn signup(
             }
         }
     }
+    // allauth's `process_auto_signup_phone`: a required number, which
+    // providers do not give, is asked for.
+    if deps
+        .config
+        .account
+        .signup_field_required(SignupFieldName::Phone)
+    {
+        auto = false;
+    }
     if !auto {
         return ask_for_details(deps, session, login).await;
     }
@@ -303,11 +314,14 @@ async fn signup(
         email: login.email().map(str::to_string),
         username: login.username.clone(),
         typed_username: false,
+        phone: None,
     };
     match create_account(deps, &login, details).await? {
         Created::User(user) => finish_signup(deps, session, user, &login).await,
         // Taken meanwhile: ask, as when it was taken from the start.
-        Created::EmailTaken | Created::UsernameTaken => ask_for_details(deps, session, login).await,
+        Created::EmailTaken | Created::UsernameTaken | Created::PhoneTaken => {
+            ask_for_details(deps, session, login).await
+        }
         Created::Linked(user) => log_in(deps, session, user, &login).await,
     }
 }
@@ -358,6 +372,9 @@ struct Details {
     /// Typed in the provider signup form (a taken one is an error, not
     /// replaced by a generated one).
     typed_username: bool,
+    /// E.164, typed in the provider signup form (stored unverified; the
+    /// login then waits in `verify_phone`).
+    phone: Option<String>,
 }
 
 enum Created {
@@ -366,6 +383,7 @@ enum Created {
     Linked(User),
     EmailTaken,
     UsernameTaken,
+    PhoneTaken,
 }
 
 /// allauth's `save_user` + `setup_user_email`: the user (no usable
@@ -378,6 +396,7 @@ async fn create_account(
     details: Details,
 ) -> Result<Created, Error> {
     let (config, link, now) = (deps.config.clone(), login.clone(), deps.now_ms);
+    let phone = details.phone.clone();
     let result = deps
         .db
         .transaction(move |conn| -> Result<Created, DbError> {
@@ -417,7 +436,15 @@ async fn create_account(
             let Some(username) = username else {
                 return Ok(Created::UsernameTaken);
             };
+            if let Some(phone) = &details.phone {
+                if phone_numbers::owner(conn, phone)?.is_some() {
+                    return Ok(Created::PhoneTaken);
+                }
+            }
             let user = users::insert(conn, &NewUser::new(Some(&username), None, now))?;
+            if let Some(phone) = &details.phone {
+                phone_numbers::set(conn, user.id, phone, false, now)?;
+            }
             let mut addresses: Vec<ProviderEmail> = Vec::new();
             if let Some(email) = &details.email {
                 addresses.push(ProviderEmail {
@@ -471,8 +498,13 @@ async fn create_account(
         Ok(created) => Ok(created),
         Err(e) if e.is_unique_violation() => match existing(deps, login).await? {
             Some((_, user)) => Ok(Created::Linked(user)),
-            // A username taken between the check and the insert.
-            None => Ok(Created::UsernameTaken),
+            // A number or a username taken between the check and the insert.
+            None => match phone {
+                Some(phone) if phones::owner(deps, &phone).await?.is_some() => {
+                    Ok(Created::PhoneTaken)
+                }
+                _ => Ok(Created::UsernameTaken),
+            },
         },
         Err(e) => Err(e.into()),
     }
@@ -602,6 +634,7 @@ pub fn signup_info(login: SocialLogin) -> SignupInfo {
 pub struct SignupForm {
     pub email: Option<String>,
     pub username: Option<String>,
+    pub phone: Option<String>,
 }
 
 /// `POST auth/provider/signup`: validates the missing details, creates
@@ -676,14 +709,38 @@ pub async fn signup_complete(
             }
         }
     }
+    let mut phone = None;
+    if let Some(field) = config.account.signup_field(SignupFieldName::Phone) {
+        match phones::clean_field(config, form.phone.as_deref(), "phone") {
+            Err(e) => errors.push(e),
+            Ok(None) if field.required => errors.push(accounts::required("phone")),
+            Ok(None) => {}
+            Ok(Some(number)) => {
+                if phones::owner(deps, &number).await?.is_some() {
+                    if config.account.prevent_enumeration.is_enabled() {
+                        hidden = true;
+                    } else {
+                        errors.push(phones::phone_taken("phone"));
+                    }
+                }
+                phone = Some(number);
+            }
+        }
+    }
     if !errors.is_empty() {
         return Err(Failure::Error(Error::Invalid(errors)));
     }
     session.end_login();
     if hidden {
-        if let Some(email) = email {
-            pretend(deps, session, email).await?;
-        }
+        // As a signup with a taken address or number: the same answer as a
+        // new account's, and no account.
+        let attempt = Attempt {
+            signup: true,
+            social: true,
+            phone,
+            ..Attempt::new(deps, None, email)
+        };
+        pipeline::authenticated(deps, session, attempt).await?;
         return Ok(true);
     }
     let typed_username = username.is_some();
@@ -691,6 +748,7 @@ pub async fn signup_complete(
         email,
         username: username.or_else(|| login.username.clone()),
         typed_username,
+        phone,
     };
     match create_account(deps, &login, details).await? {
         Created::User(user) => finish_signup(deps, session, user, &login).await?,
@@ -704,6 +762,11 @@ pub async fn signup_complete(
             return Err(Failure::Error(Error::Invalid(vec![
                 accounts::username_taken(),
             ])))
+        }
+        Created::PhoneTaken => {
+            return Err(Failure::Error(Error::Invalid(vec![phones::phone_taken(
+                "phone",
+            )])))
         }
     }
     Ok(true)
