@@ -118,6 +118,43 @@ pub trait Outbox: Sync {
     fn count(sent: bool);
 }
 
+/// The table queries of an [`Outbox`] impl: those that
+/// `db::outbox_queries!` made in the table's module `$module`.
+macro_rules! table_queries {
+    ($module:ident) => {
+        fn due(conn: &mut DbConnection, now: i64, limit: i64) -> Result<Vec<Self::Row>, DbError> {
+            $module::due(conn, now, limit)
+        }
+
+        fn claim(
+            conn: &mut DbConnection,
+            id: i64,
+            now: i64,
+            lease_until: i64,
+        ) -> Result<bool, DbError> {
+            $module::claim(conn, id, now, lease_until)
+        }
+
+        fn by_id(conn: &mut DbConnection, id: i64) -> Result<Option<Self::Row>, DbError> {
+            $module::by_id(conn, id)
+        }
+
+        fn mark_sent(conn: &mut DbConnection, id: i64, at: i64) -> Result<bool, DbError> {
+            $module::mark_sent(conn, id, at)
+        }
+
+        fn mark_failed(
+            conn: &mut DbConnection,
+            id: i64,
+            next: i64,
+            error: &str,
+        ) -> Result<bool, DbError> {
+            $module::mark_failed(conn, id, next, error)
+        }
+    };
+}
+pub(crate) use table_queries;
+
 /// How long a delivery attempt may take in all, and how long a claimed row
 /// is left alone by other senders (longer than the attempt, so it cannot be
 /// claimed again while still being sent).

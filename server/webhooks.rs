@@ -156,35 +156,7 @@ impl Outbox for WebhookOutbox<'_> {
         format!(" ({} {})", row.event_type, row.event_id)
     }
 
-    fn due(conn: &mut DbConnection, now: i64, limit: i64) -> Result<Vec<Delivery>, DbError> {
-        webhook_outbox::due(conn, now, limit)
-    }
-
-    fn claim(
-        conn: &mut DbConnection,
-        id: i64,
-        now: i64,
-        lease_until: i64,
-    ) -> Result<bool, DbError> {
-        webhook_outbox::claim(conn, id, now, lease_until)
-    }
-
-    fn by_id(conn: &mut DbConnection, id: i64) -> Result<Option<Delivery>, DbError> {
-        webhook_outbox::by_id(conn, id)
-    }
-
-    fn mark_sent(conn: &mut DbConnection, id: i64, at: i64) -> Result<bool, DbError> {
-        webhook_outbox::mark_delivered(conn, id, at)
-    }
-
-    fn mark_failed(
-        conn: &mut DbConnection,
-        id: i64,
-        next: i64,
-        error: &str,
-    ) -> Result<bool, DbError> {
-        webhook_outbox::mark_failed(conn, id, next, error)
-    }
+    crate::outbox::table_queries!(webhook_outbox);
 
     /// Delivered events are kept (with when and after how many attempts).
     fn purge_sent(_: &mut DbConnection, _: i64) -> Result<usize, DbError> {

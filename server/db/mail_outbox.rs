@@ -66,74 +66,12 @@ pub fn enqueue(conn: &mut DbConnection, new: &NewMail) -> Result<Mail, DbError> 
         .get_result::<Mail>(conn)?)
 }
 
-pub fn by_id(conn: &mut DbConnection, id: i64) -> Result<Option<Mail>, DbError> {
-    Ok(mail_outbox::table
-        .find(id)
-        .select(Mail::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-/// Unsent mail whose next attempt is at or before `now`, earliest first, at most `limit`.
-pub fn due(conn: &mut DbConnection, now: i64, limit: i64) -> Result<Vec<Mail>, DbError> {
-    Ok(mail_outbox::table
-        .filter(mail_outbox::sent_at.is_null())
-        .filter(mail_outbox::next_attempt_at.le(now))
-        .order((mail_outbox::next_attempt_at.asc(), mail_outbox::id.asc()))
-        .limit(limit)
-        .select(Mail::as_select())
-        .load(conn)?)
-}
-
-/// Takes a due mail for sending by pushing its next attempt to `lease_until`:
-/// true for exactly one of several concurrent callers; false when it was sent,
-/// claimed by someone else or not due at `now`. A sender that dies leaves the
-/// mail to be picked up again after the lease.
-pub fn claim(
-    conn: &mut DbConnection,
-    id: i64,
-    now: i64,
-    lease_until: i64,
-) -> Result<bool, DbError> {
-    let n = diesel::update(
-        mail_outbox::table
-            .find(id)
-            .filter(mail_outbox::sent_at.is_null())
-            .filter(mail_outbox::next_attempt_at.le(now)),
-    )
-    .set(mail_outbox::next_attempt_at.eq(lease_until))
-    .execute(conn)?;
-    Ok(n > 0)
-}
-
-/// Records a successful send at `at`.
-pub fn mark_sent(conn: &mut DbConnection, id: i64, at: i64) -> Result<bool, DbError> {
-    let n = diesel::update(mail_outbox::table.find(id))
-        .set((
-            mail_outbox::sent_at.eq(Some(at)),
-            mail_outbox::attempts.eq(mail_outbox::attempts + 1),
-            mail_outbox::last_error.eq(None::<String>),
-        ))
-        .execute(conn)?;
-    Ok(n > 0)
-}
-
-/// Records a failed attempt and when to try again.
-pub fn mark_failed(
-    conn: &mut DbConnection,
-    id: i64,
-    next_attempt_at: i64,
-    error: &str,
-) -> Result<bool, DbError> {
-    let n = diesel::update(mail_outbox::table.find(id))
-        .set((
-            mail_outbox::next_attempt_at.eq(next_attempt_at),
-            mail_outbox::attempts.eq(mail_outbox::attempts + 1),
-            mail_outbox::last_error.eq(Some(error)),
-        ))
-        .execute(conn)?;
-    Ok(n > 0)
-}
+outbox_queries!(
+    table: mail_outbox,
+    row: Mail,
+    sent: sent_at,
+    due_order: (mail_outbox::next_attempt_at.asc(), mail_outbox::id.asc())
+);
 
 /// How many unsent mails were due before `before` and still wait: a sender
 /// that works takes a due mail within seconds (a failure pushes its next

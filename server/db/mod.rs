@@ -15,6 +15,87 @@
 //! Diesel is blocking: run queries through [`Db::run`] or [`Db::transaction`],
 //! which move the work to tokio's blocking pool.
 
+/// The queries the delivery loop (`crate::outbox`) runs on an outbox table,
+/// written once for `mail_outbox`, `sms_outbox` and `webhook_outbox`: `by_id`,
+/// `due` (rows not sent whose next attempt is at or before `now`, in
+/// `due_order`, at most `limit`), `claim` (a lease: pushes a due row's next
+/// attempt to `lease_until`, true for exactly one of several concurrent
+/// callers, so a sender that dies leaves the row to be taken again after
+/// the lease), `mark_sent` and `mark_failed` (both count the attempt).
+/// `sent` is the table's column of when the row went out.
+macro_rules! outbox_queries {
+    (table: $table:ident, row: $row:ty, sent: $sent:ident, due_order: $order:expr) => {
+        /// The row with `id`.
+        pub fn by_id(conn: &mut DbConnection, id: i64) -> Result<Option<$row>, DbError> {
+            Ok($table::table
+                .find(id)
+                .select(<$row>::as_select())
+                .first(conn)
+                .optional()?)
+        }
+
+        /// Rows not sent yet whose next attempt is at or before `now`, at most `limit`.
+        pub fn due(conn: &mut DbConnection, now: i64, limit: i64) -> Result<Vec<$row>, DbError> {
+            Ok($table::table
+                .filter($table::$sent.is_null())
+                .filter($table::next_attempt_at.le(now))
+                .order($order)
+                .limit(limit)
+                .select(<$row>::as_select())
+                .load(conn)?)
+        }
+
+        /// Takes a due row by pushing its next attempt to `lease_until`: true
+        /// for exactly one of several concurrent callers; false when it was
+        /// sent, claimed by someone else or is not due at `now`.
+        pub fn claim(
+            conn: &mut DbConnection,
+            id: i64,
+            now: i64,
+            lease_until: i64,
+        ) -> Result<bool, DbError> {
+            let n = diesel::update(
+                $table::table
+                    .find(id)
+                    .filter($table::$sent.is_null())
+                    .filter($table::next_attempt_at.le(now)),
+            )
+            .set($table::next_attempt_at.eq(lease_until))
+            .execute(conn)?;
+            Ok(n > 0)
+        }
+
+        /// Records a successful attempt at `at`.
+        pub fn mark_sent(conn: &mut DbConnection, id: i64, at: i64) -> Result<bool, DbError> {
+            let n = diesel::update($table::table.find(id))
+                .set((
+                    $table::$sent.eq(Some(at)),
+                    $table::attempts.eq($table::attempts + 1),
+                    $table::last_error.eq(None::<String>),
+                ))
+                .execute(conn)?;
+            Ok(n > 0)
+        }
+
+        /// Records a failed attempt, with its error, and when to try again.
+        pub fn mark_failed(
+            conn: &mut DbConnection,
+            id: i64,
+            next_attempt_at: i64,
+            error: &str,
+        ) -> Result<bool, DbError> {
+            let n = diesel::update($table::table.find(id))
+                .set((
+                    $table::next_attempt_at.eq(next_attempt_at),
+                    $table::attempts.eq($table::attempts + 1),
+                    $table::last_error.eq(Some(error)),
+                ))
+                .execute(conn)?;
+            Ok(n > 0)
+        }
+    };
+}
+
 pub mod authenticators;
 pub mod email_addresses;
 pub mod import;

@@ -61,13 +61,12 @@ pub fn enqueue(conn: &mut DbConnection, new: &NewSms) -> Result<Sms, DbError> {
         .get_result::<Sms>(conn)?)
 }
 
-pub fn by_id(conn: &mut DbConnection, id: i64) -> Result<Option<Sms>, DbError> {
-    Ok(sms_outbox::table
-        .find(id)
-        .select(Sms::as_select())
-        .first(conn)
-        .optional()?)
-}
+outbox_queries!(
+    table: sms_outbox,
+    row: Sms,
+    sent: sent_at,
+    due_order: (sms_outbox::next_attempt_at.asc(), sms_outbox::id.asc())
+);
 
 /// Every row, oldest first (for tools and tests).
 pub fn all(conn: &mut DbConnection) -> Result<Vec<Sms>, DbError> {
@@ -75,67 +74,6 @@ pub fn all(conn: &mut DbConnection) -> Result<Vec<Sms>, DbError> {
         .order(sms_outbox::id.asc())
         .select(Sms::as_select())
         .load(conn)?)
-}
-
-/// Unsent messages whose next attempt is at or before `now`, earliest first, at most `limit`.
-pub fn due(conn: &mut DbConnection, now: i64, limit: i64) -> Result<Vec<Sms>, DbError> {
-    Ok(sms_outbox::table
-        .filter(sms_outbox::sent_at.is_null())
-        .filter(sms_outbox::next_attempt_at.le(now))
-        .order((sms_outbox::next_attempt_at.asc(), sms_outbox::id.asc()))
-        .limit(limit)
-        .select(Sms::as_select())
-        .load(conn)?)
-}
-
-/// Takes a due message for sending by pushing its next attempt to
-/// `lease_until`: true for exactly one of several concurrent callers; false
-/// when it was sent, claimed by someone else or not due at `now`. A sender
-/// that dies leaves the message to be picked up again after the lease.
-pub fn claim(
-    conn: &mut DbConnection,
-    id: i64,
-    now: i64,
-    lease_until: i64,
-) -> Result<bool, DbError> {
-    let n = diesel::update(
-        sms_outbox::table
-            .find(id)
-            .filter(sms_outbox::sent_at.is_null())
-            .filter(sms_outbox::next_attempt_at.le(now)),
-    )
-    .set(sms_outbox::next_attempt_at.eq(lease_until))
-    .execute(conn)?;
-    Ok(n > 0)
-}
-
-/// Records a successful send at `at`.
-pub fn mark_sent(conn: &mut DbConnection, id: i64, at: i64) -> Result<bool, DbError> {
-    let n = diesel::update(sms_outbox::table.find(id))
-        .set((
-            sms_outbox::sent_at.eq(Some(at)),
-            sms_outbox::attempts.eq(sms_outbox::attempts + 1),
-            sms_outbox::last_error.eq(None::<String>),
-        ))
-        .execute(conn)?;
-    Ok(n > 0)
-}
-
-/// Records a failed attempt and when to try again.
-pub fn mark_failed(
-    conn: &mut DbConnection,
-    id: i64,
-    next_attempt_at: i64,
-    error: &str,
-) -> Result<bool, DbError> {
-    let n = diesel::update(sms_outbox::table.find(id))
-        .set((
-            sms_outbox::next_attempt_at.eq(next_attempt_at),
-            sms_outbox::attempts.eq(sms_outbox::attempts + 1),
-            sms_outbox::last_error.eq(Some(error)),
-        ))
-        .execute(conn)?;
-    Ok(n > 0)
 }
 
 /// How many messages wait to be sent (unsent, not given up:

@@ -57,35 +57,7 @@ impl Outbox for MailOutbox<'_> {
         String::new()
     }
 
-    fn due(conn: &mut DbConnection, now: i64, limit: i64) -> Result<Vec<Mail>, DbError> {
-        mail_outbox::due(conn, now, limit)
-    }
-
-    fn claim(
-        conn: &mut DbConnection,
-        id: i64,
-        now: i64,
-        lease_until: i64,
-    ) -> Result<bool, DbError> {
-        mail_outbox::claim(conn, id, now, lease_until)
-    }
-
-    fn by_id(conn: &mut DbConnection, id: i64) -> Result<Option<Mail>, DbError> {
-        mail_outbox::by_id(conn, id)
-    }
-
-    fn mark_sent(conn: &mut DbConnection, id: i64, at: i64) -> Result<bool, DbError> {
-        mail_outbox::mark_sent(conn, id, at)
-    }
-
-    fn mark_failed(
-        conn: &mut DbConnection,
-        id: i64,
-        next: i64,
-        error: &str,
-    ) -> Result<bool, DbError> {
-        mail_outbox::mark_failed(conn, id, next, error)
-    }
+    crate::outbox::table_queries!(mail_outbox);
 
     fn purge_sent(conn: &mut DbConnection, before: i64) -> Result<usize, DbError> {
         mail_outbox::purge_sent(conn, before)

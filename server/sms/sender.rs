@@ -60,35 +60,7 @@ impl Outbox for SmsOutbox<'_> {
         format!(" ({} to {})", row.kind, mask_number(&row.to_number))
     }
 
-    fn due(conn: &mut DbConnection, now: i64, limit: i64) -> Result<Vec<Sms>, DbError> {
-        sms_outbox::due(conn, now, limit)
-    }
-
-    fn claim(
-        conn: &mut DbConnection,
-        id: i64,
-        now: i64,
-        lease_until: i64,
-    ) -> Result<bool, DbError> {
-        sms_outbox::claim(conn, id, now, lease_until)
-    }
-
-    fn by_id(conn: &mut DbConnection, id: i64) -> Result<Option<Sms>, DbError> {
-        sms_outbox::by_id(conn, id)
-    }
-
-    fn mark_sent(conn: &mut DbConnection, id: i64, at: i64) -> Result<bool, DbError> {
-        sms_outbox::mark_sent(conn, id, at)
-    }
-
-    fn mark_failed(
-        conn: &mut DbConnection,
-        id: i64,
-        next: i64,
-        error: &str,
-    ) -> Result<bool, DbError> {
-        sms_outbox::mark_failed(conn, id, next, error)
-    }
+    crate::outbox::table_queries!(sms_outbox);
 
     fn purge_sent(conn: &mut DbConnection, before: i64) -> Result<usize, DbError> {
         sms_outbox::purge_sent(conn, before)
