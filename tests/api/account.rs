@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use allauth_api::types;
 use allauth_server::config::{
-    Config, EmailBackend, EmailVerification, LoginMethod, PreventEnumeration, SignupField,
-    SignupFieldName,
+    Config, EmailBackend, EmailVerification, LoginMethod, PreventEnumeration, SignupFieldName,
 };
 use allauth_server::db::{email_addresses, users};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    code_in, link_key, mails_to, on_each_backend, raw, user, Agent, TestServer, CLIENTS,
+    code_in, codes_of, error, field, link_key, mails_to, on_each_backend, pending_flow,
+    rate_limits, raw, user, Agent, TestServer, CLIENTS,
 };
 
 const PASSWORD: &str = "c0rrect-h0rse-battery";
@@ -22,18 +22,6 @@ const PASSWORD: &str = "c0rrect-h0rse-battery";
 // ---------------------------------------------------------------------------
 // Configurations
 // ---------------------------------------------------------------------------
-
-fn field(name: SignupFieldName, required: bool) -> SignupField {
-    SignupField { name, required }
-}
-
-/// Overrides of `account.rate_limits`, as in the configuration file.
-fn rate_limits(config: &mut Config, toml: &str) {
-    let parsed = Config::from_sources(&format!("[account]\nrate_limits = {toml}\n"), &[])
-        .expect("rate limits parse");
-    config.account.rate_limits = parsed.account.rate_limits;
-    config.finalize();
-}
 
 /// The oracle's setup: login by email, `email*` + `password1*`, mandatory
 /// verification by code; mails to files.
@@ -62,36 +50,6 @@ fn by_link(config: &mut Config) {
     config.headless.frontend_urls.account_confirm_email =
         Some("https://app.test/verify/{key}".into());
     config.finalize();
-}
-
-fn codes_of(answer: &Value) -> Vec<(String, Option<String>)> {
-    answer["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| {
-                    (
-                        e["code"].as_str().unwrap_or("").to_string(),
-                        e["param"].as_str().map(str::to_string),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn error(code: &str, param: Option<&str>) -> Vec<(String, Option<String>)> {
-    vec![(code.to_string(), param.map(str::to_string))]
-}
-
-fn pending_flow(answer: &Value) -> Option<String> {
-    answer["data"]["flows"]
-        .as_array()?
-        .iter()
-        .find(|f| f["is_pending"] == true)
-        .and_then(|f| f["id"].as_str())
-        .map(str::to_string)
 }
 
 async fn user_count(server: &TestServer) -> i64 {

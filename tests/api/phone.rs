@@ -9,25 +9,15 @@
 
 use allauth_server::config::SmsBackend;
 use allauth_server::config::{
-    Config, CountOrFlag, EmailVerification, LoginMethod, SignupField, SignupFieldName,
+    Config, CountOrFlag, EmailVerification, LoginMethod, SignupFieldName,
 };
 use allauth_server::db::phone_numbers;
 use serde_json::{json, Value};
 
 use crate::harness::{
-    last_code_to, on_each_backend, queued_texts, text_code, texts_to, user, Agent, TestServer,
-    CLIENTS,
+    codes_of, error, field, last_code_to, on_each_backend, pending_flow, queued_texts, rate_limits,
+    text_code, texts_to, user, Agent, TestServer, CLIENTS,
 };
-
-fn field(name: SignupFieldName, required: bool) -> SignupField {
-    SignupField { name, required }
-}
-
-fn rate_limits(config: &mut Config, toml: &str) {
-    let parsed = Config::from_sources(&format!("[account]\nrate_limits = {toml}\n"), &[])
-        .expect("rate limits parse");
-    config.account.rate_limits = parsed.account.rate_limits;
-}
 
 /// The oracle's phone setup: login by phone or email, `phone*`, `email*`,
 /// `password1*`, mandatory email verification by code, login by code,
@@ -54,37 +44,6 @@ fn phones_limited(config: &mut Config) {
     phones(config);
     rate_limits(config, "{}");
     config.finalize();
-}
-
-/// The pending flow of an answer, if any.
-fn pending(body: &Value) -> Option<String> {
-    body["data"]["flows"].as_array().and_then(|flows| {
-        flows
-            .iter()
-            .find(|f| f["is_pending"] == true)
-            .and_then(|f| f["id"].as_str().map(str::to_string))
-    })
-}
-
-fn errors(body: &Value) -> Vec<(String, Option<String>)> {
-    body["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| {
-                    (
-                        e["code"].as_str().unwrap_or_default().to_string(),
-                        e["param"].as_str().map(str::to_string),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn error(code: &str, param: Option<&str>) -> Vec<(String, Option<String>)> {
-    vec![(code.to_string(), param.map(str::to_string))]
 }
 
 /// A user with a password, an address (verified) and a number.
@@ -137,7 +96,7 @@ async fn signed_up(server: &TestServer, client: &'static str, phone: &str, email
     let mut agent = Agent::new(server, client);
     let (status, body) = signup(&mut agent, phone, email).await;
     assert_eq!(
-        (status, pending(&body).as_deref()),
+        (status, pending_flow(&body).as_deref()),
         (401, Some("verify_phone")),
         "{body}"
     );
@@ -172,7 +131,7 @@ async fn a_signup_verifies_its_number_then_its_address() {
             let mut agent = Agent::new(&server, client);
             let (status, body) = signup(&mut agent, &phone, &email).await;
             assert_eq!(status, 401, "{body}");
-            assert_eq!(pending(&body).as_deref(), Some("verify_phone"));
+            assert_eq!(pending_flow(&body).as_deref(), Some("verify_phone"));
             let flow = body["data"]["flows"]
                 .as_array()
                 .unwrap()
@@ -189,13 +148,13 @@ async fn a_signup_verifies_its_number_then_its_address() {
 
             let (status, body) = agent.call("GET", "auth/session", None).await;
             assert_eq!(
-                (status, pending(&body).as_deref()),
+                (status, pending_flow(&body).as_deref()),
                 (401, Some("verify_phone"))
             );
 
             let (status, body) = verify(&mut agent, "BBBB-BBBB").await;
             assert_eq!(
-                (status, errors(&body)),
+                (status, codes_of(&body)),
                 (400, error("incorrect_code", Some("code")))
             );
 
@@ -203,7 +162,7 @@ async fn a_signup_verifies_its_number_then_its_address() {
             let typed = format!(" {} ", code.replace('-', " ").to_lowercase());
             let (status, body) = verify(&mut agent, &typed).await;
             assert_eq!(status, 401, "{body}");
-            assert_eq!(pending(&body).as_deref(), Some("verify_email"));
+            assert_eq!(pending_flow(&body).as_deref(), Some("verify_email"));
 
             let mail_code = last_code_to(&server, &email).await;
             let (status, body) = agent
@@ -241,7 +200,7 @@ async fn wrong_codes_end_the_stage_at_the_limit() {
                 .call("POST", "auth/phone/verify", Some(json!({})))
                 .await;
             assert_eq!(
-                (status, errors(&body)),
+                (status, codes_of(&body)),
                 (400, error("required", Some("code")))
             );
             let (status, _) = verify(&mut agent, "BBBB-BBBB").await;
@@ -249,13 +208,13 @@ async fn wrong_codes_end_the_stage_at_the_limit() {
             // The third failure still says why, and ends the stage.
             let (status, body) = verify(&mut agent, "CCCC-CCCC").await;
             assert_eq!(
-                (status, errors(&body)),
+                (status, codes_of(&body)),
                 (400, error("incorrect_code", Some("code")))
             );
             let (status, body) = verify(&mut agent, &code).await;
             assert_eq!(status, 409, "{body}");
             let (status, body) = agent.call("GET", "auth/session", None).await;
-            assert_eq!((status, pending(&body)), (401, None));
+            assert_eq!((status, pending_flow(&body)), (401, None));
         }
         server
     })
@@ -288,7 +247,7 @@ async fn resends_and_changes_keep_to_their_quotas() {
                 .call("POST", "account/phone", Some(json!({ "phone": phone })))
                 .await;
             assert_eq!(
-                (same.0, errors(&same.1)),
+                (same.0, codes_of(&same.1)),
                 (400, error("same_as_current", Some("phone")))
             );
             let new_phone = format!("+4915512399{n:03}");
@@ -320,7 +279,7 @@ async fn resends_and_changes_keep_to_their_quotas() {
             let code = text_code(&server, &other, 1).await;
             let (status, body) = verify(&mut agent, &code).await;
             assert_eq!(
-                (status, pending(&body).as_deref()),
+                (status, pending_flow(&body).as_deref()),
                 (401, Some("verify_email"))
             );
             assert_eq!(stored_number(&server, user_id).await, Some((other, true)));
@@ -345,7 +304,7 @@ async fn a_taken_number_at_signup_is_hidden() {
                 let email = format!("taker{n}@example.com");
                 let (status, body) = signup(&mut agent, &phone, &email).await;
                 assert_eq!(status, 401, "{body}");
-                assert_eq!(pending(&body).as_deref(), Some("verify_phone"));
+                assert_eq!(pending_flow(&body).as_deref(), Some("verify_phone"));
                 let texts = texts_to(&server, &phone, 1).await;
                 assert_eq!(texts[0].kind, "account_already_exists");
                 assert!(crate::harness::code_in_text(&texts[0].body).is_none());
@@ -378,7 +337,7 @@ async fn a_taken_number_at_signup_is_hidden() {
                 let (status, body) =
                     signup(&mut agent, &fresh, &format!("owner{n}@example.com")).await;
                 assert_eq!(
-                    (status, pending(&body).as_deref()),
+                    (status, pending_flow(&body).as_deref()),
                     (401, Some("verify_phone"))
                 );
                 let texts = texts_to(&server, &fresh, 1).await;
@@ -402,7 +361,7 @@ async fn a_taken_number_at_signup_is_hidden() {
                 let mut agent = Agent::new(&server, client);
                 let (status, body) = signup(&mut agent, "+4915712345999", "x@example.com").await;
                 assert_eq!(
-                    (status, errors(&body)),
+                    (status, codes_of(&body)),
                     (400, error("phone_taken", Some("phone")))
                 );
                 let (status, body) = agent
@@ -413,7 +372,7 @@ async fn a_taken_number_at_signup_is_hidden() {
                     )
                     .await;
                 assert_eq!(
-                    (status, errors(&body)),
+                    (status, codes_of(&body)),
                     (400, error("unknown_phone", Some("phone")))
                 );
             }
@@ -437,7 +396,7 @@ async fn numbers_must_be_valid_and_international_unless_a_region_is_set() {
                 let mut agent = Agent::new(&server, client);
                 let (status, body) = signup(&mut agent, bad, "bad@example.com").await;
                 assert_eq!(
-                    (status, errors(&body)),
+                    (status, codes_of(&body)),
                     (400, error("invalid_phone", Some("phone"))),
                     "{bad}"
                 );
@@ -449,7 +408,7 @@ async fn numbers_must_be_valid_and_international_unless_a_region_is_set() {
                     )
                     .await;
                 assert_eq!(
-                    (status, errors(&body)),
+                    (status, codes_of(&body)),
                     (400, error("invalid_phone", Some("phone"))),
                     "{bad}"
                 );
@@ -457,7 +416,7 @@ async fn numbers_must_be_valid_and_international_unless_a_region_is_set() {
                     .call("POST", "auth/code/request", Some(json!({ "phone": bad })))
                     .await;
                 assert_eq!(
-                    (status, errors(&body)),
+                    (status, codes_of(&body)),
                     (400, error("invalid_phone", Some("phone"))),
                     "{bad}"
                 );
@@ -471,7 +430,7 @@ async fn numbers_must_be_valid_and_international_unless_a_region_is_set() {
                 )
                 .await;
             assert_eq!(
-                (status, errors(&body)),
+                (status, codes_of(&body)),
                 (400, error("required", Some("phone")))
             );
         }
@@ -487,7 +446,7 @@ async fn numbers_must_be_valid_and_international_unless_a_region_is_set() {
             let mut agent = Agent::new(&server, "app");
             let (status, body) = signup(&mut agent, "0151 1234-5678", "de@example.com").await;
             assert_eq!(
-                (status, pending(&body).as_deref()),
+                (status, pending_flow(&body).as_deref()),
                 (401, Some("verify_phone"))
             );
             assert!(owner_of(&server, "+4915112345678").await.is_some());
@@ -515,7 +474,7 @@ async fn a_number_and_password_log_in() {
                 )
                 .await;
             assert_eq!(
-                (status, errors(&body)),
+                (status, codes_of(&body)),
                 (400, error("phone_password_mismatch", Some("password")))
             );
             // An unknown number gets the same answer.
@@ -527,7 +486,7 @@ async fn a_number_and_password_log_in() {
                 )
                 .await;
             assert_eq!(
-                (status, errors(&body)),
+                (status, codes_of(&body)),
                 (400, error("phone_password_mismatch", Some("password")))
             );
             let (status, body) = agent
@@ -537,7 +496,10 @@ async fn a_number_and_password_log_in() {
                     Some(json!({"phone": phone, "email": "lp@example.com", "password": "x"})),
                 )
                 .await;
-            assert_eq!((status, errors(&body)), (400, error("invalid_login", None)));
+            assert_eq!(
+                (status, codes_of(&body)),
+                (400, error("invalid_login", None))
+            );
             let (status, body) = agent
                 .call(
                     "POST",
@@ -565,7 +527,7 @@ async fn a_number_and_password_log_in() {
             let mut agent = Agent::new(&server, "app");
             let (status, answer) = agent.call("POST", "auth/login", Some(body)).await;
             assert_eq!(
-                (status, pending(&answer).as_deref()),
+                (status, pending_flow(&answer).as_deref()),
                 (401, Some("verify_phone"))
             );
             let code = text_code(&server, &phone, 1).await;
@@ -597,14 +559,14 @@ async fn a_code_by_sms_logs_in_and_verifies_the_number() {
                     )
                     .await;
                 assert_eq!(
-                    (status, errors(&body)),
+                    (status, codes_of(&body)),
                     (400, error("select_only_one", None))
                 );
                 let (status, body) = agent
                     .call("POST", "auth/code/request", Some(json!({ "phone": phone })))
                     .await;
                 assert_eq!(
-                    (status, pending(&body).as_deref()),
+                    (status, pending_flow(&body).as_deref()),
                     (401, Some("login_by_code"))
                 );
                 let texts = texts_to(&server, &phone, 1).await;
@@ -630,7 +592,7 @@ async fn a_code_by_sms_logs_in_and_verifies_the_number() {
                     )
                     .await;
                 assert_eq!(
-                    (status, pending(&body).as_deref()),
+                    (status, pending_flow(&body).as_deref()),
                     (401, Some("login_by_code"))
                 );
                 let texts = texts_to(&server, &unknown, 1).await;
@@ -689,7 +651,7 @@ async fn a_signed_in_user_changes_their_number() {
                 .call("POST", "account/phone", Some(json!({ "phone": phone })))
                 .await;
             assert_eq!(
-                (status, errors(&body)),
+                (status, codes_of(&body)),
                 (400, error("same_as_current", Some("phone")))
             );
             let new_phone = format!("+4915712366{n:03}");
@@ -712,7 +674,7 @@ async fn a_signed_in_user_changes_their_number() {
             let code = text_code(&server, &new_phone, 1).await;
             let (status, body) = verify(&mut agent, "BBBB-BBBB").await;
             assert_eq!(
-                (status, errors(&body)),
+                (status, codes_of(&body)),
                 (400, error("incorrect_code", Some("code")))
             );
             let (status, body) = verify(&mut agent, &code).await;
@@ -752,7 +714,7 @@ async fn a_signed_in_user_changes_their_number() {
             let code = text_code(&server, &taken, 1).await;
             let (status, body) = verify(&mut agent, &code).await;
             assert_eq!(
-                (status, errors(&body)),
+                (status, codes_of(&body)),
                 (400, error("phone_taken", Some("code")))
             );
             assert_eq!(
@@ -823,7 +785,7 @@ async fn a_change_needs_a_recent_login_when_required() {
                 )
                 .await;
             assert_eq!(status, 401, "{body}");
-            assert_eq!(pending(&body), None);
+            assert_eq!(pending_flow(&body), None);
             assert_eq!(body["data"]["flows"][0]["id"], "reauthenticate");
             assert_eq!(queued_texts(&server).await, 0);
             server
@@ -911,7 +873,7 @@ async fn concurrent_signups_with_one_number_make_one_account() {
         for call in calls {
             let (status, body) = call.await.unwrap();
             assert_eq!(
-                (status, pending(&body).as_deref()),
+                (status, pending_flow(&body).as_deref()),
                 (401, Some("verify_phone"))
             );
         }
@@ -969,7 +931,10 @@ async fn every_phone_operation_through_the_generated_client() {
         match answer {
             Err(ClientError::ErrorResponse(r)) => {
                 assert_eq!(r.status(), 401);
-                assert_eq!(pending(&r.into_inner()).as_deref(), Some("verify_email"));
+                assert_eq!(
+                    pending_flow(&r.into_inner()).as_deref(),
+                    Some("verify_email")
+                );
             }
             other => panic!("expected the verify_email 401: {other:?}"),
         }
@@ -1014,7 +979,7 @@ async fn verification_off_optional_numbers_and_missing_ones() {
                 let (status, body) =
                     signup(&mut agent, &phone, &format!("off{n}@example.com")).await;
                 assert_eq!(
-                    (status, pending(&body).as_deref()),
+                    (status, pending_flow(&body).as_deref()),
                     (401, Some("verify_email"))
                 );
                 let user_id = owner_of(&server, &phone).await.expect("stored");
@@ -1040,7 +1005,7 @@ async fn verification_off_optional_numbers_and_missing_ones() {
                         Some(json!({"email": format!("opt{n}@example.com"), "password": "secret-pass-1"})),
                     )
                     .await;
-                assert_eq!((status, pending(&body).as_deref()), (401, Some("verify_email")));
+                assert_eq!((status, pending_flow(&body).as_deref()), (401, Some("verify_email")));
             }
             // An account without a number logs in.
             user(&server, "nonumber", "nonumber@example.com", true, Some("secret-pass-1")).await;
@@ -1075,10 +1040,10 @@ async fn verification_off_optional_numbers_and_missing_ones() {
                     Some(json!({"email": "older@example.com", "password": "secret-pass-1"})),
                 )
                 .await;
-            assert_eq!((status, pending(&body)), (401, None), "{body}");
+            assert_eq!((status, pending_flow(&body)), (401, None), "{body}");
             assert_eq!(body["meta"]["is_authenticated"], false);
             let (status, body) = agent.call("GET", "auth/session", None).await;
-            assert_eq!((status, pending(&body)), (401, None));
+            assert_eq!((status, pending_flow(&body)), (401, None));
         }
         server
     })
@@ -1113,7 +1078,7 @@ async fn a_provider_signup_asks_for_a_required_number() {
                     )
                     .await;
                 assert_eq!(
-                    (status, pending(&body).as_deref()),
+                    (status, pending_flow(&body).as_deref()),
                     (401, Some("provider_signup")),
                     "{body}"
                 );
@@ -1125,7 +1090,7 @@ async fn a_provider_signup_asks_for_a_required_number() {
                     )
                     .await;
                 assert_eq!(
-                    (status, errors(&body)),
+                    (status, codes_of(&body)),
                     (400, error("required", Some("phone")))
                 );
                 let phone = format!("+4917012345{n:03}");
@@ -1137,7 +1102,7 @@ async fn a_provider_signup_asks_for_a_required_number() {
                     )
                     .await;
                 assert_eq!(
-                    (status, pending(&body).as_deref()),
+                    (status, pending_flow(&body).as_deref()),
                     (401, Some("verify_phone")),
                     "{body}"
                 );

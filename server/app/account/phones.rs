@@ -24,8 +24,8 @@ use crate::app::mfa::manage::Managed;
 use crate::app::sessions::pipeline::{self, Attempt};
 use crate::app::sessions::reauthentication;
 use crate::app::sessions::session::{
-    check_code, CodeCheck, CodeLimits, CodeSlot, CodeStage, LiveSession, PhoneChangeProcess,
-    SessionData, Stage, Step, UserView,
+    check_code, count_failed_attempt, CodeCheck, CodeLimits, CodeSlot, CodeStage, LiveSession,
+    PhoneChangeProcess, SessionData, Stage, Step, UserView,
 };
 use crate::app::{Error, FieldError};
 use crate::config::{Config, SignupFieldName};
@@ -339,7 +339,7 @@ pub async fn confirm(
                 CodeCheck::Gone => Checked::Gone,
                 CodeCheck::Wrong { .. } => Checked::Wrong,
                 CodeCheck::Right if taken => {
-                    count_failure(data, slot, limits);
+                    count_failed_attempt(data, slot, limits);
                     Checked::Taken
                 }
                 CodeCheck::Right => match pending {
@@ -377,20 +377,6 @@ pub async fn confirm(
             pipeline::advance(deps, session, attempt, Step::VerifyPhone).await
         }
         Claimed::Change { user_id, phone } => store_verified(deps, user_id, &phone).await,
-    }
-}
-
-/// Counts a right code that cannot be used as a failed attempt.
-fn count_failure(data: &mut SessionData, slot: CodeSlot, limits: CodeLimits) {
-    let ended = match slot.get_mut(data) {
-        Some(code) => {
-            code.failed_attempts = code.failed_attempts.saturating_add(1);
-            code.failed_attempts >= limits.max_attempts
-        }
-        None => false,
-    };
-    if ended {
-        slot.clear(data);
     }
 }
 

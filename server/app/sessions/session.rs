@@ -423,12 +423,24 @@ pub fn check_code(
     if !stage.code_hash.is_empty() && codes::verify_code_hash(secret, &stage.code_hash, given) {
         return CodeCheck::Right;
     }
+    CodeCheck::Wrong {
+        ended: count_failed_attempt(data, slot, limits),
+    }
+}
+
+/// Counts a failed attempt at the code in `slot`; the attempt that reaches
+/// `limits.max_attempts` ends the flow (true). Also for a right code that
+/// cannot be used (a phone number taken meanwhile), which allauth counts.
+pub fn count_failed_attempt(data: &mut SessionData, slot: CodeSlot, limits: CodeLimits) -> bool {
+    let Some(stage) = slot.get_mut(data) else {
+        return false;
+    };
     stage.failed_attempts = stage.failed_attempts.saturating_add(1);
     let ended = stage.failed_attempts >= limits.max_attempts;
     if ended {
         slot.clear(data);
     }
-    CodeCheck::Wrong { ended }
+    ended
 }
 
 /// What a session keeps besides its user: the JSON in `sessions.data`.

@@ -12,6 +12,7 @@ use allauth_server::RunningServer;
 use crate::conformance;
 
 mod agent;
+mod answers;
 mod authenticator;
 mod fake_apple;
 mod fake_github;
@@ -21,6 +22,7 @@ mod oidc;
 mod sms;
 
 pub use agent::{kind, Agent, CLIENTS, CSRF};
+pub use answers::{codes_of, error, field, pending_flow, rate_limits};
 pub use authenticator::SoftAuthenticator;
 pub use fake_apple::{FakeApple, APPLE_CLIENT_ID, APPLE_KEY_ID, APPLE_PRIVATE_KEY, APPLE_TEAM_ID};
 pub use fake_github::{FakeGithub, GITHUB_CLIENT_ID, GITHUB_SECRET};
