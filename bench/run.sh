@@ -7,9 +7,12 @@
 # body (bench/ceiling.rs), and the hashing pool's own rate of password
 # verifications (bench/hashrate.rs); every figure is also printed as a share
 # of its ceiling, since absolute numbers drift on a shared VM.
+# The session check runs twice: as served (from the exact session cache) and
+# on a second server with the cache off (`session_uncached`: one indexed read
+# per check), so that the database path stays measured.
 # SCALE_ROWS=1000000 adds that many users with live sessions after the first
-# session run (bench/seed.py) and runs the session check again: its share of
-# the run with few rows is the scale figure.
+# session runs (bench/seed.py) and runs both session checks again: their
+# shares of the runs with few rows are the scale figures.
 # Bounded: each run lasts DURATION (default 10s).
 #   bash bench/run.sh            # results in $OUT (default /tmp/allauth-bench)
 set -euo pipefail
@@ -87,10 +90,20 @@ run ceiling "http://127.0.0.1:$CEILING_PORT/"
 kill $CEILING_SERVER; CEILING_SERVER=""
 run config "$BASE/config"
 run session -s bench/session.lua "$BASE/auth/session"
+# The same check with the session cache off, on the same database.
+UNCACHED_PORT=$((PORT + 3))
+sed -e "s|127.0.0.1:$PORT|127.0.0.1:$UNCACHED_PORT|" "$WORK/bench.toml" > "$WORK/bench-uncached.toml"
+sed -i -e "s|^\[database\]|[database]\nsession_cache_entries = 0|" "$WORK/bench-uncached.toml"
+"$BIN" serve --config "$WORK/bench-uncached.toml" > "$OUT/server-bench-uncached.log" 2>&1 &
+STARTED_PIDS="$STARTED_PIDS $!"
+UNCACHED_BASE="http://127.0.0.1:$UNCACHED_PORT/_allauth/app/v1"
+for _ in $(seq 50); do curl -sf "$UNCACHED_BASE/config" >/dev/null && break; sleep 0.2; done
+run session_uncached -s bench/session.lua "$UNCACHED_BASE/auth/session"
 SCALE_ROWS="${SCALE_ROWS:-0}"
 if ((SCALE_ROWS > 0)); then
   python3 bench/seed.py "${BENCH_DATABASE_URL:-sqlite://$WORK/bench.sqlite3}" "$SCALE_ROWS" | tee "$OUT/seed.txt"
   run session_scaled -s bench/session.lua "$BASE/auth/session"
+  run session_uncached_scaled -s bench/session.lua "$UNCACHED_BASE/auth/session"
 fi
 run login -s bench/login.lua "$BASE/auth/login"
 "$HASHRATE" "${DURATION%s}" | tee "$OUT/hashrate.txt"
@@ -117,12 +130,14 @@ run session_jwt -H "Authorization: Bearer $SIGNED_UP" "$BASE/auth/session"
   echo "ceiling (bare hyper, fixed JSON): $ceiling req/s; hashing pool alone: $hashes verifications/s"
   echo "start-up: $STARTUP_MS ms to the first answer"
   if [[ -f "$OUT/session_scaled.txt" && "$SCALE_ROWS" -gt 0 ]]; then
-    printf 'session with %s more users and sessions: %s req/s (%s of the run with few rows), p99 %s\n' "$SCALE_ROWS" \
-      "$(rate session_scaled)" \
-      "$(awk -v a="$(rate session_scaled)" -v b="$(rate session)" 'BEGIN{printf "%.0f%%", 100*a/b}')" \
-      "$(awk '$1=="99%"{print $2}' "$OUT/session_scaled.txt")"
+    for name in session session_uncached; do
+      printf '%s with %s more users and sessions: %s req/s (%s of the run with few rows), p99 %s\n' "$name" "$SCALE_ROWS" \
+        "$(rate "${name}_scaled")" \
+        "$(awk -v a="$(rate "${name}_scaled")" -v b="$(rate "$name")" 'BEGIN{printf "%.0f%%", 100*a/b}')" \
+        "$(awk '$1=="99%"{print $2}' "$OUT/${name}_scaled.txt")"
+    done
   fi
-  for name in config session login session_jwt; do
+  for name in config session session_uncached login session_jwt; do
     if [[ $name == login ]]; then base=$hashes; of="of the pool"; else base=$ceiling; of="of the ceiling"; fi
     printf '%s: %s req/s (%s %s), p50 %s, p99 %s\n' "$name" "$(rate "$name")" \
       "$(awk -v a="$(rate "$name")" -v b="$base" 'BEGIN{printf "%.0f%%", 100*a/b}')" "$of" \

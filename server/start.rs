@@ -256,7 +256,14 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             .chain(deliverer)
             .collect(),
     };
-    let sessions = crate::app::sessions::session_store::SessionStore::new(db.clone());
+    let sessions = match config.database.session_cache_entries {
+        0 => crate::app::sessions::session_store::SessionStore::new(db.clone()),
+        entries => {
+            let cache = crate::app::sessions::session_cache::SessionCache::new(entries);
+            db.watch(cache.clone())?;
+            crate::app::sessions::session_store::SessionStore::cached(db.clone(), cache)
+        }
+    };
     crate::metrics::install();
     let metrics_bind = config.server.metrics_addr()?;
     let metrics_db = db.clone();

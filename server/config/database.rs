@@ -17,6 +17,9 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Connection pool size.
     pub max_connections: u32,
+    /// At most this many session lookups are kept in the exact session
+    /// cache (0: no cache, every lookup reads the database).
+    pub session_cache_entries: usize,
 }
 
 /// The database engine a [`DatabaseConfig::url`] selects.
@@ -31,6 +34,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: "sqlite://./data/allauth.sqlite3".to_owned(),
             max_connections: 8,
+            session_cache_entries: 10_000,
         }
     }
 }
@@ -106,6 +110,7 @@ impl fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &self.redacted_url())
             .field("max_connections", &self.max_connections)
+            .field("session_cache_entries", &self.session_cache_entries)
             .finish()
     }
 }
@@ -126,5 +131,6 @@ mod tests {
             Some(PathBuf::from("./data/allauth.sqlite3"))
         );
         assert_eq!(c.database.max_connections, 8);
+        assert_eq!(c.database.session_cache_entries, 10_000);
     }
 }

@@ -97,6 +97,7 @@ macro_rules! outbox_queries {
 }
 
 pub mod authenticators;
+pub mod changes;
 pub mod email_addresses;
 pub mod import;
 pub mod mail_outbox;
@@ -113,6 +114,8 @@ pub mod webhook_outbox;
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -306,9 +309,11 @@ struct SqlitePragmas;
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         match conn {
-            DbConnection::Sqlite(conn) => conn
-                .batch_execute(SQLITE_PRAGMAS)
-                .map_err(diesel::r2d2::Error::QueryError),
+            DbConnection::Sqlite(conn) => {
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+                changes::register_sqlite_function(conn).map_err(diesel::r2d2::Error::QueryError)
+            }
             DbConnection::Postgresql(_) => Ok(()),
         }
     }
@@ -319,6 +324,10 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
 pub struct Db {
     pool: Pool<Manager>,
     backend: Backend,
+    /// Where the database is (for the change feed's own connection).
+    target: Arc<Target>,
+    /// Which sessions and users committed writes touched (see [`changes`]).
+    feed: Arc<changes::Feed>,
 }
 
 impl std::fmt::Debug for Db {
@@ -371,7 +380,9 @@ impl Db {
             }
             Target::Postgres(_) => builder.max_size(max).min_idle(Some(1)),
         };
-        let manager = Manager { target };
+        let manager = Manager {
+            target: target.clone(),
+        };
         // Open one connection first: a bad URL or an unreachable server is
         // reported at once, not after the pool's checkout timeout.
         match manager.connect() {
@@ -380,7 +391,45 @@ impl Db {
             Err(diesel::r2d2::Error::QueryError(e)) => return Err(DbError::Query(e)),
         }
         let pool = builder.build(manager)?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            target: Arc::new(target),
+            feed: Arc::default(),
+        })
+    }
+
+    /// Sends the changes of committed writes to `sink` from now on (see
+    /// [`changes`]): on PostgreSQL through a listening connection of this
+    /// instance, on SQLite from this process's connections and, for other
+    /// processes writing the file, a poll of its `data_version`. An
+    /// in-memory SQLite database has no other process. Once per pool.
+    pub fn watch(&self, sink: Arc<dyn changes::ChangeSink>) -> Result<(), DbError> {
+        if !self.feed.set_sink(sink.clone()) {
+            return Err(DbError::Config("the change feed has a sink already".into()));
+        }
+        let spawned = match &*self.target {
+            Target::Postgres(url) => {
+                let listener = changes::Listener::new(url.clone());
+                self.feed.start_listener(listener.clone());
+                listener.spawn(Arc::downgrade(&self.feed), sink)
+            }
+            Target::Sqlite(path) if path == SQLITE_MEMORY => Ok(()),
+            Target::Sqlite(path) => {
+                self.feed.watch_sqlite_file(path);
+                changes::spawn_sqlite_watcher(path.clone(), Arc::downgrade(&self.feed), sink)
+            }
+        };
+        spawned.map_err(|e| DbError::Config(format!("change feed thread: {e}")))
+    }
+
+    /// Whether every change committed before this call has reached the
+    /// sink given to [`Db::watch`], so that a cache of the database may
+    /// answer: at once on SQLite; on PostgreSQL after a round trip through
+    /// the listening connection, shared by the calls waiting at that time.
+    /// False when it cannot tell (no listener, or one that is down).
+    pub async fn caught_up(&self) -> bool {
+        self.feed.sink().is_some() && self.feed.caught_up().await
     }
 
     /// Which backend this pool talks to.
@@ -405,23 +454,30 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let feed = self.feed.clone();
         let max_lost = pool.max_size();
         async move {
             tokio::task::spawn_blocking(move || {
                 // Each lost connection is discarded, so this ends: at worst
                 // every pooled connection was dead, then a new one is opened.
                 let mut lost = 0;
-                loop {
+                let result = loop {
                     let mut conn = pool.get()?;
+                    if feed.sink().is_some() {
+                        watch_sqlite_connection(&mut conn, &feed);
+                    }
                     match f.clone()(&mut conn) {
                         Err(error) if connection_lost(&error) && lost <= max_lost => {
                             lost += 1;
                             forget(&mut conn);
                             tracing::warn!(%error, "database connection lost; retrying on another");
                         }
-                        result => return result,
+                        result => break result,
                     }
-                }
+                };
+                // After the commit, before the caller goes on.
+                feed.deliver_noted();
+                result
             })
             .await?
         }
@@ -443,7 +499,39 @@ impl Db {
     /// Applies the embedded migrations of this backend that are not applied yet.
     /// Safe to call again, and from several instances at once.
     pub fn migrate(&self) -> impl Future<Output = Result<(), DbError>> + Send + 'static {
-        self.run(run_migrations)
+        let feed = self.feed.clone();
+        let migrated = self.run(run_migrations);
+        async move {
+            migrated.await?;
+            // A migration may have rebuilt a table, and dropped its triggers.
+            feed.schema_generation.fetch_add(1, Ordering::AcqRel);
+            if let Some(sink) = feed.sink() {
+                sink.apply(&[changes::Change::Everything]);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Gives a pooled SQLite connection its change triggers (see [`changes`])
+/// if it does not have them for the current schema. Before the tables
+/// exist this fails, and is tried again on the next use.
+fn watch_sqlite_connection(
+    conn: &mut diesel::r2d2::PooledConnection<Manager>,
+    feed: &changes::Feed,
+) {
+    let generation = feed.schema_generation.load(Ordering::Acquire);
+    let watched = diesel::r2d2::PooledConnection::extensions(conn)
+        .get::<changes::Watched>()
+        .is_some_and(|w| w.0 == generation);
+    if watched {
+        return;
+    }
+    let DbConnection::Sqlite(inner) = &mut **conn else {
+        return;
+    };
+    if changes::install_sqlite_triggers(inner).is_ok() {
+        diesel::r2d2::PooledConnection::extensions_mut(conn).insert(changes::Watched(generation));
     }
 }
 

@@ -34,6 +34,7 @@ mod mfa;
 mod oidc_harness;
 mod password_reset;
 mod phone;
+mod session_cache;
 mod sessions;
 mod social;
 mod tokens;

@@ -1,5 +1,6 @@
 //! Sessions and the login in progress: the typed session state (`session`),
-//! the compare-and-set store that loads and saves it (`session_store`), which
+//! the compare-and-set store that loads and saves it (`session_store`) with
+//! its exact cache of lookups (`session_cache`), which
 //! session a call's credential names (`admission`), the
 //! login pipeline every way in goes through (`pipeline`), when a sensitive
 //! change needs a fresh authentication (`reauthentication`), the user's list of
@@ -10,5 +11,6 @@ pub mod jwt;
 pub mod pipeline;
 pub mod reauthentication;
 pub mod session;
+pub mod session_cache;
 pub mod session_store;
 pub mod usersessions;

@@ -13,8 +13,11 @@
 //!   otherwise the call fails with a conflict (409) and writes nothing, so
 //!   two concurrent logins cannot both rotate the key.
 
+use std::sync::Arc;
+
 use crate::app::security::codes;
 use crate::app::sessions::session::{LiveSession, SessionData, UserView};
+use crate::app::sessions::session_cache::SessionCache;
 use crate::app::Error;
 use crate::db::{refresh_tokens, sessions as rows, Db, DbError};
 
@@ -49,22 +52,61 @@ pub enum Found {
 #[derive(Clone, Debug)]
 pub struct SessionStore {
     db: Db,
+    /// Lookups answered without the database; `None` when the database's
+    /// change feed does not go to it (see [`SessionCache`]).
+    cache: Option<Arc<SessionCache>>,
 }
 
 impl SessionStore {
+    /// A store whose lookups go to the database every time.
     pub fn new(db: Db) -> SessionStore {
-        SessionStore { db }
+        SessionStore { db, cache: None }
+    }
+
+    /// A store that keeps lookups in `cache`, which must be the sink of
+    /// `db`'s change feed ([`Db::watch`]).
+    pub fn cached(db: Db, cache: Arc<SessionCache>) -> SessionStore {
+        SessionStore {
+            db,
+            cache: Some(cache),
+        }
     }
 
     /// The session a client's token names, with its user: one indexed read
-    /// (and no hashing but the token's SHA-256).
+    /// (and no hashing but the token's SHA-256), or none when the cache
+    /// has it.
     pub async fn by_token(&self, token: &str, now_ms: i64) -> Result<Found, Error> {
         let key_hash = codes::token_hash(token);
+        if let Some(cache) = &self.cache {
+            if cache.has_hash(&key_hash) && self.db.caught_up().await {
+                if let Some(row) = cache.by_hash(&key_hash, now_ms) {
+                    return self.found(Some(row)).await;
+                }
+            }
+        }
+        let stamp = self.cache.as_ref().map(|cache| cache.stamp());
         let row = self
             .db
             .run(move |conn| rows::load_with_user(conn, &key_hash, now_ms))
             .await?;
+        self.keep(stamp, &row);
         self.found(row).await
+    }
+
+    /// How many lookups the cache holds (0 without a cache).
+    pub fn cached_lookups(&self) -> usize {
+        self.cache.as_ref().map_or(0, |cache| cache.len())
+    }
+
+    /// Puts a row read after `stamp` into the cache.
+    fn keep(
+        &self,
+        stamp: Option<crate::app::sessions::session_cache::Stamp>,
+        row: &Option<rows::SessionWithUser>,
+    ) {
+        if let (Some(cache), Some(stamp), Some(row)) = (&self.cache, stamp, row) {
+            cache.put(stamp, row);
+        }
     }
 
     /// The session a JWT names by its row id, if it still has the key the
@@ -75,10 +117,22 @@ impl SessionStore {
         now_ms: i64,
         names_key: impl FnOnce(&str) -> bool,
     ) -> Result<Found, Error> {
-        let row = self
-            .db
-            .run(move |conn| rows::load_with_user_by_id(conn, id, now_ms))
-            .await?;
+        let cached = match &self.cache {
+            Some(cache) if cache.has_id(id) && self.db.caught_up().await => cache.by_id(id, now_ms),
+            _ => None,
+        };
+        let row = match cached {
+            Some(row) => Some(row),
+            None => {
+                let stamp = self.cache.as_ref().map(|cache| cache.stamp());
+                let row = self
+                    .db
+                    .run(move |conn| rows::load_with_user_by_id(conn, id, now_ms))
+                    .await?;
+                self.keep(stamp, &row);
+                row
+            }
+        };
         match row {
             Some((session, _, _)) if !names_key(&session.key_hash) => Ok(Found::Missing),
             row => self.found(row).await,
