@@ -77,10 +77,15 @@ where
     Fut: std::future::Future<Output = Handled<A>>,
 {
     let started = std::time::Instant::now();
-    let answer = match Call::start::<S, A>(rqctx, client).await {
-        Ok(call) => handler(call).await.unwrap_or_else(Early::answer),
-        Err(answer) => answer,
-    };
+    // On the heap: the future of a whole call is large, and dropshot moves
+    // the handler's future (a copy each time) before it first runs it.
+    let answer = Box::pin(async move {
+        match Call::start::<S, A>(rqctx, client).await {
+            Ok(call) => handler(call).await.unwrap_or_else(Early::answer),
+            Err(answer) => answer,
+        }
+    })
+    .await;
     crate::metrics::request(
         &rqctx.endpoint.operation_id,
         answer.status(),

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::app;
+use crate::app::security::codes;
 use crate::app::security::secrets::constant_time_eq;
 use crate::config::{Config, JwtAlgorithm, TokenStrategy};
 use crate::db::{refresh_tokens, sessions as session_rows, Db};
@@ -95,7 +96,14 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     jwk: Option<PublicJwk>,
+    /// Access tokens whose signature checked out, by the SHA-256 of the
+    /// token: a token does not change, so only its expiry is looked at
+    /// again. At most [`VERIFIED_TOKENS`].
+    verified: std::sync::Mutex<std::collections::HashMap<String, Claims>>,
 }
+
+/// How many verified access tokens [`JwtKeys`] remembers.
+const VERIFIED_TOKENS: usize = 10_000;
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -132,6 +140,7 @@ impl JwtKeys {
                     encoding: EncodingKey::from_secret(&secret),
                     decoding: DecodingKey::from_secret(&secret),
                     jwk: None,
+                    verified: Default::default(),
                 }))
             }
             JwtAlgorithm::RS256 => {
@@ -149,6 +158,7 @@ impl JwtKeys {
                     encoding,
                     decoding,
                     jwk: Some(PublicJwk { kid, n, e }),
+                    verified: Default::default(),
                 }))
             }
         }
@@ -183,6 +193,34 @@ impl JwtKeys {
     /// The claims of a valid token of the given use: signed by our key with
     /// the configured algorithm, not expired (no leeway).
     pub fn verify(&self, token: &str, token_use: TokenUse) -> Option<Claims> {
+        if token_use != TokenUse::Access {
+            return self.check(token, token_use);
+        }
+        // jsonwebtoken's expiry rule with no leeway: `exp` not before now.
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+        let digest = codes::token_hash(token);
+        if let Ok(verified) = self.verified.lock() {
+            if let Some(claims) = verified.get(&digest) {
+                return (claims.exp >= now).then(|| claims.clone());
+            }
+        }
+        let claims = self.check(token, token_use)?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_TOKENS {
+                // Make room: expired ones first, else any one.
+                verified.retain(|_, c| c.exp >= now);
+                if verified.len() >= VERIFIED_TOKENS {
+                    let victim = verified.keys().next().cloned();
+                    victim.map(|key| verified.remove(&key));
+                }
+            }
+            verified.insert(digest, claims.clone());
+        }
+        Some(claims)
+    }
+
+    /// [`JwtKeys::verify`] without the memory of verified tokens.
+    fn check(&self, token: &str, token_use: TokenUse) -> Option<Claims> {
         let mut validation = Validation::new(self.algorithm);
         validation.leeway = 0;
         validation.validate_aud = false;
@@ -385,5 +423,41 @@ mod tests {
         )
         .is_none());
         assert!(rsa_public_components("not a pem").is_none());
+    }
+
+    fn hs256() -> JwtKeys {
+        let secret = b"a test secret of enough length!!";
+        JwtKeys {
+            algorithm: Algorithm::HS256,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            jwk: None,
+            verified: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_remembered_access_token_still_expires() {
+        let keys = hs256();
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(0);
+        // Valid to the end of this second only.
+        let (token, _) = keys
+            .issue(TokenUse::Access, "1", "1.x", now, 0)
+            .expect("issued");
+        assert!(keys.verify(&token, TokenUse::Access).is_some());
+        assert_eq!(keys.verified.lock().map(|v| v.len()).unwrap_or(0), 1);
+        assert!(
+            keys.verify(&token, TokenUse::Access).is_some(),
+            "remembered"
+        );
+        assert!(
+            keys.verify(&token, TokenUse::Refresh).is_none(),
+            "its use still counts"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert!(keys.verify(&token, TokenUse::Access).is_none(), "expired");
+        // Tampered tokens are checked, not remembered.
+        let tampered = format!("{token}x");
+        assert!(keys.verify(&tampered, TokenUse::Access).is_none());
     }
 }

@@ -19,14 +19,37 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::app::sessions::session::SessionData;
 use crate::db::changes::{Change, ChangeSink};
 use crate::db::sessions::SessionWithUser;
+
+/// A session lookup as the store uses it: the row (the session, its active
+/// user and that user's primary address) and the session's data, parsed
+/// once.
+#[derive(Debug)]
+pub struct Lookup {
+    pub row: SessionWithUser,
+    pub data: SessionData,
+}
+
+impl Lookup {
+    pub fn new(row: SessionWithUser) -> Lookup {
+        let data = SessionData::parse(&row.0.data);
+        Lookup { row, data }
+    }
+}
 
 /// A cached lookup, with the clock's number taken before it was read.
 #[derive(Debug)]
 struct Entry {
     stamp: u64,
-    row: SessionWithUser,
+    lookup: Arc<Lookup>,
+}
+
+impl Entry {
+    fn key_hash(&self) -> &str {
+        &self.lookup.row.0.key_hash
+    }
 }
 
 #[derive(Debug, Default)]
@@ -42,7 +65,7 @@ struct Inner {
 
 impl Inner {
     fn good(&self, entry: &Entry, now_ms: i64) -> bool {
-        let (session, _, _) = &entry.row;
+        let (session, _, _) = &entry.lookup.row;
         let changed_since = |numbers: &HashMap<i64, u64>, id: i64| {
             numbers.get(&id).is_some_and(|&n| n > entry.stamp)
         };
@@ -98,17 +121,17 @@ impl SessionCache {
     /// The cached lookup of the session with this token hash, if it is
     /// good at `now_ms`. The caller must have made sure the feed is caught
     /// up ([`crate::db::Db::caught_up`]) after the request arrived.
-    pub fn by_hash(&self, key_hash: &str, now_ms: i64) -> Option<SessionWithUser> {
+    pub fn by_hash(&self, key_hash: &str, now_ms: i64) -> Option<Arc<Lookup>> {
         let inner = self.inner.lock().ok()?;
         let entry = inner.by_hash.get(key_hash)?;
-        inner.good(entry, now_ms).then(|| entry.row.clone())
+        inner.good(entry, now_ms).then(|| entry.lookup.clone())
     }
 
     /// As [`SessionCache::by_hash`], by the session row's id.
-    pub fn by_id(&self, id: i64, now_ms: i64) -> Option<SessionWithUser> {
+    pub fn by_id(&self, id: i64, now_ms: i64) -> Option<Arc<Lookup>> {
         let inner = self.inner.lock().ok()?;
         let entry = inner.by_id.get(&id)?;
-        inner.good(entry, now_ms).then(|| entry.row.clone())
+        inner.good(entry, now_ms).then(|| entry.lookup.clone())
     }
 
     /// Whether anything is cached under this token hash (good or not):
@@ -128,7 +151,7 @@ impl SessionCache {
 
     /// Keeps a row read after `stamp` was taken. Kept under both its token
     /// hash and its id; a row changed since `stamp` is not kept.
-    pub fn put(&self, stamp: Stamp, row: &SessionWithUser) {
+    pub fn put(&self, stamp: Stamp, lookup: &Arc<Lookup>) {
         if self.capacity == 0 {
             return;
         }
@@ -137,7 +160,7 @@ impl SessionCache {
         };
         let entry = Arc::new(Entry {
             stamp: stamp.0,
-            row: row.clone(),
+            lookup: lookup.clone(),
         });
         if !inner.good(&entry, i64::MIN) {
             return;
@@ -146,15 +169,14 @@ impl SessionCache {
             // Make room: any one entry goes.
             let victim = inner.by_id.keys().next().copied();
             if let Some(old) = victim.and_then(|id| inner.by_id.remove(&id)) {
-                inner.by_hash.remove(&old.row.0.key_hash);
+                inner.by_hash.remove(old.key_hash());
             }
         }
-        let (session, _, _) = &entry.row;
-        let (id, key_hash) = (session.id, session.key_hash.clone());
+        let (id, key_hash) = (entry.lookup.row.0.id, entry.key_hash().to_owned());
         // A row's previous entry may be under another (older) token hash.
         if let Some(old) = inner.by_id.insert(id, entry.clone()) {
-            if old.row.0.key_hash != key_hash {
-                inner.by_hash.remove(&old.row.0.key_hash);
+            if old.key_hash() != key_hash {
+                inner.by_hash.remove(old.key_hash());
             }
         }
         inner.by_hash.insert(key_hash, entry);
@@ -184,7 +206,7 @@ impl ChangeSink for SessionCache {
                 Change::Session(id) => {
                     inner.sessions.insert(id, number);
                     if let Some(old) = inner.by_id.remove(&id) {
-                        inner.by_hash.remove(&old.row.0.key_hash);
+                        inner.by_hash.remove(old.key_hash());
                     }
                 }
                 Change::User(id) => {
@@ -205,7 +227,7 @@ mod tests {
     use super::*;
     use crate::db::sessions::Session;
 
-    fn row(id: i64, key: &str, user: Option<i64>, expires_at: i64) -> SessionWithUser {
+    fn row(id: i64, key: &str, user: Option<i64>, expires_at: i64) -> Arc<Lookup> {
         let session = Session {
             id,
             key_hash: key.to_owned(),
@@ -213,7 +235,7 @@ mod tests {
             expires_at,
             ..Session::default()
         };
-        (session, None, None)
+        Arc::new(Lookup::new((session, None, None)))
     }
 
     #[test]

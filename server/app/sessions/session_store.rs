@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::app::security::codes;
 use crate::app::sessions::session::{LiveSession, SessionData, UserView};
-use crate::app::sessions::session_cache::SessionCache;
+use crate::app::sessions::session_cache::{Lookup, SessionCache, Stamp};
 use crate::app::Error;
 use crate::db::{refresh_tokens, sessions as rows, Db, DbError};
 
@@ -79,8 +79,8 @@ impl SessionStore {
         let key_hash = codes::token_hash(token);
         if let Some(cache) = &self.cache {
             if cache.has_hash(&key_hash) && self.db.caught_up().await {
-                if let Some(row) = cache.by_hash(&key_hash, now_ms) {
-                    return self.found(Some(row)).await;
+                if let Some(lookup) = cache.by_hash(&key_hash, now_ms) {
+                    return self.found(Some(lookup)).await;
                 }
             }
         }
@@ -89,8 +89,7 @@ impl SessionStore {
             .db
             .run(move |conn| rows::load_with_user(conn, &key_hash, now_ms))
             .await?;
-        self.keep(stamp, &row);
-        self.found(row).await
+        self.found(self.keep(stamp, row)).await
     }
 
     /// How many lookups the cache holds (0 without a cache).
@@ -98,15 +97,17 @@ impl SessionStore {
         self.cache.as_ref().map_or(0, |cache| cache.len())
     }
 
-    /// Puts a row read after `stamp` into the cache.
+    /// The lookup of a row read after `stamp`, kept in the cache.
     fn keep(
         &self,
-        stamp: Option<crate::app::sessions::session_cache::Stamp>,
-        row: &Option<rows::SessionWithUser>,
-    ) {
-        if let (Some(cache), Some(stamp), Some(row)) = (&self.cache, stamp, row) {
-            cache.put(stamp, row);
+        stamp: Option<Stamp>,
+        row: Option<rows::SessionWithUser>,
+    ) -> Option<Arc<Lookup>> {
+        let lookup = Arc::new(Lookup::new(row?));
+        if let (Some(cache), Some(stamp)) = (&self.cache, stamp) {
+            cache.put(stamp, &lookup);
         }
+        Some(lookup)
     }
 
     /// The session a JWT names by its row id, if it still has the key the
@@ -121,42 +122,41 @@ impl SessionStore {
             Some(cache) if cache.has_id(id) && self.db.caught_up().await => cache.by_id(id, now_ms),
             _ => None,
         };
-        let row = match cached {
-            Some(row) => Some(row),
+        let lookup = match cached {
+            Some(lookup) => Some(lookup),
             None => {
                 let stamp = self.cache.as_ref().map(|cache| cache.stamp());
                 let row = self
                     .db
                     .run(move |conn| rows::load_with_user_by_id(conn, id, now_ms))
                     .await?;
-                self.keep(stamp, &row);
-                row
+                self.keep(stamp, row)
             }
         };
-        match row {
-            Some((session, _, _)) if !names_key(&session.key_hash) => Ok(Found::Missing),
-            row => self.found(row).await,
+        match lookup {
+            Some(lookup) if !names_key(&lookup.row.0.key_hash) => Ok(Found::Missing),
+            lookup => self.found(lookup).await,
         }
     }
 
-    async fn found(&self, row: Option<rows::SessionWithUser>) -> Result<Found, Error> {
-        let Some((session, user, email)) = row else {
+    async fn found(&self, lookup: Option<Arc<Lookup>>) -> Result<Found, Error> {
+        let Some(lookup) = lookup else {
             return Ok(Found::Missing);
         };
-        let data = SessionData::parse(&session.data);
-        if data.revoked {
+        let (session, user, email) = &lookup.row;
+        if lookup.data.revoked {
             let id = session.id;
             self.db.run(move |conn| rows::delete(conn, id)).await?;
             return Ok(Found::Revoked);
         }
         // A session whose user is gone or inactive is anonymous.
-        let user = user.map(|u| UserView::from_row(&u, email));
+        let user = user.as_ref().map(|u| UserView::from_row(u, email.clone()));
         Ok(Found::Session(Box::new(LiveSession::loaded(
             session.id,
             session.version,
-            session.key_hash,
+            session.key_hash.clone(),
             user,
-            data,
+            lookup.data.clone(),
         ))))
     }
 
