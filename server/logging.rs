@@ -21,6 +21,11 @@ impl Drain for ToTracing {
     type Err = slog::Never;
 
     fn log(&self, record: &Record<'_>, values: &OwnedKVList) -> Result<(), slog::Never> {
+        // dropshot logs every request; below the filter's level, the
+        // record is dropped before anything is formatted.
+        if !self.is_enabled(record.level()) {
+            return Ok(());
+        }
         let mut line = Line(record.msg().to_string());
         // A key-value that does not serialize is left out, not fatal.
         let _ = record.kv().serialize(record, &mut line);
@@ -34,6 +39,17 @@ impl Drain for ToTracing {
             Level::Trace => tracing::trace!(target: "dropshot", "{line}"),
         }
         Ok(())
+    }
+
+    fn is_enabled(&self, level: Level) -> bool {
+        use tracing::Level as T;
+        match level {
+            Level::Critical | Level::Error => tracing::enabled!(target: "dropshot", T::ERROR),
+            Level::Warning => tracing::enabled!(target: "dropshot", T::WARN),
+            Level::Info => tracing::enabled!(target: "dropshot", T::INFO),
+            Level::Debug => tracing::enabled!(target: "dropshot", T::DEBUG),
+            Level::Trace => tracing::enabled!(target: "dropshot", T::TRACE),
+        }
     }
 }
 

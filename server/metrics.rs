@@ -61,13 +61,44 @@ pub fn install() {
     let _ = handle();
 }
 
+/// The metrics of one operation, registered once (registering builds and
+/// hashes the labels).
+struct OperationMetrics {
+    duration: metrics::Histogram,
+    by_status: Vec<(u16, metrics::Counter)>,
+}
+
+static OPERATIONS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, OperationMetrics>>,
+> = std::sync::LazyLock::new(Default::default);
+
 /// One answered API call.
 pub fn request(operation: &str, status: StatusCode, took: Duration) {
-    let operation = operation.to_owned();
-    counter!("allauth_http_requests_total", "operation" => operation.clone(), "status" => status.as_u16().to_string())
-        .increment(1);
-    histogram!("allauth_http_request_duration_seconds", "operation" => operation)
-        .record(took.as_secs_f64());
+    let status = status.as_u16();
+    let Ok(mut operations) = OPERATIONS.lock() else {
+        return;
+    };
+    if !operations.contains_key(operation) {
+        let duration = histogram!("allauth_http_request_duration_seconds", "operation" => operation.to_owned());
+        operations.insert(
+            operation.to_owned(),
+            OperationMetrics {
+                duration,
+                by_status: Vec::new(),
+            },
+        );
+    }
+    let Some(metrics) = operations.get_mut(operation) else {
+        return;
+    };
+    metrics.duration.record(took.as_secs_f64());
+    if let Some((_, counter)) = metrics.by_status.iter().find(|(s, _)| *s == status) {
+        counter.increment(1);
+        return;
+    }
+    let counter = counter!("allauth_http_requests_total", "operation" => operation.to_owned(), "status" => status.to_string());
+    counter.increment(1);
+    metrics.by_status.push((status, counter));
 }
 
 /// A hash waits for a permit of the hashing pool (`+1`), or got one (`-1`).
