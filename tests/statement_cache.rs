@@ -33,7 +33,7 @@ async fn the_session_lookup_is_prepared_once() {
         db.run(move |conn| {
             conn.set_instrumentation(events);
             for _ in 0..3 {
-                sessions::load_with_user(conn, "nothing", 0)?;
+                sessions::load_with_user(conn, &sessions::SessionKey::Hash("nothing".into()), 0)?;
             }
             Ok(())
         })

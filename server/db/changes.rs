@@ -70,15 +70,19 @@ pub enum Change {
 }
 
 impl Change {
-    /// A trigger's payload: `s<id>` or `u<id>`.
-    fn parse(payload: &str) -> Option<Change> {
-        let (kind, id) = payload.split_at_checked(1)?;
-        let id = id.parse().ok()?;
+    /// What a trigger reports: kind `s` (a session row) or `u` (a user).
+    fn of(kind: &str, id: i64) -> Option<Change> {
         match kind {
             "s" => Some(Change::Session(id)),
             "u" => Some(Change::User(id)),
             _ => None,
         }
+    }
+
+    /// A PostgreSQL trigger's payload: `s<id>` or `u<id>`.
+    fn parse(payload: &str) -> Option<Change> {
+        let (kind, id) = payload.split_at_checked(1)?;
+        Change::of(kind, id.parse().ok()?)
     }
 }
 
@@ -123,12 +127,7 @@ diesel::define_sql_function! {
 /// Registers [`allauth_cache_changed`] on a SQLite connection.
 pub(super) fn register_sqlite_function(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
     allauth_cache_changed_utils::register_impl(conn, |kind: String, id: i64| {
-        let change = match kind.as_str() {
-            "s" => Change::Session(id),
-            "u" => Change::User(id),
-            _ => Change::Everything,
-        };
-        note(change);
+        note(Change::of(&kind, id).unwrap_or(Change::Everything));
         0
     })
 }

@@ -455,6 +455,8 @@ impl Db {
     {
         let pool = self.pool.clone();
         let feed = self.feed.clone();
+        // Only SQLite connections get triggers of their own.
+        let watch_connections = self.backend == Backend::Sqlite && feed.sink().is_some();
         let max_lost = pool.max_size();
         async move {
             tokio::task::spawn_blocking(move || {
@@ -463,7 +465,7 @@ impl Db {
                 let mut lost = 0;
                 let result = loop {
                     let mut conn = pool.get()?;
-                    if feed.sink().is_some() {
+                    if watch_connections {
                         watch_sqlite_connection(&mut conn, &feed);
                     }
                     match f.clone()(&mut conn) {

@@ -331,39 +331,24 @@ pub fn delete_expired(conn: &mut DbConnection, now: i64) -> Result<usize, DbErro
     Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
 }
 
-/// The live session for `key_hash` with its user (if active) and that user's
-/// primary address, in **one indexed read**: the unique `key_hash` index, then
-/// primary-key and partial-unique-index joins. This is the per-request session
-/// check.
-pub fn load_with_user(
-    conn: &mut DbConnection,
-    key_hash: &str,
-    now: i64,
-) -> Result<Option<SessionWithUser>, DbError> {
-    load_with_user_where(conn, SessionKey::Hash(key_hash), now)
-}
-
-/// As [`load_with_user`], but by the session's id (a JWT's `sid`): one read
-/// on the primary key.
-pub fn load_with_user_by_id(
-    conn: &mut DbConnection,
-    id: i64,
-    now: i64,
-) -> Result<Option<SessionWithUser>, DbError> {
-    load_with_user_where(conn, SessionKey::Id(id), now)
-}
-
 /// A session with its active user and that user's primary address.
 pub type SessionWithUser = (Session, Option<super::users::User>, Option<String>);
 
-enum SessionKey<'a> {
-    Hash(&'a str),
+/// What names a session: the hash of its token, or its row id (a JWT's
+/// `sid`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SessionKey {
+    Hash(String),
     Id(i64),
 }
 
-fn load_with_user_where(
+/// The live session `key` names with its user (if active) and that user's
+/// primary address, in **one indexed read**: the unique `key_hash` index (or
+/// the primary key), then primary-key and partial-unique-index joins. This
+/// is the per-request session check.
+pub fn load_with_user(
     conn: &mut DbConnection,
-    key: SessionKey<'_>,
+    key: &SessionKey,
     now: i64,
 ) -> Result<Option<SessionWithUser>, DbError> {
     use super::schema::{email_addresses, users};
@@ -395,7 +380,7 @@ fn load_with_user_where(
             .first::<SessionWithUser>(conn)
             .optional()?,
         SessionKey::Id(id) => joined!()
-            .filter(sessions::id.eq(id))
+            .filter(sessions::id.eq(*id))
             .first::<SessionWithUser>(conn)
             .optional()?,
     };

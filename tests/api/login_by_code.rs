@@ -283,8 +283,12 @@ async fn a_missing_code_counts_and_the_code_expires() {
         let key_hash = codes::token_hash(agent.token.as_deref().expect("token"));
         let db = server.server.context().db.clone();
         db.run(move |conn| {
-            let (row, _, _) =
-                sessions::load_with_user(conn, &key_hash, db::now_millis())?.expect("session");
+            let (row, _, _) = sessions::load_with_user(
+                conn,
+                &sessions::SessionKey::Hash(key_hash),
+                db::now_millis(),
+            )?
+            .expect("session");
             let mut data: Value = serde_json::from_str(&row.data).expect("json");
             let sent = data["login"]["stage"]["code"]["sent_at"]
                 .as_i64()

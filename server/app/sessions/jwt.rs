@@ -310,7 +310,9 @@ pub async fn refresh(
     let claims = keys.verify(token, TokenUse::Refresh).ok_or_else(refused)?;
     let session_id = claims.session_id().ok_or_else(refused)?;
     let loaded = db
-        .run(move |conn| session_rows::load_with_user_by_id(conn, session_id, now_ms))
+        .run(move |conn| {
+            session_rows::load_with_user(conn, &session_rows::SessionKey::Id(session_id), now_ms)
+        })
         .await?;
     let owner_matches = matches!(&loaded, Some((session, Some(user), _))
         if user.id.to_string() == claims.sub && claims.names_key(&session.key_hash));

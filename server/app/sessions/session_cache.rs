@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::app::sessions::session::SessionData;
 use crate::db::changes::{Change, ChangeSink};
-use crate::db::sessions::SessionWithUser;
+use crate::db::sessions::{SessionKey, SessionWithUser};
 
 /// A session lookup as the store uses it: the row (the session, its active
 /// user and that user's primary address) and the session's data, parsed
@@ -77,6 +77,13 @@ impl Inner {
                 .is_some_and(|user| changed_since(&self.users, user))
     }
 
+    fn entry(&self, key: &SessionKey) -> Option<&Arc<Entry>> {
+        match key {
+            SessionKey::Hash(key_hash) => self.by_hash.get(key_hash),
+            SessionKey::Id(id) => self.by_id.get(id),
+        }
+    }
+
     fn forget_all(&mut self, floor: u64) {
         self.by_hash.clear();
         self.by_id.clear();
@@ -118,35 +125,21 @@ impl SessionCache {
         Stamp(self.tick())
     }
 
-    /// The cached lookup of the session with this token hash, if it is
-    /// good at `now_ms`. The caller must have made sure the feed is caught
-    /// up ([`crate::db::Db::caught_up`]) after the request arrived.
-    pub fn by_hash(&self, key_hash: &str, now_ms: i64) -> Option<Arc<Lookup>> {
+    /// The cached lookup of the session `key` names, if it is good at
+    /// `now_ms`. The caller must have made sure the feed is caught up
+    /// ([`crate::db::Db::caught_up`]) after the request arrived.
+    pub fn get(&self, key: &SessionKey, now_ms: i64) -> Option<Arc<Lookup>> {
         let inner = self.inner.lock().ok()?;
-        let entry = inner.by_hash.get(key_hash)?;
+        let entry = inner.entry(key)?;
         inner.good(entry, now_ms).then(|| entry.lookup.clone())
     }
 
-    /// As [`SessionCache::by_hash`], by the session row's id.
-    pub fn by_id(&self, id: i64, now_ms: i64) -> Option<Arc<Lookup>> {
-        let inner = self.inner.lock().ok()?;
-        let entry = inner.by_id.get(&id)?;
-        inner.good(entry, now_ms).then(|| entry.lookup.clone())
-    }
-
-    /// Whether anything is cached under this token hash (good or not):
-    /// only then is it worth waiting for the feed.
-    pub fn has_hash(&self, key_hash: &str) -> bool {
+    /// Whether anything is cached under `key` (good or not): only then is
+    /// it worth waiting for the feed.
+    pub fn has(&self, key: &SessionKey) -> bool {
         self.inner
             .lock()
-            .is_ok_and(|inner| inner.by_hash.contains_key(key_hash))
-    }
-
-    /// As [`SessionCache::has_hash`], by id.
-    pub fn has_id(&self, id: i64) -> bool {
-        self.inner
-            .lock()
-            .is_ok_and(|inner| inner.by_id.contains_key(&id))
+            .is_ok_and(|inner| inner.entry(key).is_some())
     }
 
     /// Keeps a row read after `stamp` was taken. Kept under both its token
@@ -227,6 +220,10 @@ mod tests {
     use super::*;
     use crate::db::sessions::Session;
 
+    fn hash(key: &str) -> SessionKey {
+        SessionKey::Hash(key.to_owned())
+    }
+
     fn row(id: i64, key: &str, user: Option<i64>, expires_at: i64) -> Arc<Lookup> {
         let session = Session {
             id,
@@ -244,11 +241,11 @@ mod tests {
         let stamp = cache.stamp();
         cache.apply(&[Change::Session(1)]);
         cache.put(stamp, &row(1, "a", Some(5), 100));
-        assert!(cache.by_hash("a", 0).is_none());
+        assert!(cache.get(&hash("a"), 0).is_none());
         let stamp = cache.stamp();
         cache.put(stamp, &row(1, "a", Some(5), 100));
-        assert!(cache.by_hash("a", 0).is_some());
-        assert!(cache.by_id(1, 0).is_some());
+        assert!(cache.get(&hash("a"), 0).is_some());
+        assert!(cache.get(&SessionKey::Id(1), 0).is_some());
     }
 
     #[test]
@@ -257,31 +254,31 @@ mod tests {
         cache.put(cache.stamp(), &row(1, "a", Some(5), 100));
         cache.put(cache.stamp(), &row(2, "b", Some(6), 100));
         cache.apply(&[Change::User(5)]);
-        assert!(cache.by_hash("a", 0).is_none());
-        assert!(cache.by_hash("b", 0).is_some());
+        assert!(cache.get(&hash("a"), 0).is_none());
+        assert!(cache.get(&hash("b"), 0).is_some());
         cache.apply(&[Change::Session(2)]);
-        assert!(cache.by_id(2, 0).is_none());
-        assert!(!cache.has_hash("b"));
+        assert!(cache.get(&SessionKey::Id(2), 0).is_none());
+        assert!(!cache.has(&hash("b")));
         // A read stamped before a user's change is not kept either.
         let stamp = cache.stamp();
         cache.apply(&[Change::User(6)]);
         cache.put(stamp, &row(2, "b", Some(6), 100));
-        assert!(cache.by_hash("b", 0).is_none());
+        assert!(cache.get(&hash("b"), 0).is_none());
     }
 
     #[test]
     fn expiry_and_everything() {
         let cache = SessionCache::new(10);
         cache.put(cache.stamp(), &row(1, "a", None, 100));
-        assert!(cache.by_hash("a", 99).is_some());
-        assert!(cache.by_hash("a", 100).is_none());
+        assert!(cache.get(&hash("a"), 99).is_some());
+        assert!(cache.get(&hash("a"), 100).is_none());
         cache.apply(&[Change::Everything]);
         assert!(cache.is_empty());
         // A read stamped before the forgetting stays out.
         let stamp = cache.stamp();
         cache.apply(&[Change::Everything]);
         cache.put(stamp, &row(1, "a", None, 100));
-        assert!(cache.by_hash("a", 0).is_none());
+        assert!(cache.get(&hash("a"), 0).is_none());
     }
 
     #[test]
@@ -289,8 +286,8 @@ mod tests {
         let cache = SessionCache::new(10);
         cache.put(cache.stamp(), &row(1, "a", Some(5), 100));
         cache.put(cache.stamp(), &row(1, "b", Some(5), 100));
-        assert!(!cache.has_hash("a"));
-        assert!(cache.by_hash("b", 0).is_some());
+        assert!(!cache.has(&hash("a")));
+        assert!(cache.get(&hash("b"), 0).is_some());
     }
 
     #[test]

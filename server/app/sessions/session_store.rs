@@ -76,20 +76,31 @@ impl SessionStore {
     /// (and no hashing but the token's SHA-256), or none when the cache
     /// has it.
     pub async fn by_token(&self, token: &str, now_ms: i64) -> Result<Found, Error> {
-        let key_hash = codes::token_hash(token);
+        let key = rows::SessionKey::Hash(codes::token_hash(token));
+        let lookup = self.lookup(key, now_ms).await?;
+        self.found(lookup).await
+    }
+
+    /// The lookup `key` names: from the cache when it holds a good one (once
+    /// the change feed has caught up), else read and kept.
+    async fn lookup(
+        &self,
+        key: rows::SessionKey,
+        now_ms: i64,
+    ) -> Result<Option<Arc<Lookup>>, Error> {
         if let Some(cache) = &self.cache {
-            if cache.has_hash(&key_hash) && self.db.caught_up().await {
-                if let Some(lookup) = cache.by_hash(&key_hash, now_ms) {
-                    return self.found(Some(lookup)).await;
+            if cache.has(&key) && self.db.caught_up().await {
+                if let Some(lookup) = cache.get(&key, now_ms) {
+                    return Ok(Some(lookup));
                 }
             }
         }
         let stamp = self.cache.as_ref().map(|cache| cache.stamp());
         let row = self
             .db
-            .run(move |conn| rows::load_with_user(conn, &key_hash, now_ms))
+            .run(move |conn| rows::load_with_user(conn, &key, now_ms))
             .await?;
-        self.found(self.keep(stamp, row)).await
+        Ok(self.keep(stamp, row))
     }
 
     /// How many lookups the cache holds (0 without a cache).
@@ -118,21 +129,7 @@ impl SessionStore {
         now_ms: i64,
         names_key: impl FnOnce(&str) -> bool,
     ) -> Result<Found, Error> {
-        let cached = match &self.cache {
-            Some(cache) if cache.has_id(id) && self.db.caught_up().await => cache.by_id(id, now_ms),
-            _ => None,
-        };
-        let lookup = match cached {
-            Some(lookup) => Some(lookup),
-            None => {
-                let stamp = self.cache.as_ref().map(|cache| cache.stamp());
-                let row = self
-                    .db
-                    .run(move |conn| rows::load_with_user_by_id(conn, id, now_ms))
-                    .await?;
-                self.keep(stamp, row)
-            }
-        };
+        let lookup = self.lookup(rows::SessionKey::Id(id), now_ms).await?;
         match lookup {
             Some(lookup) if !names_key(&lookup.row.0.key_hash) => Ok(Found::Missing),
             lookup => self.found(lookup).await,
