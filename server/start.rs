@@ -267,8 +267,9 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     crate::metrics::install();
     let metrics_bind = config.server.metrics_addr()?;
     let metrics_db = db.clone();
-    let remote = crate::app::social::remote::Remote::new(config.socialaccount.requests_timeout)
-        .map_err(|e| StartError::Server(format!("provider HTTP client: {e}")))?;
+    let remote = crate::app::social::remote::Remote::new(config.socialaccount.requests_timeout);
+    let config_answers =
+        crate::http::configuration::ConfigAnswers::new(&config).map_err(StartError::Server)?;
     let context = ServerContext {
         services: crate::app::services::Services {
             config,
@@ -284,6 +285,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         },
         spec,
         cors,
+        config_answers,
     };
     let dropshot_config = ConfigDropshot {
         bind_address: bind,

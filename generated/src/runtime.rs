@@ -114,7 +114,71 @@ impl HttpResponseError for ApiError {
 
 enum ReplyBody<T> {
     Typed(T),
+    Envelope(Envelope),
+}
+
+/// The body of an allauth envelope: a JSON object, which gets `status`
+/// inserted, or one of the document's response bodies already serialised
+/// (it carries its own `status`).
+pub enum Envelope {
     Json(Value),
+    Serialized(Serialized),
+}
+
+impl Envelope {
+    /// The bytes sent for an answer with `status`.
+    pub fn into_bytes(self, status: StatusCode) -> serde_json::Result<bytes::Bytes> {
+        match self {
+            Envelope::Json(mut body) => {
+                if let Value::Object(map) = &mut body {
+                    map.insert("status".to_string(), json!(status.as_u16()));
+                }
+                serde_json::to_vec(&body).map(bytes::Bytes::from)
+            }
+            Envelope::Serialized(body) => Ok(body.0),
+        }
+    }
+
+    fn into_body(self, status: StatusCode) -> serde_json::Result<Body> {
+        self.into_bytes(status).map(Body::from)
+    }
+}
+
+/// A response body of the document serialised straight to its bytes (no
+/// `serde_json::Value` in between); it carries its own `status`.
+#[derive(Clone)]
+pub struct Serialized(bytes::Bytes);
+
+impl Serialized {
+    pub fn of<T: Serialize>(body: &T) -> serde_json::Result<Self> {
+        serde_json::to_vec(body).map(|bytes| Self(bytes.into()))
+    }
+}
+
+/// A `T` serialised ahead of time, for an answer that is the same for many
+/// calls (`GET config`): it is made only from a `T`, so the compiler still
+/// holds it to the document, and sending it copies no bytes.
+pub struct Prepared<T> {
+    body: Serialized,
+    of: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize> Prepared<T> {
+    pub fn new(body: &T) -> serde_json::Result<Self> {
+        Ok(Self {
+            body: Serialized::of(body)?,
+            of: PhantomData,
+        })
+    }
+}
+
+impl<T> Clone for Prepared<T> {
+    fn clone(&self) -> Self {
+        Self {
+            body: self.body.clone(),
+            of: PhantomData,
+        }
+    }
 }
 
 /// The answer of an operation. The document shows `T` under `STATUS`; the
@@ -136,14 +200,20 @@ impl<T, const STATUS: u16> Reply<T, STATUS> {
         }
     }
 
-    /// Any other allauth answer; `status` is inserted into the envelope.
-    pub fn envelope(status: StatusCode, mut body: Value) -> Self {
-        if let Value::Object(map) = &mut body {
-            map.insert("status".to_string(), json!(status.as_u16()));
+    /// The documented success answer, serialised ahead of time.
+    pub fn prepared(body: Prepared<T>) -> Self {
+        Self {
+            status: StatusCode::from_u16(STATUS).unwrap_or(StatusCode::OK),
+            body: ReplyBody::Envelope(Envelope::Serialized(body.body)),
+            headers: HeaderMap::new(),
         }
+    }
+
+    /// Any other allauth answer.
+    pub fn envelope(status: StatusCode, body: Envelope) -> Self {
         Self {
             status,
-            body: ReplyBody::Json(body),
+            body: ReplyBody::Envelope(body),
             headers: HeaderMap::new(),
         }
     }
@@ -162,9 +232,9 @@ where
     T: Serialize + JsonSchema + Send + Sync + 'static,
 {
     fn to_result(self) -> Result<Response<Body>, HttpError> {
-        let bytes = match &self.body {
-            ReplyBody::Typed(body) => serde_json::to_vec(body),
-            ReplyBody::Json(body) => serde_json::to_vec(body),
+        let body: Body = match self.body {
+            ReplyBody::Typed(body) => serde_json::to_vec(&body).map(Body::from),
+            ReplyBody::Envelope(body) => body.into_body(self.status),
         }
         .map_err(|e| HttpError::for_internal_error(e.to_string()))?;
         let mut response = Response::builder().status(self.status);
@@ -175,7 +245,7 @@ where
                 HeaderValue::from_static("application/json"),
             );
         }
-        Ok(response.body(Body::from(bytes))?)
+        Ok(response.body(body)?)
     }
 
     fn response_metadata() -> ApiEndpointResponse {
@@ -196,7 +266,7 @@ where
 /// A `302 Found` with a `Location`, for the provider redirect; like
 /// [`Reply`], it can still answer an allauth envelope instead.
 pub struct Redirect {
-    target: Result<String, (StatusCode, Value)>,
+    target: Result<String, (StatusCode, Envelope)>,
     headers: HeaderMap,
 }
 
@@ -208,11 +278,8 @@ impl Redirect {
         }
     }
 
-    /// Any other allauth answer; `status` is inserted into the envelope.
-    pub fn envelope(status: StatusCode, mut body: Value) -> Self {
-        if let Value::Object(map) = &mut body {
-            map.insert("status".to_string(), json!(status.as_u16()));
-        }
+    /// Any other allauth answer.
+    pub fn envelope(status: StatusCode, body: Envelope) -> Self {
         Self {
             target: Err((status, body)),
             headers: HeaderMap::new(),
@@ -229,9 +296,10 @@ impl HttpResponse for Redirect {
         let (status, location, body) = match self.target {
             Ok(location) => (StatusCode::FOUND, Some(location), Body::empty()),
             Err((status, body)) => {
-                let bytes = serde_json::to_vec(&body)
+                let body = body
+                    .into_body(status)
                     .map_err(|e| HttpError::for_internal_error(e.to_string()))?;
-                (status, None, Body::from(bytes))
+                (status, None, body)
             }
         };
         let mut response = Response::builder().status(status);
@@ -274,14 +342,23 @@ impl HttpResponse for Redirect {
 /// What a handler answers: a [`Reply`] or a [`Redirect`]. Both can carry an
 /// allauth envelope with any status, plus headers.
 pub trait Answer: Sized {
-    fn envelope(status: StatusCode, body: Value) -> Self;
+    /// Any allauth envelope.
+    fn with_envelope(status: StatusCode, body: Envelope) -> Self;
+    /// An envelope from a JSON object; `status` is inserted.
+    fn envelope(status: StatusCode, body: Value) -> Self {
+        Self::with_envelope(status, Envelope::Json(body))
+    }
+    /// An envelope serialised from one of the document's response bodies.
+    fn serialized(status: StatusCode, body: Serialized) -> Self {
+        Self::with_envelope(status, Envelope::Serialized(body))
+    }
     fn headers_mut(&mut self) -> &mut HeaderMap;
     /// The status the answer will be sent with.
     fn status(&self) -> StatusCode;
 }
 
 impl<T, const STATUS: u16> Answer for Reply<T, STATUS> {
-    fn envelope(status: StatusCode, body: Value) -> Self {
+    fn with_envelope(status: StatusCode, body: Envelope) -> Self {
         Reply::envelope(status, body)
     }
 
@@ -295,7 +372,7 @@ impl<T, const STATUS: u16> Answer for Reply<T, STATUS> {
 }
 
 impl Answer for Redirect {
-    fn envelope(status: StatusCode, body: Value) -> Self {
+    fn with_envelope(status: StatusCode, body: Envelope) -> Self {
         Redirect::envelope(status, body)
     }
 
@@ -467,15 +544,91 @@ where
     H: JsonSchema + DeserializeOwned + Send + Sync + 'static,
 {
     async fn from_request<C: ServerContext>(rqctx: &RequestContext<C>) -> Result<Self, HttpError> {
-        let parsed = <dropshot::Header<H> as SharedExtractor>::from_request(rqctx)
-            .await
-            .map(dropshot::Header::into_inner)
-            .map_err(|e| e.external_message);
+        let parsed = H::deserialize(HeaderFields(rqctx.request.headers()))
+            .map_err(|e| format!("error processing headers: {e}"));
         Ok(Self { parsed })
     }
 
     fn metadata(body_content_type: ApiEndpointBodyContentType) -> ExtractorMetadata {
         <dropshot::Header<H> as SharedExtractor>::metadata(body_content_type)
+    }
+}
+
+/// A header struct read straight from the request: each of its fields
+/// (named as the document spells the header) is looked up by name, which
+/// HTTP compares without case. Only the named headers are read, with no
+/// copy of the whole map, and an unrelated header that is not text cannot
+/// fail the call.
+struct HeaderFields<'a>(&'a HeaderMap);
+
+impl<'de> serde::Deserializer<'de> for HeaderFields<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom(
+            "header parameters are read into a struct",
+        ))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        let present = fields.iter().filter_map(|name| {
+            self.0
+                .get(*name)
+                .map(|value| (*name, HeaderText(name, value)))
+        });
+        let mut map = serde::de::value::MapDeserializer::new(present);
+        let value = visitor.visit_map(&mut map)?;
+        map.end()?;
+        Ok(value)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// One header's value (with its name, for the error), as text.
+struct HeaderText<'a>(&'static str, &'a HeaderValue);
+
+impl<'de> serde::de::IntoDeserializer<'de, serde::de::value::Error> for HeaderText<'_> {
+    type Deserializer = Self;
+
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for HeaderText<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        let text = self.1.to_str().map_err(|_| {
+            serde::de::Error::custom(format!("header `{}` is not visible ASCII text", self.0))
+        })?;
+        visitor.visit_str(text)
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_some(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
     }
 }
 

@@ -257,6 +257,9 @@ struct Markers {
     wanted: u64,
     /// The highest marker sent.
     sent: u64,
+    /// Whether the listener waits for a request to want a marker (only
+    /// then does a request wake it: a wake is a system call).
+    idle: bool,
 }
 
 /// The PostgreSQL listener of one instance.
@@ -303,7 +306,7 @@ impl Listener {
         if !self.up.load(Ordering::Acquire) {
             return false;
         }
-        let target = {
+        let (target, idle) = {
             let Ok(mut markers) = self.markers.lock() else {
                 return false;
             };
@@ -311,9 +314,11 @@ impl Listener {
             // wait for the next one.
             let target = markers.sent + 1;
             markers.wanted = markers.wanted.max(target);
-            target
+            (target, markers.idle)
         };
-        self.wake.notify_one();
+        if idle {
+            self.wake.notify_one();
+        }
         let mut back = self.back.subscribe();
         let came_back =
             tokio::time::timeout(CATCH_UP_TIMEOUT, back.wait_for(|&n| n >= target)).await;
@@ -354,11 +359,13 @@ impl Listener {
         let mut back = 0;
         loop {
             let marker = {
-                let markers = self.markers.lock().map_err(|e| e.to_string())?;
+                let mut markers = self.markers.lock().map_err(|e| e.to_string())?;
+                markers.idle = true;
                 let (mut markers, _) = self
                     .wake
                     .wait_timeout_while(markers, IDLE_DRAIN, |m| m.wanted <= m.sent)
                     .map_err(|e| e.to_string())?;
+                markers.idle = false;
                 if feed.strong_count() == 0 {
                     return Ok(());
                 }

@@ -5,7 +5,9 @@
 //! into the document's session bodies here.
 
 use allauth_api::api::OperationId;
-use allauth_api::runtime::{Answer, ClientKind, ClientParam, Redirect, Reply};
+use allauth_api::runtime::{
+    Answer, ClientKind, ClientParam, Prepared, Redirect, Reply, Serialized,
+};
 use allauth_api::types;
 use dropshot::RequestContext;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -324,8 +326,24 @@ impl<'a> Call<'a> {
     /// The answer of a plain operation: the success body, or the envelope of
     /// the error.
     pub async fn finish<T, const STATUS: u16>(
-        mut self,
+        self,
         result: Result<T, app::Error>,
+    ) -> Reply<T, STATUS> {
+        self.finish_with(result, Reply::success).await
+    }
+
+    /// [`Call::finish`] with a success body serialised ahead of time.
+    pub async fn finish_prepared<T, const STATUS: u16>(
+        self,
+        body: Prepared<T>,
+    ) -> Reply<T, STATUS> {
+        self.finish_with(Ok(body), Reply::prepared).await
+    }
+
+    async fn finish_with<B, T, const STATUS: u16>(
+        mut self,
+        result: Result<B, app::Error>,
+        success: fn(B) -> Reply<T, STATUS>,
     ) -> Reply<T, STATUS> {
         let result = match result {
             Ok(body) => self.persist().await.map(|_| body),
@@ -333,7 +351,7 @@ impl<'a> Call<'a> {
         };
         match result {
             Ok(body) => {
-                let mut reply = Reply::success(body);
+                let mut reply = success(body);
                 reply.headers_mut().extend(self.headers);
                 reply
             }
@@ -374,7 +392,7 @@ impl<'a> Call<'a> {
             Ok(answer) => answer,
             Err(error) => return error_reply(error, self.headers),
         };
-        let mut answer = A::envelope(status, body);
+        let mut answer = A::serialized(status, body);
         answer.headers_mut().extend(self.headers);
         answer
     }
@@ -415,7 +433,7 @@ impl<'a> Call<'a> {
         &self,
         is_authenticated: Option<bool>,
         session_token: Option<types::SessionTokenValue>,
-    ) -> Result<(StatusCode, Value), app::Error> {
+    ) -> Result<(StatusCode, Serialized), app::Error> {
         let flows = app_session::anonymous_flows(
             self.config,
             Built::CURRENT,
@@ -423,7 +441,7 @@ impl<'a> Call<'a> {
             &self.session.data,
             self.now_ms,
         );
-        let body = reply::to_json(&types::AuthenticationResponse {
+        let body = reply::serialized(&types::AuthenticationResponse {
             data: types::AuthenticationFlows {
                 flows: reply::flows(&flows),
             },
@@ -443,7 +461,7 @@ impl<'a> Call<'a> {
         outcome: AuthOutcome,
         token: Option<String>,
         jwts: Option<app::sessions::jwt::TokenPair>,
-    ) -> Result<(StatusCode, Value), app::Error> {
+    ) -> Result<(StatusCode, Serialized), app::Error> {
         let session_token = token.map(types::SessionTokenValue);
         let signed_in_meta = |session_token| types::AuthenticatedMeta {
             access_token: jwts
@@ -458,20 +476,20 @@ impl<'a> Call<'a> {
         let (status, body) = match outcome {
             AuthOutcome::Ok => (
                 StatusCode::OK,
-                reply::to_json(&types::StatusOkResponse {
+                reply::serialized(&types::StatusOkResponse {
                     status: reply::status(200)?,
                 })?,
             ),
             AuthOutcome::Emails(addresses) => (
                 StatusCode::OK,
-                reply::to_json(&types::EmailAddressesResponse {
+                reply::serialized(&types::EmailAddressesResponse {
                     data: addresses.iter().map(reply::email_address).collect(),
                     status: reply::status(200)?,
                 })?,
             ),
             AuthOutcome::PhoneNumbers(numbers) => (
                 StatusCode::OK,
-                reply::to_json(&types::PhoneNumbersResponse {
+                reply::serialized(&types::PhoneNumbersResponse {
                     data: numbers
                         .into_iter()
                         .map(|(phone, verified)| reply::phone_number(phone, verified))
@@ -481,14 +499,14 @@ impl<'a> Call<'a> {
             ),
             AuthOutcome::PhoneChanging(phone) => (
                 StatusCode::ACCEPTED,
-                reply::to_json(&types::PhoneNumberChangeResponse {
+                reply::serialized(&types::PhoneNumberChangeResponse {
                     data: vec![reply::phone_number(phone, false)],
                     status: reply::status(202)?,
                 })?,
             ),
             AuthOutcome::Sessions(entries) => (
                 StatusCode::OK,
-                reply::to_json(&types::SessionsResponse {
+                reply::serialized(&types::SessionsResponse {
                     data: entries.iter().map(reply::session).collect(),
                     status: reply::status(200)?,
                 })?,
@@ -498,7 +516,7 @@ impl<'a> Call<'a> {
                 refresh_token,
             } => (
                 StatusCode::OK,
-                reply::to_json(&types::RefreshTokenResponse {
+                reply::serialized(&types::RefreshTokenResponse {
                     data: types::RefreshedTokens {
                         access_token: types::AccessToken(access_token),
                         refresh_token: refresh_token.map(types::RefreshToken),
@@ -509,7 +527,7 @@ impl<'a> Call<'a> {
             AuthOutcome::Session => match &self.session.user {
                 Some(user) => (
                     StatusCode::OK,
-                    reply::to_json(&types::AuthenticatedResponse {
+                    reply::serialized(&types::AuthenticatedResponse {
                         data: types::Authenticated {
                             methods: reply::methods(&self.session.data.methods),
                             user: reply::user(user),
@@ -522,7 +540,7 @@ impl<'a> Call<'a> {
             },
             AuthOutcome::Authenticators(list) => (
                 StatusCode::OK,
-                reply::to_json(&types::AuthenticatorsResponse {
+                reply::serialized(&types::AuthenticatorsResponse {
                     data: list.iter().map(reply::authenticator).collect(),
                     status: reply::status(200)?,
                 })?,
@@ -530,7 +548,7 @@ impl<'a> Call<'a> {
             AuthOutcome::Authenticator(view) => (StatusCode::OK, reply::authenticator_body(&view)?),
             AuthOutcome::TotpOffer { secret, url } => (
                 StatusCode::NOT_FOUND,
-                reply::to_json(&types::TotpAuthenticatorNotFoundResponse {
+                reply::serialized(&types::TotpAuthenticatorNotFoundResponse {
                     meta: types::TotpSetupMeta {
                         secret,
                         totp_url: url,
@@ -538,10 +556,13 @@ impl<'a> Call<'a> {
                     status: reply::status(404)?,
                 })?,
             ),
-            AuthOutcome::Missing => (StatusCode::NOT_FOUND, serde_json::json!({"status": 404})),
+            AuthOutcome::Missing => (
+                StatusCode::NOT_FOUND,
+                reply::serialized(&serde_json::json!({"status": 404}))?,
+            ),
             AuthOutcome::CreationOptions(options) => (
                 StatusCode::OK,
-                reply::to_json(&types::WebAuthnCreationOptionsResponse {
+                reply::serialized(&types::WebAuthnCreationOptionsResponse {
                     data: types::WebAuthnCreationOptionsData {
                         creation_options: types::WebAuthnCreationOptions(reply::object(options)?),
                     },
@@ -550,7 +571,7 @@ impl<'a> Call<'a> {
             ),
             AuthOutcome::RequestOptions(options) => (
                 StatusCode::OK,
-                reply::to_json(&types::WebAuthnRequestOptionsResponse {
+                reply::serialized(&types::WebAuthnRequestOptionsResponse {
                     data: types::WebAuthnRequestOptionsData {
                         request_options: types::WebAuthnRequestOptions(reply::object(options)?),
                     },
@@ -565,7 +586,7 @@ impl<'a> Call<'a> {
                 recovery_codes_generated,
             } => (
                 StatusCode::OK,
-                reply::to_json(&types::AddWebAuthnAuthenticatorResponse {
+                reply::serialized(&types::AddWebAuthnAuthenticatorResponse {
                     data: reply::webauthn_authenticator(&view)?,
                     meta: types::RecoveryCodesGeneratedMeta {
                         recovery_codes_generated,
@@ -582,7 +603,7 @@ impl<'a> Call<'a> {
                 };
                 (
                     StatusCode::UNAUTHORIZED,
-                    reply::to_json(&types::ReauthenticationResponse {
+                    reply::serialized(&types::ReauthenticationResponse {
                         data: types::ReauthenticationRequired {
                             flows: reply::flows(&flows),
                             methods: reply::methods(&self.session.data.methods),
@@ -624,7 +645,7 @@ pub fn gone_reply<A: Answer>(config: &Config, now_ms: i64, headers: HeaderMap) -
         now_ms,
     );
     let body = reply::status(410).and_then(|status| {
-        reply::to_json(&types::SessionGoneResponse {
+        reply::serialized(&types::SessionGoneResponse {
             data: types::AuthenticationFlows {
                 flows: reply::flows(&flows),
             },
@@ -636,7 +657,7 @@ pub fn gone_reply<A: Answer>(config: &Config, now_ms: i64, headers: HeaderMap) -
         })
     });
     let mut answer = match body {
-        Ok(body) => A::envelope(StatusCode::GONE, body),
+        Ok(body) => A::serialized(StatusCode::GONE, body),
         Err(error) => error_reply(error, HeaderMap::new()),
     };
     answer.headers_mut().extend(headers);

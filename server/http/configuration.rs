@@ -2,7 +2,7 @@
 //! in allauth's shape (a section appears only for an app that is enabled
 //! and built).
 
-use allauth_api::runtime::{ClientKind, Reply};
+use allauth_api::runtime::{ClientKind, Prepared, Reply};
 use allauth_api::types;
 
 use crate::app::features::Built;
@@ -10,11 +10,40 @@ use crate::config::{Config, LoginMethod, MfaType};
 use crate::http::{reply, Call, Handled};
 
 pub async fn config_view(call: Call<'_>) -> Handled<Reply<types::ConfigurationResponse>> {
-    let result = reply::status(200).map(|status| types::ConfigurationResponse {
-        data: configuration(&call.ctx.config, Built::CURRENT, call.client),
-        status,
-    });
-    Ok(call.finish(result).await)
+    let body = call.ctx.config_answers.of(call.client);
+    Ok(call.finish_prepared(body).await)
+}
+
+/// The config answer of each kind of client, serialised once at start:
+/// it depends only on the configuration and on what is built.
+pub struct ConfigAnswers {
+    app: Prepared<types::ConfigurationResponse>,
+    browser: Prepared<types::ConfigurationResponse>,
+}
+
+impl ConfigAnswers {
+    pub fn new(config: &Config) -> Result<Self, String> {
+        let answer = |client| {
+            let body = reply::status(200)
+                .map(|status| types::ConfigurationResponse {
+                    data: configuration(config, Built::CURRENT, client),
+                    status,
+                })
+                .map_err(|e| format!("config answer: {e:?}"))?;
+            Prepared::new(&body).map_err(|e| format!("config answer: {e}"))
+        };
+        Ok(Self {
+            app: answer(ClientKind::App)?,
+            browser: answer(ClientKind::Browser)?,
+        })
+    }
+
+    pub fn of(&self, client: ClientKind) -> Prepared<types::ConfigurationResponse> {
+        match client {
+            ClientKind::App => self.app.clone(),
+            ClientKind::Browser => self.browser.clone(),
+        }
+    }
 }
 
 /// The `data` of the config answer for `config`, counting as offered only

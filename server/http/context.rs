@@ -1,16 +1,21 @@
 //! The server's shared state as HTTP sees it: the application's services,
-//! plus what only HTTP needs (the served document, the CORS policy).
+//! plus what only HTTP needs (the served document, the CORS policy, the
+//! config answers).
 
 use crate::app::services::Services;
+use crate::http::configuration::ConfigAnswers;
 use crate::http::cors;
 use crate::spec::ServedSpec;
 
 /// Shared state of the running server: the application's services, and
-/// what only HTTP needs (the served document, the CORS policy).
+/// what only HTTP needs (the served document, the CORS policy, the config
+/// answers).
 pub struct ServerContext {
     pub services: Services,
     pub spec: ServedSpec,
     pub cors: cors::CorsPolicy,
+    /// The `GET config` answers, serialised at start.
+    pub config_answers: ConfigAnswers,
 }
 
 impl std::ops::Deref for ServerContext {

@@ -4,7 +4,7 @@
 //! keys); the one conversion of an application error into the allauth
 //! envelope; and the headers every answer carries.
 
-use allauth_api::runtime::{Answer, ErrorItem};
+use allauth_api::runtime::{Answer, ErrorItem, Serialized};
 use allauth_api::types;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Serialize;
@@ -177,7 +177,7 @@ pub fn authenticator(view: &AuthenticatorView) -> types::Authenticator {
 
 /// The 200 body of one authenticator: the TOTP answer, or the recovery
 /// codes with the unused codes when they may be shown.
-pub fn authenticator_body(view: &AuthenticatorView) -> Result<Value, Error> {
+pub fn authenticator_body(view: &AuthenticatorView) -> Result<Serialized, Error> {
     let created_at = timestamp(view.created_at);
     let last_used_at = view.last_used_at.map(|ms| timestamp(ms).0);
     match &view.detail {
@@ -185,7 +185,7 @@ pub fn authenticator_body(view: &AuthenticatorView) -> Result<Value, Error> {
             total,
             unused,
             codes,
-        } => to_json(&types::RecoveryCodesResponse {
+        } => serialized(&types::RecoveryCodesResponse {
             data: types::SensitiveRecoveryCodesAuthenticator {
                 created_at,
                 last_used_at,
@@ -201,7 +201,7 @@ pub fn authenticator_body(view: &AuthenticatorView) -> Result<Value, Error> {
             },
             status: status(200)?,
         }),
-        Detail::Totp => to_json(&types::TotpAuthenticatorResponse {
+        Detail::Totp => serialized(&types::TotpAuthenticatorResponse {
             data: types::TotpAuthenticator {
                 created_at,
                 last_used_at,
@@ -209,7 +209,7 @@ pub fn authenticator_body(view: &AuthenticatorView) -> Result<Value, Error> {
             },
             status: status(200)?,
         }),
-        Detail::Webauthn { .. } => to_json(&types::WebAuthnAuthenticatorResponse {
+        Detail::Webauthn { .. } => serialized(&types::WebAuthnAuthenticatorResponse {
             data: webauthn_authenticator(view)?,
             status: status(200)?,
         }),
@@ -321,9 +321,9 @@ pub fn status<S: TryFrom<i64>>(code: u16) -> Result<S, Error> {
         .map_err(|_| Error::Internal(format!("status {code} does not fit its envelope")))
 }
 
-/// A typed body as the JSON the answer carries.
-pub fn to_json<T: Serialize>(body: &T) -> Result<Value, Error> {
-    serde_json::to_value(body).map_err(|e| Error::Internal(format!("answer body: {e}")))
+/// A typed response body as the bytes the answer carries.
+pub fn serialized<T: Serialize>(body: &T) -> Result<Serialized, Error> {
+    Serialized::of(body).map_err(|e| Error::Internal(format!("answer body: {e}")))
 }
 
 /// Turns the extractors' 400 items into the application's error.

@@ -1,7 +1,7 @@
 //! The one wrapper every operation goes through ([`serve`], called by the
 //! generated `allauth_api::tag_handlers!`), and how a handler answers early.
 
-use allauth_api::runtime::{Answer, ClientParam, Input, JsonBody};
+use allauth_api::runtime::{Answer, ClientParam, Envelope, Input, JsonBody};
 use dropshot::RequestContext;
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
@@ -16,12 +16,12 @@ pub type Handled<A> = Result<A, Early>;
 /// operation's answer type; [`serve`] turns it into that type.
 pub struct Early {
     status: StatusCode,
-    body: Value,
+    body: Envelope,
     headers: HeaderMap,
 }
 
 impl Answer for Early {
-    fn envelope(status: StatusCode, body: Value) -> Self {
+    fn with_envelope(status: StatusCode, body: Envelope) -> Self {
         Early {
             status,
             body,
@@ -41,12 +41,10 @@ impl Answer for Early {
 impl Early {
     /// The envelope as a plain response (for the endpoints outside the
     /// document).
-    pub fn into_response(mut self) -> http::Response<dropshot::Body> {
-        if let Value::Object(map) = &mut self.body {
-            map.insert("status".into(), self.status.as_u16().into());
-        }
-        let bytes = serde_json::to_vec(&self.body).unwrap_or_default();
-        let mut response = http::Response::new(dropshot::Body::from(bytes));
+    pub fn into_response(self) -> http::Response<dropshot::Body> {
+        let mut response = http::Response::new(dropshot::Body::from(
+            self.body.into_bytes(self.status).unwrap_or_default(),
+        ));
         *response.status_mut() = self.status;
         *response.headers_mut() = self.headers;
         response.headers_mut().insert(
@@ -57,7 +55,7 @@ impl Early {
     }
 
     fn answer<A: Answer>(self) -> A {
-        let mut answer = A::envelope(self.status, self.body);
+        let mut answer = A::with_envelope(self.status, self.body);
         answer.headers_mut().extend(self.headers);
         answer
     }

@@ -328,3 +328,39 @@ async fn a_stale_browser_cookie_is_deleted() {
     )
     .await;
 }
+
+/// Header parameters are read by name: another header that is not text
+/// (a proxy's Latin-1 value) does not fail the call; a session token that
+/// is not text is no token.
+#[tokio::test]
+async fn only_the_named_headers_are_read() {
+    on_each_backend(
+        |_| {},
+        |server| async move {
+            let (token, user_id) = logged_in(&server, sessions::Client::App).await;
+            let response = raw()
+                .get(server.url("/_allauth/app/v1/auth/session"))
+                .header("X-Session-Token", &token)
+                .header_bytes("X-Forwarded-Note", b"caf\xe9")
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body["data"]["user"]["id"], user_id, "{body}");
+
+            let response = raw()
+                .get(server.url("/_allauth/app/v1/auth/session"))
+                .header_bytes("X-Session-Token", b"caf\xe9")
+                .send()
+                .await
+                .expect("request");
+            // A token that is not text names no session: the anonymous 401.
+            assert_eq!(response.status(), 401);
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body["meta"]["is_authenticated"], false, "{body}");
+            server
+        },
+    )
+    .await;
+}

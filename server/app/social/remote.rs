@@ -6,7 +6,7 @@
 //! provider, so that made-up key ids cannot make us hammer the provider).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -45,6 +45,16 @@ impl std::fmt::Display for RemoteError {
 
 fn fail(what: impl std::fmt::Display) -> RemoteError {
     RemoteError(what.to_string())
+}
+
+fn http_client(timeout_secs: u64) -> Result<reqwest::Client, RemoteError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(timeout_secs.max(1)))
+        // A provider's answer is followed nowhere (no redirect-based SSRF).
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("allauth-server/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| fail(format!("provider HTTP client: {e}")))
 }
 
 /// The token endpoint's answer, with OpenID Connect's `id_token`.
@@ -90,7 +100,11 @@ pub struct Authorization {
 
 /// The HTTP client and caches shared by every request.
 pub struct Remote {
-    http: reqwest::Client,
+    /// Built on a thread of its own from start (loading the system's root
+    /// certificates takes about 20 ms, which start-up does not wait for),
+    /// or by the first request that needs it first.
+    http: Arc<OnceLock<reqwest::Client>>,
+    timeout_secs: u64,
     discovery: Mutex<HashMap<String, (Arc<Value>, Instant)>>,
     jwks: Mutex<HashMap<String, (Arc<JwkSet>, Instant)>>,
 }
@@ -102,24 +116,38 @@ impl std::fmt::Debug for Remote {
 }
 
 impl Remote {
-    pub fn new(timeout_secs: u64) -> Result<Remote, RemoteError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(timeout_secs.max(1)))
-            // A provider's answer is followed nowhere (no redirect-based SSRF).
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("allauth-server/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(fail)?;
-        Ok(Remote {
+    pub fn new(timeout_secs: u64) -> Remote {
+        let http = Arc::new(OnceLock::new());
+        let early = http.clone();
+        let built = std::thread::Builder::new()
+            .name("allauth-http-client".into())
+            .spawn(move || {
+                if let Ok(client) = http_client(timeout_secs) {
+                    let _ = early.set(client);
+                }
+            });
+        if let Err(error) = built {
+            tracing::warn!(%error, "provider HTTP client: no thread to build it early");
+        }
+        Remote {
             http,
+            timeout_secs,
             discovery: Mutex::new(HashMap::new()),
             jwks: Mutex::new(HashMap::new()),
-        })
+        }
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, RemoteError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client = http_client(self.timeout_secs)?;
+        Ok(self.http.get_or_init(|| client))
     }
 
     async fn get_json(&self, url: &str, bearer: Option<&str>) -> Result<Value, RemoteError> {
         let mut request = self
-            .http
+            .http()?
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(token) = bearer {
@@ -289,7 +317,7 @@ impl Remote {
         if let Some(verifier) = pkce_verifier {
             request = request.set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()));
         }
-        let http = self.http.clone();
+        let http = self.http()?.clone();
         let send = move |request: oauth2::HttpRequest| {
             let http = http.clone();
             async move { send(&http, request).await }
