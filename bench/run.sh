@@ -6,7 +6,8 @@
 # In the same run: the ceiling, a bare hyper server answering a fixed JSON
 # body (bench/ceiling.rs), and the hashing pool's own rate of password
 # verifications (bench/hashrate.rs); every figure is also printed as a share
-# of its ceiling, since absolute numbers drift on a shared VM.
+# of its ceiling, since absolute numbers drift on a shared VM, and with the
+# server's CPU time per request, which drifts less.
 # The session check runs twice: as served (from the exact session cache) and
 # on a second server with the cache off (`session_uncached`: one indexed read
 # per check), so that the database path stays measured.
@@ -77,17 +78,30 @@ STARTUP_MS=$(startup_ms "$WORK/startup.toml" "$PORT")
 echo "== startup: ${STARTUP_MS} ms to the first answer (fresh database)" | tee "$OUT/startup.txt"
 start_and_sign_up bench "$PORT" session_token bench@example.com
 export TOKEN=$SIGNED_UP
+# The CPU time (user and system, in clock ticks) process PID has used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# run NAME WRK-ARGS...: one wrk run against the server of PID $SERVED
+# (set before each run); besides wrk's figures it records that process's
+# CPU time per answered request, which drifts less than req/s when other
+# tenants of the VM take the cores.
 run() {
   local name=$1; shift
+  local before after
   echo "== $name" | tee "$OUT/$name.txt"
+  before=$(cpu_ticks "$SERVED")
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" | tee -a "$OUT/$name.txt"
+  after=$(cpu_ticks "$SERVED")
+  awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" '/requests in/{n=$1}
+    END{printf "server CPU per request: %.1f us\n", t * 1e6 / hz / n}' "$OUT/$name.txt" | tee -a "$OUT/$name.txt"
 }
 CEILING_PORT=$((PORT + 2))
 "$CEILING" "127.0.0.1:$CEILING_PORT" > "$OUT/ceiling.log" 2>&1 &
 CEILING_SERVER=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$CEILING_PORT/" >/dev/null && break; sleep 0.1; done
+SERVED=$CEILING_SERVER
 run ceiling "http://127.0.0.1:$CEILING_PORT/"
 kill $CEILING_SERVER; CEILING_SERVER=""
+SERVED=$STARTED
 run config "$BASE/config"
 run session -s bench/session.lua "$BASE/auth/session"
 # The same check with the session cache off, on the same database.
@@ -95,15 +109,20 @@ UNCACHED_PORT=$((PORT + 3))
 sed -e "s|127.0.0.1:$PORT|127.0.0.1:$UNCACHED_PORT|" "$WORK/bench.toml" > "$WORK/bench-uncached.toml"
 sed -i -e "s|^\[database\]|[database]\nsession_cache_entries = 0|" "$WORK/bench-uncached.toml"
 "$BIN" serve --config "$WORK/bench-uncached.toml" > "$OUT/server-bench-uncached.log" 2>&1 &
-STARTED_PIDS="$STARTED_PIDS $!"
+UNCACHED=$!
+STARTED_PIDS="$STARTED_PIDS $UNCACHED"
 UNCACHED_BASE="http://127.0.0.1:$UNCACHED_PORT/_allauth/app/v1"
 for _ in $(seq 50); do curl -sf "$UNCACHED_BASE/config" >/dev/null && break; sleep 0.2; done
+SERVED=$UNCACHED
 run session_uncached -s bench/session.lua "$UNCACHED_BASE/auth/session"
+SERVED=$STARTED
 SCALE_ROWS="${SCALE_ROWS:-0}"
 if ((SCALE_ROWS > 0)); then
   python3 bench/seed.py "${BENCH_DATABASE_URL:-sqlite://$WORK/bench.sqlite3}" "$SCALE_ROWS" | tee "$OUT/seed.txt"
   run session_scaled -s bench/session.lua "$BASE/auth/session"
+  SERVED=$UNCACHED
   run session_uncached_scaled -s bench/session.lua "$UNCACHED_BASE/auth/session"
+  SERVED=$STARTED
 fi
 run login -s bench/login.lua "$BASE/auth/login"
 "$HASHRATE" "${DURATION%s}" | tee "$OUT/hashrate.txt"
@@ -121,6 +140,7 @@ jwt_access_token_expires_in = 3600
 TOML
 # (its own address: with BENCH_DATABASE_URL both servers share the database)
 start_and_sign_up bench-jwt "$JWT_PORT" access_token bench-jwt@example.com
+SERVED=$STARTED
 run session_jwt -H "Authorization: Bearer $SIGNED_UP" "$BASE/auth/session"
 {
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
@@ -137,11 +157,15 @@ run session_jwt -H "Authorization: Bearer $SIGNED_UP" "$BASE/auth/session"
         "$(awk '$1=="99%"{print $2}' "$OUT/${name}_scaled.txt")"
     done
   fi
+  cpu() { awk '/server CPU per request/{print $5}' "$OUT/$1.txt"; }
+  echo "ceiling's CPU per request: $(cpu ceiling) us"
   for name in config session session_uncached login session_jwt; do
     if [[ $name == login ]]; then base=$hashes; of="of the pool"; else base=$ceiling; of="of the ceiling"; fi
-    printf '%s: %s req/s (%s %s), p50 %s, p99 %s\n' "$name" "$(rate "$name")" \
+    printf '%s: %s req/s (%s %s), p50 %s, p99 %s; server CPU %s us per request%s\n' "$name" "$(rate "$name")" \
       "$(awk -v a="$(rate "$name")" -v b="$base" 'BEGIN{printf "%.0f%%", 100*a/b}')" "$of" \
       "$(awk '$1=="50%"{print $2}' "$OUT/$name.txt")" \
-      "$(awk '$1=="99%"{print $2}' "$OUT/$name.txt")"
+      "$(awk '$1=="99%"{print $2}' "$OUT/$name.txt")" \
+      "$(cpu "$name")" \
+      "$([[ $name == login ]] || awk -v a="$(cpu ceiling)" -v b="$(cpu "$name")" 'BEGIN{printf " (the ceiling'"'"'s is %.0f%% of it)", 100*a/b}')"
   done
 } | tee "$OUT/summary.txt"
