@@ -108,6 +108,16 @@ async fn reset_by_link_for_both_clients() {
             assert_eq!(body["data"]["user"]["id"], id);
             assert_eq!(body["data"]["user"]["email"], email.as_str());
             assert_eq!(body["data"]["user"]["has_usable_password"], true);
+            // Only the named header is read: another one that is not text
+            // (a proxy's Latin-1 note) does not lose the key.
+            let (status, body) = agent
+                .get(
+                    "auth/password/reset",
+                    &[("X-Password-Reset-Key", &key), ("X-Forwarded-Note", "café")],
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["data"]["user"]["id"], id);
 
             // Missing and bad keys.
             let (status, body) = agent.get("auth/password/reset", &[]).await;
