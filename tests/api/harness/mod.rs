@@ -235,15 +235,6 @@ impl RawRequest {
         }
     }
 
-    /// A header whose value is not text (obs-text bytes).
-    pub fn header_bytes(self, name: &str, value: &[u8]) -> RawRequest {
-        let value = reqwest::header::HeaderValue::from_bytes(value).expect("a header value");
-        RawRequest {
-            inner: self.inner.header(name, value),
-            ..self
-        }
-    }
-
     pub fn json(self, body: &impl serde::Serialize) -> RawRequest {
         RawRequest {
             inner: self.inner.json(body),
