@@ -4,8 +4,10 @@
 # BENCH_DATABASE_URL); then GET auth/session with a JWT access token
 # (`Authorization: Bearer`, RS256) on a second server with the JWT strategy.
 # In the same run: the ceiling, a bare hyper server answering a fixed JSON
-# body (bench/ceiling.rs), and the hashing pool's own rate of password
-# verifications (bench/hashrate.rs); every figure is also printed as a share
+# body (bench/ceiling.rs), dropshot alone answering the same body
+# (bench/dropshot_floor.rs: what dropshot's own per-request work costs),
+# and the hashing pool's own rate of password verifications
+# (bench/hashrate.rs); every figure is also printed as a share
 # of its ceiling, since absolute numbers drift on a shared VM, and with the
 # server's CPU time per request, which drifts less.
 # The session check runs twice: as served (from the exact session cache) and
@@ -25,9 +27,10 @@ CONNECTIONS="${CONNECTIONS:-32}"
 OUT="${OUT:-/tmp/allauth-bench}"
 PORT="${PORT:-8787}"
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --bin allauth-server --example ceiling --example hashrate --quiet
+cargo build --release --bin allauth-server --example ceiling --example dropshot_floor --example hashrate --quiet
 BIN="$CARGO_TARGET_DIR/release/allauth-server"
 CEILING="$CARGO_TARGET_DIR/release/examples/ceiling"
+FLOOR="$CARGO_TARGET_DIR/release/examples/dropshot_floor"
 HASHRATE="$CARGO_TARGET_DIR/release/examples/hashrate"
 mkdir -p "$OUT"
 WORK="$(mktemp -d)"
@@ -62,15 +65,21 @@ start_and_sign_up() { # NAME PORT FIELD EMAIL
     | python3 -c "import json,sys; print(json.load(sys.stdin)['meta']['$3'])")
 }
 # Start-up: from exec to the first answer of GET config, on a fresh database
-# (migrations included), polled every 5 ms.
+# (migrations included). The port is tried every millisecond with bash's
+# /dev/tcp rather than a curl process per try, whose own start-up would be
+# counted; the answer must be a 200.
 startup_ms() { # CONFIG PORT
-  local t0 t1 pid
+  local t0 t1 pid status
   t0=$(date +%s%N)
   "$BIN" serve --config "$1" > "$OUT/server-startup.log" 2>&1 &
   pid=$!
-  until curl -sf "http://127.0.0.1:$2/_allauth/app/v1/config" >/dev/null; do sleep 0.005; done
+  until exec 3<>"/dev/tcp/127.0.0.1/$2"; do sleep 0.001; done 2>/dev/null
+  printf 'GET /_allauth/app/v1/config HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&3
+  read -r status <&3
   t1=$(date +%s%N)
+  exec 3<&-
   kill $pid; wait $pid 2>/dev/null || true
+  [[ $status == "HTTP/1.1 200"* ]] || { echo "start-up: unexpected answer: $status" >&2; exit 1; }
   echo $(((t1 - t0) / 1000000))
 }
 sed -e "s|$WORK/bench.sqlite3|$WORK/startup.sqlite3|" "$WORK/bench.toml" > "$WORK/startup.toml"
@@ -95,12 +104,19 @@ run() {
     END{printf "server CPU per request: %.1f us\n", t * 1e6 / hz / n}' "$OUT/$name.txt" | tee -a "$OUT/$name.txt"
 }
 CEILING_PORT=$((PORT + 2))
-"$CEILING" "127.0.0.1:$CEILING_PORT" > "$OUT/ceiling.log" 2>&1 &
-CEILING_SERVER=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$CEILING_PORT/" >/dev/null && break; sleep 0.1; done
-SERVED=$CEILING_SERVER
-run ceiling "http://127.0.0.1:$CEILING_PORT/"
-kill $CEILING_SERVER; CEILING_SERVER=""
+# reference NAME PROGRAM PATH: runs a reference server on CEILING_PORT and
+# measures GET PATH on it.
+reference() {
+  "$2" "127.0.0.1:$CEILING_PORT" > "$OUT/$1.log" 2>&1 &
+  CEILING_SERVER=$!
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$CEILING_PORT$3" >/dev/null && break; sleep 0.1; done
+  SERVED=$CEILING_SERVER
+  run "$1" "http://127.0.0.1:$CEILING_PORT$3"
+  kill $CEILING_SERVER; CEILING_SERVER=""
+}
+reference ceiling "$CEILING" /
+# dropshot alone: one endpoint answering the same fixed body.
+reference dropshot_floor "$FLOOR" /_allauth/app/v1/config
 SERVED=$STARTED
 run config "$BASE/config"
 run session -s bench/session.lua "$BASE/auth/session"
@@ -159,7 +175,7 @@ run session_jwt -H "Authorization: Bearer $SIGNED_UP" "$BASE/auth/session"
   fi
   cpu() { awk '/server CPU per request/{print $5}' "$OUT/$1.txt"; }
   echo "ceiling's CPU per request: $(cpu ceiling) us"
-  for name in config session session_uncached login session_jwt; do
+  for name in dropshot_floor config session session_uncached login session_jwt; do
     if [[ $name == login ]]; then base=$hashes; of="of the pool"; else base=$ceiling; of="of the ceiling"; fi
     printf '%s: %s req/s (%s %s), p50 %s, p99 %s; server CPU %s us per request%s\n' "$name" "$(rate "$name")" \
       "$(awk -v a="$(rate "$name")" -v b="$base" 'BEGIN{printf "%.0f%%", 100*a/b}')" "$of" \

@@ -195,12 +195,10 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         .bind
         .parse()
         .map_err(|_| StartError::Bind(config.server.bind.clone()))?;
-    // Connecting opens a first connection: blocking work, off the executor.
+    // Connecting and migrating is blocking work, mostly waiting for the
+    // database: it runs off the executor while the rest is built.
     let (url, max) = (config.database.url.clone(), config.database.max_connections);
-    let db = tokio::task::spawn_blocking(move || Db::connect(&url, max))
-        .await
-        .map_err(|e| StartError::Server(format!("database connect task: {e}")))??;
-    db.migrate().await?;
+    let opening = tokio::task::spawn_blocking(move || Db::open(&url, max));
     let spec = ServedSpec::build(&config)?;
     let cors = CorsPolicy::new(&config.cors);
     let request_body_max_bytes = config.server.request_body_max_bytes;
@@ -211,6 +209,11 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let jwt = crate::app::sessions::jwt::JwtKeys::from_config(&config)
         .map_err(StartError::Jwt)?
         .map(Arc::new);
+    let config_answers =
+        crate::http::configuration::ConfigAnswers::new(&config).map_err(StartError::Server)?;
+    let db = opening
+        .await
+        .map_err(|e| StartError::Server(format!("database connect task: {e}")))??;
     let config = Arc::new(config);
     let passwords = crate::app::security::passwords::Passwords::new(&config.account);
     let rate_limiter = crate::app::security::ratelimit::RateLimiter::new(db.clone());
@@ -268,8 +271,6 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let metrics_bind = config.server.metrics_addr()?;
     let metrics_db = db.clone();
     let remote = crate::app::social::remote::Remote::new(config.socialaccount.requests_timeout);
-    let config_answers =
-        crate::http::configuration::ConfigAnswers::new(&config).map_err(StartError::Server)?;
     let context = ServerContext {
         services: crate::app::services::Services {
             config,

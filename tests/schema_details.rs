@@ -70,6 +70,61 @@ async fn migrations_apply_twice() {
     }
 }
 
+/// Start-up's `Db::open` (on PostgreSQL: the migrations on the connection
+/// that checked the URL, the pool opening its own meanwhile), by several
+/// instances starting at once on a fresh database: each applies or finds
+/// every migration once, and each pool works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_opening_a_fresh_database_at_once() {
+    for tdb in TestDatabase::all().unwrap() {
+        let opening: Vec<_> = (0..4)
+            .map(|_| {
+                let url = tdb.url().to_owned();
+                tokio::task::spawn_blocking(move || Db::open(&url, 2))
+            })
+            .collect();
+        let mut pools = Vec::new();
+        for open in opening {
+            pools.push(open.await.unwrap().unwrap());
+        }
+        let dir = match tdb.backend() {
+            Backend::Sqlite => "migrations/sqlite",
+            Backend::Postgres => "migrations/postgres",
+        };
+        let expected = std::fs::read_dir(dir).unwrap().count() as i64;
+        for db in &pools {
+            let (versions, distinct) = db
+                .run(|c| {
+                    #[derive(QueryableByName)]
+                    struct Counts {
+                        #[diesel(sql_type = diesel::sql_types::BigInt)]
+                        versions: i64,
+                        #[diesel(sql_type = diesel::sql_types::BigInt)]
+                        distinct_versions: i64,
+                    }
+                    let counts = diesel::sql_query(
+                        "SELECT COUNT(*) AS versions, COUNT(DISTINCT version) AS distinct_versions \
+                         FROM __diesel_schema_migrations",
+                    )
+                    .get_result::<Counts>(c)?;
+                    Ok((counts.versions, counts.distinct_versions))
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                (versions, distinct),
+                (expected, expected),
+                "{:?}",
+                tdb.backend()
+            );
+        }
+        // Every pool can write and read what another wrote.
+        let id = new_user(&pools[0], "opened").await;
+        let found = pools[3].run(move |c| users::by_id(c, id)).await.unwrap();
+        assert!(found.is_some(), "{:?}", tdb.backend());
+    }
+}
+
 // ---------------------------------------------------------------------------
 // schema.rs against the migrated database
 

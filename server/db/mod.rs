@@ -352,6 +352,15 @@ impl Db {
     /// Blocks while the first connection is opened: call it at start-up or
     /// off the async executor.
     pub fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+        Db::connect_keeping_probe(url, max_connections).map(|(db, _)| db)
+    }
+
+    /// [`Db::connect`], and on PostgreSQL the connection that checked the
+    /// URL, for the caller to use once (the pool opens its own meanwhile).
+    fn connect_keeping_probe(
+        url: &str,
+        max_connections: u32,
+    ) -> Result<(Db, Option<DbConnection>), DbError> {
         let target = Target::parse(url)?;
         let backend = target.backend();
         let max = max_connections.max(1);
@@ -385,18 +394,42 @@ impl Db {
         };
         // Open one connection first: a bad URL or an unreachable server is
         // reported at once, not after the pool's checkout timeout.
-        match manager.connect() {
-            Ok(probe) => drop(probe),
-            Err(diesel::r2d2::Error::ConnectionError(e)) => return Err(DbError::Connection(e)),
-            Err(diesel::r2d2::Error::QueryError(e)) => return Err(DbError::Query(e)),
-        }
-        let pool = builder.build(manager)?;
-        Ok(Db {
+        let probe = manager.connect().map_err(|e| match e {
+            diesel::r2d2::Error::ConnectionError(e) => DbError::Connection(e),
+            diesel::r2d2::Error::QueryError(e) => DbError::Query(e),
+        })?;
+        let db = |pool| Db {
             pool,
             backend,
             target: Arc::new(target),
             feed: Arc::default(),
+        };
+        Ok(match probe {
+            // The pool opens its first connection in the background while
+            // the caller uses this one.
+            probe @ DbConnection::Postgresql(_) => {
+                (db(builder.build_unchecked(manager)), Some(probe))
+            }
+            DbConnection::Sqlite(_) => {
+                drop(probe);
+                (db(builder.build(manager)?), None)
+            }
         })
+    }
+
+    /// [`Db::connect`] and [`Db::migrate`], as start-up needs them. On
+    /// PostgreSQL the migrations run on the connection that checked the
+    /// URL while the pool opens its own, so that start-up waits for one
+    /// new connection, not two. Blocking, like [`Db::connect`].
+    pub fn open(url: &str, max_connections: u32) -> Result<Db, DbError> {
+        let (db, probe) = Db::connect_keeping_probe(url, max_connections)?;
+        match probe {
+            Some(mut conn) => run_migrations(&mut conn)?,
+            None => run_migrations(&mut *db.pool.get()?)?,
+        }
+        // As in `migrate`; nothing is watching yet.
+        db.feed.schema_generation.fetch_add(1, Ordering::AcqRel);
+        Ok(db)
     }
 
     /// Sends the changes of committed writes to `sink` from now on (see
