@@ -191,6 +191,16 @@ impl Feed {
         self.sink.get()
     }
 
+    /// After migrations ran: a migration may have rebuilt a table and
+    /// dropped its triggers (each connection installs them again), and
+    /// what is cached of it is no longer known.
+    pub(super) fn migrated(&self) {
+        self.schema_generation.fetch_add(1, Ordering::AcqRel);
+        if let Some(sink) = self.sink() {
+            sink.apply(&[Change::Everything]);
+        }
+    }
+
     /// Hands changes noted on this thread to the sink (or drops them), and
     /// to the sinks of the other pools of this process on the same file.
     pub(super) fn deliver_noted(&self) {

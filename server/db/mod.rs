@@ -427,8 +427,7 @@ impl Db {
             Some(mut conn) => run_migrations(&mut conn)?,
             None => run_migrations(&mut *db.pool.get()?)?,
         }
-        // As in `migrate`; nothing is watching yet.
-        db.feed.schema_generation.fetch_add(1, Ordering::AcqRel);
+        db.feed.migrated();
         Ok(db)
     }
 
@@ -538,11 +537,7 @@ impl Db {
         let migrated = self.run(run_migrations);
         async move {
             migrated.await?;
-            // A migration may have rebuilt a table, and dropped its triggers.
-            feed.schema_generation.fetch_add(1, Ordering::AcqRel);
-            if let Some(sink) = feed.sink() {
-                sink.apply(&[changes::Change::Everything]);
-            }
+            feed.migrated();
             Ok(())
         }
     }

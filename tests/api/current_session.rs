@@ -6,7 +6,7 @@ use allauth_server::app::security::codes;
 use allauth_server::db::{self, sessions, users};
 use serde_json::{json, Value};
 
-use crate::harness::{on_each_backend, raw, TestServer, CLIENTS};
+use crate::harness::{on_each_backend, raw, Agent, TestServer, CLIENTS};
 
 /// Stores a logged-in session for a new user directly, returning its token.
 async fn logged_in(server: &TestServer, client: sessions::Client) -> (String, i64) {
@@ -339,26 +339,21 @@ async fn only_the_named_headers_are_read() {
         |_| {},
         |server| async move {
             let (token, user_id) = logged_in(&server, sessions::Client::App).await;
-            let response = raw()
-                .get(server.url("/_allauth/app/v1/auth/session"))
-                .header("X-Session-Token", &token)
-                .header("X-Forwarded-Note", "café")
-                .send()
-                .await
-                .expect("request");
-            assert_eq!(response.status(), 200);
-            let body: Value = response.json().await.expect("json");
+            let mut agent = Agent::new(&server, "app");
+            let (status, body) = agent
+                .get(
+                    "auth/session",
+                    &[("X-Session-Token", &token), ("X-Forwarded-Note", "café")],
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
             assert_eq!(body["data"]["user"]["id"], user_id, "{body}");
 
-            let response = raw()
-                .get(server.url("/_allauth/app/v1/auth/session"))
-                .header("X-Session-Token", "café")
-                .send()
-                .await
-                .expect("request");
             // A token that is not text names no session: the anonymous 401.
-            assert_eq!(response.status(), 401);
-            let body: Value = response.json().await.expect("json");
+            let (status, body) = agent
+                .get("auth/session", &[("X-Session-Token", "café")])
+                .await;
+            assert_eq!(status, 401, "{body}");
             assert_eq!(body["meta"]["is_authenticated"], false, "{body}");
             server
         },
