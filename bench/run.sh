@@ -67,7 +67,8 @@ start_and_sign_up() { # NAME PORT FIELD EMAIL
 # Start-up: from exec to the first answer of GET config, on a fresh database
 # (migrations included). The port is tried every millisecond with bash's
 # /dev/tcp rather than a curl process per try, whose own start-up would be
-# counted; the answer must be a 200.
+# counted; the answer must be a 200. The same fresh server's resident set,
+# 0.2 s after its first answer, is the idle RSS figure.
 startup_ms() { # CONFIG PORT
   local t0 t1 pid status
   t0=$(date +%s%N)
@@ -78,13 +79,18 @@ startup_ms() { # CONFIG PORT
   read -r status <&3
   t1=$(date +%s%N)
   exec 3<&-
+  # The resident set of the fresh server, one answer given (file pages
+  # included: the executable's code and the shared libraries).
+  sleep 0.2
+  awk '/^VmRSS/{printf "%.1f\n", $2 / 1024}' "/proc/$pid/status" > "$WORK/idle_rss"
   kill $pid; wait $pid 2>/dev/null || true
   [[ $status == "HTTP/1.1 200"* ]] || { echo "start-up: unexpected answer: $status" >&2; exit 1; }
   echo $(((t1 - t0) / 1000000))
 }
 sed -e "s|$WORK/bench.sqlite3|$WORK/startup.sqlite3|" "$WORK/bench.toml" > "$WORK/startup.toml"
 STARTUP_MS=$(startup_ms "$WORK/startup.toml" "$PORT")
-echo "== startup: ${STARTUP_MS} ms to the first answer (fresh database)" | tee "$OUT/startup.txt"
+IDLE_RSS_MB=$(cat "$WORK/idle_rss")
+echo "== startup: ${STARTUP_MS} ms to the first answer (fresh database), then ${IDLE_RSS_MB} MB resident" | tee "$OUT/startup.txt"
 start_and_sign_up bench "$PORT" session_token bench@example.com
 export TOKEN=$SIGNED_UP
 # The CPU time (user and system, in clock ticks) process PID has used.
@@ -164,7 +170,7 @@ run session_jwt -H "Authorization: Bearer $SIGNED_UP" "$BASE/auth/session"
   ceiling=$(rate ceiling)
   hashes=$(awk '/verifications\/s/{print $2}' "$OUT/hashrate.txt")
   echo "ceiling (bare hyper, fixed JSON): $ceiling req/s; hashing pool alone: $hashes verifications/s"
-  echo "start-up: $STARTUP_MS ms to the first answer"
+  echo "start-up: $STARTUP_MS ms to the first answer; idle RSS after it: $IDLE_RSS_MB MB"
   if [[ -f "$OUT/session_scaled.txt" && "$SCALE_ROWS" -gt 0 ]]; then
     for name in session session_uncached; do
       printf '%s with %s more users and sessions: %s req/s (%s of the run with few rows), p99 %s\n' "$name" "$SCALE_ROWS" \

@@ -1,9 +1,13 @@
 //! The served OpenAPI document: the canonical `openapi/allauth.yaml`, pruned to
 //! the running configuration the way allauth prunes its own (disabled clients
-//! and features are absent), rendered once at start-up as JSON, YAML and HTML.
+//! and features are absent), rendered as JSON, YAML and HTML once, when first
+//! asked for. Serving it is off by default, and parsing and rendering the
+//! document is the largest piece of start-up work that needs no database
+//! (about 2 ms, and the YAML emitter's code and the renderings resident in
+//! every process), so a server that never serves it never makes it.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
@@ -26,40 +30,62 @@ pub enum SpecError {
     Render(String),
 }
 
-/// The three renderings, made once.
+/// The three renderings.
 #[derive(Debug, Clone)]
-pub struct ServedSpec {
+pub struct Rendered {
     pub json: String,
     pub yaml: String,
     pub html: String,
-    assets_dir: Option<PathBuf>,
 }
 
-impl ServedSpec {
-    pub fn build(config: &Config) -> Result<Self, SpecError> {
+impl Rendered {
+    pub fn of(config: &Config) -> Result<Rendered, SpecError> {
         let mut doc: Value =
             serde_yaml::from_str(CANONICAL_YAML).map_err(|e| SpecError::Parse(e.to_string()))?;
         prune(&mut doc, config);
         let json = serde_json::to_string(&doc).map_err(|e| SpecError::Render(e.to_string()))?;
         let yaml = serde_yaml::to_string(&doc).map_err(|e| SpecError::Render(e.to_string()))?;
-        let assets_dir = config.headless.specification_assets_dir.clone();
-        let script = if assets_dir.is_some() {
-            REDOC_LOCAL_FILE.to_string()
+        let script = if config.headless.specification_assets_dir.is_some() {
+            REDOC_LOCAL_FILE
         } else {
-            REDOC_CDN.to_string()
+            REDOC_CDN
         };
-        Ok(Self {
+        Ok(Rendered {
             json,
             yaml,
-            html: html_page(&script),
-            assets_dir,
+            html: html_page(script),
         })
+    }
+}
+
+/// The served document of one configuration, rendered on first use.
+#[derive(Debug)]
+pub struct ServedSpec {
+    config: Arc<Config>,
+    rendered: OnceLock<Result<Rendered, String>>,
+}
+
+impl ServedSpec {
+    pub fn new(config: Arc<Config>) -> ServedSpec {
+        ServedSpec {
+            config,
+            rendered: OnceLock::new(),
+        }
+    }
+
+    /// The renderings, made by the first call (an error is kept too: the
+    /// canonical document is built in, so it cannot change).
+    pub fn rendered(&self) -> Result<&Rendered, &str> {
+        self.rendered
+            .get_or_init(|| Rendered::of(&self.config).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     /// A static asset for the HTML page, from the configured directory. Only
     /// plain file names are served: no separators, no dot files.
     pub fn asset(&self, name: &str) -> Option<(Vec<u8>, &'static str)> {
-        let dir = self.assets_dir.as_ref()?;
+        let dir = self.config.headless.specification_assets_dir.as_ref()?;
         let safe = !name.is_empty()
             && !name.starts_with('.')
             && name
@@ -176,5 +202,25 @@ fn pin_client(doc: &mut Value, client: &str) {
         for name in CLIENT_PARAMS {
             params.remove(name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_on_first_use_and_kept() {
+        let spec = ServedSpec::new(Arc::new(Config::default()));
+        assert!(
+            spec.rendered.get().is_none(),
+            "rendered before it was asked for"
+        );
+        let first = spec.rendered().expect("the canonical document renders");
+        assert!(first.json.starts_with('{') && first.json.contains("\"openapi\":\"3.0.3\""));
+        assert!(first.yaml.contains("openapi: 3.0.3"));
+        assert!(first.html.contains(REDOC_CDN));
+        let again = spec.rendered().expect("kept");
+        assert!(std::ptr::eq(first, again), "rendered twice");
     }
 }

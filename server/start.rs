@@ -16,8 +16,6 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error("database: {0}")]
     Db(#[from] crate::db::DbError),
-    #[error("{0}")]
-    Spec(#[from] crate::spec::SpecError),
     #[error("server address {0:?} is not a socket address")]
     Bind(String),
     #[error("the API description is inconsistent: {0}")]
@@ -199,7 +197,6 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     // database: it runs off the executor while the rest is built.
     let (url, max) = (config.database.url.clone(), config.database.max_connections);
     let opening = tokio::task::spawn_blocking(move || Db::open(&url, max));
-    let spec = ServedSpec::build(&config)?;
     let cors = CorsPolicy::new(&config.cors);
     let request_body_max_bytes = config.server.request_body_max_bytes;
     // dropshot's records go through `tracing`, whole lines on one stream.
@@ -215,6 +212,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         .await
         .map_err(|e| StartError::Server(format!("database connect task: {e}")))??;
     let config = Arc::new(config);
+    let spec = ServedSpec::new(config.clone());
     let passwords = crate::app::security::passwords::Passwords::new(&config.account);
     let rate_limiter = crate::app::security::ratelimit::RateLimiter::new(db.clone());
     let mailer = crate::email::sender::Mailer::new();

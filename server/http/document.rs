@@ -14,37 +14,49 @@ pub async fn openapi_document(
     let ctx = rqctx.context();
     let headers = response_headers(ctx, rqctx.request.headers());
     let served = ctx.config.headless.serve_specification;
-    let (body, content_type, status): (Vec<u8>, &str, StatusCode) = match document.name.as_str() {
-        "openapi.json" if served => (
-            ctx.spec.json.clone().into_bytes(),
-            "application/vnd.oai.openapi+json",
-            StatusCode::OK,
-        ),
-        "openapi.yaml" if served => (
-            ctx.spec.yaml.clone().into_bytes(),
-            "application/vnd.oai.openapi",
-            StatusCode::OK,
-        ),
-        "openapi.html" if served => (
-            ctx.spec.html.clone().into_bytes(),
-            "text/html; charset=utf-8",
-            StatusCode::OK,
-        ),
-        name => match ctx.spec.asset(name).filter(|_| served) {
-            Some((bytes, content_type)) => (bytes, content_type, StatusCode::OK),
-            None => {
-                let body = json!({
-                    "status": 404,
-                    "errors": [{"code": "not_found", "message": "There is nothing here."}],
-                });
-                (
-                    body.to_string().into_bytes(),
-                    "application/json",
-                    StatusCode::NOT_FOUND,
+    let failed = |status: StatusCode, code: &str, message: &str| {
+        let body = json!({
+            "status": status.as_u16(),
+            "errors": [{"code": code, "message": message}],
+        });
+        (body.to_string().into_bytes(), "application/json", status)
+    };
+    let rendering = |name: &str| {
+        let kind = match name {
+            "openapi.json" => "application/vnd.oai.openapi+json",
+            "openapi.yaml" => "application/vnd.oai.openapi",
+            "openapi.html" => "text/html; charset=utf-8",
+            _ => return None,
+        };
+        Some(match ctx.spec.rendered() {
+            Ok(rendered) => {
+                let text = match name {
+                    "openapi.json" => &rendered.json,
+                    "openapi.yaml" => &rendered.yaml,
+                    _ => &rendered.html,
+                };
+                (text.clone().into_bytes(), kind, StatusCode::OK)
+            }
+            Err(error) => {
+                tracing::error!(%error, "the served document cannot be rendered");
+                failed(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "The server could not render the document.",
                 )
             }
-        },
+        })
     };
+    let name = document.name.as_str();
+    let answer = match served.then(|| rendering(name)).flatten() {
+        Some(answer) => Some(answer),
+        None => served
+            .then(|| ctx.spec.asset(name))
+            .flatten()
+            .map(|(bytes, content_type)| (bytes, content_type, StatusCode::OK)),
+    };
+    let (body, content_type, status): (Vec<u8>, &str, StatusCode) = answer
+        .unwrap_or_else(|| failed(StatusCode::NOT_FOUND, "not_found", "There is nothing here."));
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().extend(headers);
