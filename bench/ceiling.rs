@@ -17,7 +17,8 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
-const BODY: &str = r#"{"status": 200, "data": {"account": {"login_methods": ["email"], "is_open_for_signup": true, "email_verification_by_code_enabled": false, "login_by_code_enabled": false, "password_reset_by_code_enabled": false, "authentication_method": "email"}}}"#;
+/// The fixed answer, shared with the other reference (`bench/fixed_body.json`).
+const BODY: &str = include_str!("fixed_body.json");
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {

@@ -15,7 +15,8 @@ use dropshot::{
 };
 use http::{header, HeaderValue, Response};
 
-const BODY: &str = r#"{"status": 200, "data": {"account": {"login_methods": ["email"], "is_open_for_signup": true, "email_verification_by_code_enabled": false, "login_by_code_enabled": false, "password_reset_by_code_enabled": false, "authentication_method": "email"}}}"#;
+/// The fixed answer, shared with the other reference (`bench/fixed_body.json`).
+const BODY: &str = include_str!("fixed_body.json");
 
 #[endpoint { method = GET, path = "/_allauth/app/v1/config" }]
 async fn fixed(_rqctx: RequestContext<()>) -> Result<Response<Body>, HttpError> {
