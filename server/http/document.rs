@@ -48,13 +48,14 @@ pub async fn openapi_document(
         })
     };
     let name = document.name.as_str();
-    let answer = match served.then(|| rendering(name)).flatten() {
-        Some(answer) => Some(answer),
-        None => served
-            .then(|| ctx.spec.asset(name))
-            .flatten()
-            .map(|(bytes, content_type)| (bytes, content_type, StatusCode::OK)),
-    };
+    let answer = served
+        .then(|| {
+            rendering(name).or_else(|| {
+                let (bytes, content_type) = ctx.spec.asset(name)?;
+                Some((bytes, content_type, StatusCode::OK))
+            })
+        })
+        .flatten();
     let (body, content_type, status): (Vec<u8>, &str, StatusCode) = answer
         .unwrap_or_else(|| failed(StatusCode::NOT_FOUND, "not_found", "There is nothing here."));
     let mut response = Response::new(Body::from(body));
