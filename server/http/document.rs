@@ -6,6 +6,7 @@ use http::{HeaderValue, Response, StatusCode};
 use serde_json::json;
 
 use crate::http::{response_headers, ServerContext};
+use crate::spec::Rendered;
 
 pub async fn openapi_document(
     rqctx: RequestContext<ServerContext>,
@@ -22,21 +23,14 @@ pub async fn openapi_document(
         (body.to_string().into_bytes(), "application/json", status)
     };
     let rendering = |name: &str| {
-        let kind = match name {
-            "openapi.json" => "application/vnd.oai.openapi+json",
-            "openapi.yaml" => "application/vnd.oai.openapi",
-            "openapi.html" => "text/html; charset=utf-8",
+        let (kind, text): (_, fn(&Rendered) -> &String) = match name {
+            "openapi.json" => ("application/vnd.oai.openapi+json", |r| &r.json),
+            "openapi.yaml" => ("application/vnd.oai.openapi", |r| &r.yaml),
+            "openapi.html" => ("text/html; charset=utf-8", |r| &r.html),
             _ => return None,
         };
         Some(match ctx.spec.rendered() {
-            Ok(rendered) => {
-                let text = match name {
-                    "openapi.json" => &rendered.json,
-                    "openapi.yaml" => &rendered.yaml,
-                    _ => &rendered.html,
-                };
-                (text.clone().into_bytes(), kind, StatusCode::OK)
-            }
+            Ok(rendered) => (text(rendered).clone().into_bytes(), kind, StatusCode::OK),
             Err(error) => {
                 tracing::error!(%error, "the served document cannot be rendered");
                 failed(
