@@ -17,8 +17,8 @@
 //!   the caches.
 //! * **PostgreSQL** (several instances may share it): permanent triggers
 //!   (migration `session_cache_notify`) send `NOTIFY allauth_changes` with
-//!   `s<id>` or `u<id>`. Each instance has one listening connection on a
-//!   thread of its own. Before a cache answers a request,
+//!   `s<id>` or `u<id>`. Each instance has one listening connection
+//!   (`super::listener`). Before a cache answers a request,
 //!   [`Db::caught_up`] makes it exact: the listener sends a marker of its own
 //!   through the same channel and waits for it to come back. PostgreSQL
 //!   delivers notifications in commit order, so every change committed
@@ -29,31 +29,16 @@
 //! [`Db::caught_up`]: super::Db::caught_up
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 
 /// The channel of the PostgreSQL triggers and of the listeners' markers.
 pub const CHANNEL: &str = "allauth_changes";
-
-/// How long a request waits for its marker before it reads the database
-/// itself.
-const CATCH_UP_TIMEOUT: Duration = Duration::from_millis(250);
-
-/// How often the listener looks at its socket while nothing is asked of it
-/// (to keep its buffer short); while a marker is out it looks much more
-/// often ([`MARKER_POLL`]).
-const IDLE_DRAIN: Duration = Duration::from_millis(50);
-const MARKER_POLL: Duration = Duration::from_micros(50);
-/// A marker that has not come back in this long means a dead connection.
-const MARKER_TIMEOUT: Duration = Duration::from_secs(2);
-/// Pause before connecting again after the listener lost its connection.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 
 /// How often the SQLite watcher looks for writes by other processes.
 pub const SQLITE_POLL: Duration = Duration::from_millis(200);
@@ -80,7 +65,7 @@ impl Change {
     }
 
     /// A PostgreSQL trigger's payload: `s<id>` or `u<id>`.
-    fn parse(payload: &str) -> Option<Change> {
+    pub(super) fn parse(payload: &str) -> Option<Change> {
         let (kind, id) = payload.split_at_checked(1)?;
         Change::of(kind, id.parse().ok()?)
     }
@@ -183,7 +168,7 @@ pub(super) struct Feed {
     sqlite_path: OnceLock<String>,
     /// Bumped after migrations: SQLite connections make their triggers again.
     pub(super) schema_generation: AtomicU64,
-    listener: OnceLock<Arc<Listener>>,
+    listener: OnceLock<Arc<super::listener::Listener>>,
 }
 
 impl Feed {
@@ -246,8 +231,12 @@ impl Feed {
         self.sink.set(sink).is_ok()
     }
 
-    pub(super) fn start_listener(&self, listener: Arc<Listener>) {
+    pub(super) fn start_listener(&self, listener: Arc<super::listener::Listener>) {
         let _ = self.listener.set(listener);
+    }
+
+    pub(super) fn listener_kind(&self) -> Option<super::listener::ListenerKind> {
+        self.listener.get().map(|listener| listener.kind())
     }
 
     /// See [`super::Db::caught_up`].
@@ -257,183 +246,6 @@ impl Feed {
             // SQLite: the sink has every change of this process already.
             None => true,
         }
-    }
-}
-
-/// Marker bookkeeping between requests and the listener thread.
-#[derive(Debug, Default)]
-struct Markers {
-    /// The highest marker a request waits for.
-    wanted: u64,
-    /// The highest marker sent.
-    sent: u64,
-    /// Whether the listener waits for a request to want a marker (only
-    /// then does a request wake it: a wake is a system call).
-    idle: bool,
-}
-
-/// The PostgreSQL listener of one instance.
-pub(super) struct Listener {
-    url: String,
-    /// Tells this instance's markers from other instances'.
-    instance: u64,
-    markers: Mutex<Markers>,
-    wake: Condvar,
-    /// The highest marker that came back.
-    back: tokio::sync::watch::Sender<u64>,
-    /// Whether the listening connection is up (else requests do not wait).
-    up: AtomicBool,
-}
-
-impl Listener {
-    pub(super) fn new(url: String) -> Arc<Listener> {
-        Arc::new(Listener {
-            url,
-            instance: rand::random(),
-            markers: Mutex::default(),
-            wake: Condvar::new(),
-            back: tokio::sync::watch::Sender::new(0),
-            up: AtomicBool::new(false),
-        })
-    }
-
-    /// Runs the listener on a thread of its own while `feed` lives.
-    pub(super) fn spawn(
-        self: &Arc<Self>,
-        feed: Weak<Feed>,
-        sink: Arc<dyn ChangeSink>,
-    ) -> std::io::Result<()> {
-        let listener = self.clone();
-        std::thread::Builder::new()
-            .name("allauth-changes".into())
-            .spawn(move || listener.run(&feed, &*sink))
-            .map(|_| ())
-    }
-
-    /// Whether every change committed before this call has reached the sink
-    /// (false when the listener is down or slow: then read the database).
-    async fn caught_up(&self) -> bool {
-        if !self.up.load(Ordering::Acquire) {
-            return false;
-        }
-        let (target, idle) = {
-            let Ok(mut markers) = self.markers.lock() else {
-                return false;
-            };
-            // A marker already sent may have left before this request came:
-            // wait for the next one.
-            let target = markers.sent + 1;
-            markers.wanted = markers.wanted.max(target);
-            (target, markers.idle)
-        };
-        if idle {
-            self.wake.notify_one();
-        }
-        let mut back = self.back.subscribe();
-        let came_back =
-            tokio::time::timeout(CATCH_UP_TIMEOUT, back.wait_for(|&n| n >= target)).await;
-        matches!(came_back, Ok(Ok(_)))
-    }
-
-    fn run(&self, feed: &Weak<Feed>, sink: &dyn ChangeSink) {
-        let stopping = || feed.strong_count() == 0;
-        while !stopping() {
-            match PgConnection::establish(&self.url) {
-                Ok(mut conn) => {
-                    if let Err(error) = self.listen(&mut conn, feed, sink) {
-                        tracing::warn!(%error, "change feed: listening connection lost");
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "change feed: cannot connect"),
-            }
-            self.up.store(false, Ordering::Release);
-            if !stopping() {
-                std::thread::sleep(RECONNECT_PAUSE);
-            }
-        }
-    }
-
-    /// Listens on `conn` until it fails or the feed stops.
-    fn listen(
-        &self,
-        conn: &mut PgConnection,
-        feed: &Weak<Feed>,
-        sink: &dyn ChangeSink,
-    ) -> Result<(), String> {
-        diesel::sql_query(format!("LISTEN {CHANNEL}"))
-            .execute(conn)
-            .map_err(|e| e.to_string())?;
-        // Whatever changed while nobody listened is unknown.
-        sink.apply(&[Change::Everything]);
-        self.up.store(true, Ordering::Release);
-        let mut back = 0;
-        loop {
-            let marker = {
-                let mut markers = self.markers.lock().map_err(|e| e.to_string())?;
-                markers.idle = true;
-                let (mut markers, _) = self
-                    .wake
-                    .wait_timeout_while(markers, IDLE_DRAIN, |m| m.wanted <= m.sent)
-                    .map_err(|e| e.to_string())?;
-                markers.idle = false;
-                if feed.strong_count() == 0 {
-                    return Ok(());
-                }
-                (markers.wanted > markers.sent).then(|| {
-                    markers.sent = markers.wanted;
-                    markers.sent
-                })
-            };
-            let Some(marker) = marker else {
-                back = self.drain(conn, sink, back)?;
-                continue;
-            };
-            diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<diesel::sql_types::Text, _>(CHANNEL)
-                .bind::<diesel::sql_types::Text, _>(format!("m{:x}.{marker}", self.instance))
-                .execute(conn)
-                .map_err(|e| e.to_string())?;
-            let sent_at = Instant::now();
-            loop {
-                back = self.drain(conn, sink, back)?;
-                if back >= marker {
-                    break;
-                }
-                if sent_at.elapsed() > MARKER_TIMEOUT {
-                    return Err("a marker did not come back".into());
-                }
-                std::thread::sleep(MARKER_POLL);
-            }
-        }
-    }
-
-    /// Applies the notifications that arrived; returns the highest marker
-    /// of this instance seen, published after the changes before it.
-    fn drain(
-        &self,
-        conn: &mut PgConnection,
-        sink: &dyn ChangeSink,
-        back: u64,
-    ) -> Result<u64, String> {
-        let mut changes = Vec::new();
-        let mut highest = back;
-        let own = format!("m{:x}.", self.instance);
-        for notification in conn.notifications_iter() {
-            let notification = notification.map_err(|e| e.to_string())?;
-            let payload = notification.payload.as_str();
-            if let Some(marker) = payload.strip_prefix(own.as_str()) {
-                highest = highest.max(marker.parse().unwrap_or(0));
-            } else if let Some(change) = Change::parse(payload) {
-                changes.push(change);
-            }
-        }
-        if !changes.is_empty() {
-            sink.apply(&changes);
-        }
-        if highest > back {
-            self.back.send_replace(highest);
-        }
-        Ok(highest)
     }
 }
 

@@ -100,6 +100,8 @@ pub mod authenticators;
 pub mod changes;
 pub mod email_addresses;
 pub mod import;
+mod listener;
+pub use listener::ListenerKind;
 pub mod mail_outbox;
 pub mod phone_numbers;
 pub mod rate_limits;
@@ -442,7 +444,7 @@ impl Db {
         }
         let spawned = match &*self.target {
             Target::Postgres(url) => {
-                let listener = changes::Listener::new(url.clone());
+                let listener = listener::Listener::new(url.clone());
                 self.feed.start_listener(listener.clone());
                 listener.spawn(Arc::downgrade(&self.feed), sink)
             }
@@ -462,6 +464,12 @@ impl Db {
     /// False when it cannot tell (no listener, or one that is down).
     pub async fn caught_up(&self) -> bool {
         self.feed.sink().is_some() && self.feed.caught_up().await
+    }
+
+    /// How the PostgreSQL change feed holds its listening connection (see
+    /// [`Db::watch`]); `None` on SQLite and before `watch`.
+    pub fn change_listener(&self) -> Option<ListenerKind> {
+        self.feed.listener_kind()
     }
 
     /// Which backend this pool talks to.

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use allauth_server::config::{Config, JwtAlgorithm, TokenStrategy};
-use allauth_server::db::Db;
+use allauth_server::db::{Db, ListenerKind};
 use diesel::RunQueryDsl;
 use serde_json::json;
 
@@ -208,4 +208,112 @@ async fn a_writer_outside_the_server_is_seen() {
         },
     )
     .await;
+}
+
+/// The PostgreSQL listener holds its connection on the executor
+/// (tokio-postgres) when the URL allows it, and on a thread through libpq
+/// when the URL has an option only libpq knows. Either way a logout on B is
+/// in A's next answer, also after PostgreSQL ended A's listening connection
+/// (A listens again, and its cache answers again). Expects no `PG…`
+/// environment variable, as in CI.
+#[tokio::test]
+async fn both_listeners_keep_the_cache_exact_across_a_lost_connection() {
+    if std::env::var("TEST_DATABASE_URL").is_err() {
+        return;
+    }
+    for (option, kind) in [
+        ("", ListenerKind::Executor),
+        (
+            "?fallback_application_name=allauth-tests",
+            ListenerKind::Thread,
+        ),
+    ] {
+        let a = TestServer::start(Backend::Postgres, |config| {
+            config.database.url.push_str(option);
+        })
+        .await;
+        assert_eq!(a.server.context().db.change_listener(), Some(kind));
+        let b = a.start_sharing(|_| {}).await;
+        let id = user(&a, "eve", "eve@example.com", true, Some(PASSWORD)).await;
+        let url = a.server.context().config.database.url.clone();
+        for round in 0..2 {
+            if round == 1 {
+                let ended = end_listening_connections(&url).await;
+                assert!(ended > 0, "{kind:?}: no listening connection to end");
+                listening_again(&a, &url).await;
+            }
+            let token = session_for(&a, "app", id, now_secs()).await;
+            assert_eq!(check(&a, "app", &token).await.0, 200);
+            assert_eq!(check(&a, "app", &token).await.0, 200);
+            let (status, _) = Agent::with_token(&b, "app", &token)
+                .call("DELETE", "auth/session", None)
+                .await;
+            assert_eq!(status, 401);
+            assert_eq!(
+                check(&a, "app", &token).await.0,
+                410,
+                "{kind:?}, round {round}"
+            );
+        }
+        b.stop().await;
+        a.stop().await;
+    }
+}
+
+/// The listeners' connections: the last statement each ran is a marker or
+/// its `LISTEN`.
+const LISTENING: &str = "FROM pg_stat_activity WHERE datname = current_database() \
+     AND pid <> pg_backend_pid() AND (query LIKE 'SELECT pg_notify%' OR query LIKE 'LISTEN %')";
+
+/// Ends the listening connections of the database at `url`.
+async fn end_listening_connections(url: &str) -> usize {
+    let pool = admin_pool(url).await;
+    // OFFSET 0 keeps the filter apart: no other backend is ended.
+    let sql = format!(
+        "SELECT pid AS ended FROM (SELECT pid {LISTENING} OFFSET 0) AS l \
+         WHERE pg_terminate_backend(pid)"
+    );
+    pool.run(move |conn| Ok(diesel::sql_query(sql).load::<Ended>(conn)?.len()))
+        .await
+        .expect("terminate")
+}
+
+/// Waits until A listens again: a session check on A sends a marker on a
+/// connection younger than the call.
+async fn listening_again(a: &TestServer, url: &str) {
+    let pool = admin_pool(url).await;
+    let since = now_secs();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let id = user(a, "lis", "lis@example.com", true, Some(PASSWORD)).await;
+    let token = session_for(a, "app", id, now_secs()).await;
+    loop {
+        assert_eq!(check(a, "app", &token).await.0, 200);
+        let sql = format!(
+            "SELECT pid AS ended {LISTENING} AND extract(epoch FROM backend_start) >= {since}"
+        );
+        let young = pool
+            .run(move |conn| Ok(diesel::sql_query(sql).load::<Ended>(conn)?.len()))
+            .await
+            .expect("listening connections");
+        if young > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "A does not listen again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Ended {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    #[allow(dead_code)]
+    ended: i32,
+}
+
+async fn admin_pool(url: &str) -> Db {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || Db::connect(&url, 1))
+        .await
+        .expect("connect task")
+        .expect("a pool of its own")
 }
