@@ -19,8 +19,8 @@
 //!   (migration `session_cache_notify`) send `NOTIFY allauth_changes` with
 //!   `s<id>` or `u<id>`. Each instance has one listening connection
 //!   (`super::listener`). Before a cache answers a request,
-//!   [`Db::caught_up`] makes it exact: the listener sends a marker of its own
-//!   through the same channel and waits for it to come back. PostgreSQL
+//!   [`Db::caught_up`] makes it exact: the listener sends a marker on a
+//!   channel of its own and waits for it to come back. PostgreSQL
 //!   delivers notifications in commit order, so every change committed
 //!   before the request arrived has been applied by then. One marker serves
 //!   every request that arrived before it was sent.
@@ -37,7 +37,8 @@ use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 
-/// The channel of the PostgreSQL triggers and of the listeners' markers.
+/// The channel of the PostgreSQL triggers (each listener's markers go to
+/// this name with a suffix of its own).
 pub const CHANNEL: &str = "allauth_changes";
 
 /// How often the SQLite watcher looks for writes by other processes.

@@ -1,12 +1,14 @@
 //! The PostgreSQL listener of one instance: it hears the triggers'
 //! notifications (`super::changes`) and answers [`Listener::caught_up`]
-//! with markers of its own sent through the same channel.
+//! with markers of its own.
 //!
-//! PostgreSQL delivers notifications to a listener in commit order, and a
-//! backend that has just committed a `NOTIFY` sends everything queued up to
-//! it before it says it is ready again. So once this instance's marker is
-//! back, every change committed before the marker was sent has been applied.
-//! One marker serves every request that arrived before it was sent.
+//! PostgreSQL keeps one queue of notifications, in commit order, and hands
+//! each listener those of the channels it listens on (the triggers' and this
+//! instance's own marker channel) in that order; a backend that has just
+//! committed a `NOTIFY` sends everything queued up to it before it says it
+//! is ready again. So once this instance's marker is back, every change
+//! committed before the marker was sent has been applied. One marker serves
+//! every request that arrived before it was sent.
 //!
 //! Two ways to hold the connection, one protocol:
 //! * **On the executor** (tokio-postgres), when that client connects as
@@ -25,6 +27,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
 
@@ -116,8 +119,10 @@ pub(super) struct Listener {
     url: String,
     /// Set when the listener runs on the executor.
     executor: Option<tokio_postgres::Config>,
-    /// Tells this instance's markers from other instances'.
-    own_prefix: String,
+    /// The channel of this instance's markers: other instances' listeners
+    /// do not hear them (PostgreSQL hands a listener only the channels it
+    /// listens on, in the one order of all notifications).
+    marker_channel: String,
     markers: Mutex<Markers>,
     wake: tokio::sync::Notify,
     /// The highest marker that came back.
@@ -137,7 +142,7 @@ impl Listener {
         Arc::new(Listener {
             url,
             executor,
-            own_prefix: format!("m{:x}.", rand::random::<u64>()),
+            marker_channel: format!("{CHANNEL}_m{:016x}", rand::random::<u64>()),
             markers: Mutex::default(),
             wake: tokio::sync::Notify::new(),
             back: tokio::sync::watch::Sender::new(0),
@@ -222,15 +227,27 @@ impl Listener {
         }))
     }
 
-    /// Takes one notification: a marker of this instance raises
-    /// `highest`, a change joins `changes`, other instances' markers are
-    /// left.
-    fn take_notification(&self, payload: &str, changes: &mut Vec<Change>, highest: &mut u64) {
-        if let Some(marker) = payload.strip_prefix(self.own_prefix.as_str()) {
-            *highest = (*highest).max(marker.parse().unwrap_or(0));
-        } else if let Some(change) = Change::parse(payload) {
-            changes.push(change);
+    /// Takes one notification: a marker raises `highest`, a change joins
+    /// `changes`.
+    fn take_notification(
+        &self,
+        channel: &str,
+        payload: &str,
+        changes: &mut Vec<Change>,
+        highest: &mut u64,
+    ) {
+        if channel == self.marker_channel {
+            *highest = (*highest).max(payload.parse().unwrap_or(0));
+        } else if channel == CHANNEL {
+            if let Some(change) = Change::parse(payload) {
+                changes.push(change);
+            }
         }
+    }
+
+    /// Listens to the triggers' channel and to this instance's markers.
+    fn listen_statement(&self) -> String {
+        format!("LISTEN {CHANNEL}; LISTEN {}", self.marker_channel)
     }
 
     /// Applies `changes`, then publishes `highest` if it is above
@@ -304,7 +321,7 @@ impl Listener {
         let receive = std::future::poll_fn(|cx| loop {
             match connection.poll_message(cx) {
                 Poll::Ready(Some(Ok(tokio_postgres::AsyncMessage::Notification(n)))) => {
-                    self.take_notification(n.payload(), &mut changes, &mut highest);
+                    self.take_notification(n.channel(), n.payload(), &mut changes, &mut highest);
                 }
                 Poll::Ready(Some(Ok(_))) => {}
                 Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error.to_string())),
@@ -317,7 +334,7 @@ impl Listener {
         });
         let send = async {
             client
-                .batch_execute(&format!("LISTEN {CHANNEL}"))
+                .batch_execute(&self.listen_statement())
                 .await
                 .map_err(|e| e.to_string())?;
             let notify = client
@@ -329,8 +346,9 @@ impl Listener {
                 let Some(marker) = self.next_marker().await? else {
                     continue;
                 };
-                let payload = format!("{}{marker}", self.own_prefix);
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&CHANNEL, &payload];
+                let payload = marker.to_string();
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+                    [&self.marker_channel, &payload];
                 let sent = client.execute(&notify, &params);
                 match tokio::time::timeout(MARKER_TIMEOUT, sent).await {
                     Ok(Ok(_)) => {}
@@ -382,8 +400,7 @@ impl Listener {
         feed: &Weak<Feed>,
         sink: &dyn ChangeSink,
     ) -> Result<(), String> {
-        diesel::sql_query(format!("LISTEN {CHANNEL}"))
-            .execute(conn)
+        conn.batch_execute(&self.listen_statement())
             .map_err(|e| e.to_string())?;
         self.listening(sink);
         let mut back = *self.back.borrow();
@@ -393,8 +410,8 @@ impl Listener {
                 continue;
             };
             diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<diesel::sql_types::Text, _>(CHANNEL)
-                .bind::<diesel::sql_types::Text, _>(format!("{}{marker}", self.own_prefix))
+                .bind::<diesel::sql_types::Text, _>(&self.marker_channel)
+                .bind::<diesel::sql_types::Text, _>(marker.to_string())
                 .execute(conn)
                 .map_err(|e| e.to_string())?;
             let sent_at = Instant::now();
@@ -424,7 +441,12 @@ impl Listener {
         let mut highest = back;
         for notification in conn.notifications_iter() {
             let notification = notification.map_err(|e| e.to_string())?;
-            self.take_notification(&notification.payload, &mut changes, &mut highest);
+            self.take_notification(
+                &notification.channel,
+                &notification.payload,
+                &mut changes,
+                &mut highest,
+            );
         }
         let mut published = back;
         self.publish(sink, &mut changes, highest, &mut published);
