@@ -43,6 +43,10 @@ const BUCKETS: [f64; 14] = [
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often recorded histogram samples are folded into their buckets when
+/// nobody scrapes (the recorder keeps every sample until then).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process's recorder, installed on first use (one per process: the
 /// `metrics` facade is global). `None` if another recorder was installed.
 fn handle() -> Option<&'static PrometheusHandle> {
@@ -51,14 +55,27 @@ fn handle() -> Option<&'static PrometheusHandle> {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("seconds".into()), &BUCKETS)
                 .ok()?;
-            builder.install_recorder().ok()
+            let handle = builder.install_recorder().ok()?;
+            let upkeep = handle.clone();
+            let started = std::thread::Builder::new()
+                .name("allauth-metrics".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                });
+            if let Err(error) = started {
+                tracing::warn!(%error, "metrics: no upkeep thread; histograms grow until scraped");
+            }
+            Some(handle)
         })
         .as_ref()
 }
 
-/// Starts recording (before the first request).
-pub fn install() {
-    let _ = handle();
+/// Whether anything records: only with a metrics listener. Without one
+/// there is no recorder, the `metrics` calls do nothing, and a request
+/// costs no bookkeeping.
+fn recording() -> bool {
+    matches!(HANDLE.get(), Some(Some(_)))
 }
 
 /// The metrics of one operation, registered once (registering builds and
@@ -74,6 +91,9 @@ static OPERATIONS: std::sync::LazyLock<
 
 /// One answered API call.
 pub fn request(operation: &str, status: StatusCode, took: Duration) {
+    if !recording() {
+        return;
+    }
     let status = status.as_u16();
     let Ok(mut operations) = OPERATIONS.lock() else {
         return;
@@ -205,9 +225,9 @@ async fn metrics_endpoint(
     Ok(response)
 }
 
-/// Starts the metrics listener on `bind`.
+/// Starts recording and the metrics listener on `bind`.
 pub fn serve(bind: SocketAddr, db: Db) -> Result<HttpServer<MetricsContext>, String> {
-    install();
+    let _ = handle();
     let mut api = ApiDescription::new();
     api.register(metrics_endpoint).map_err(|e| e.to_string())?;
     let config = ConfigDropshot {

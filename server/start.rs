@@ -265,10 +265,12 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             crate::app::sessions::session_store::SessionStore::cached(db.clone(), cache)
         }
     };
-    crate::metrics::install();
     let metrics_bind = config.server.metrics_addr()?;
     let metrics_db = db.clone();
-    let remote = crate::app::social::remote::Remote::new(config.socialaccount.requests_timeout);
+    let remote = crate::app::social::remote::Remote::new(
+        config.socialaccount.requests_timeout,
+        config.socialaccount.enabled && !config.socialaccount.providers.is_empty(),
+    );
     let context = ServerContext {
         services: crate::app::services::Services {
             config,

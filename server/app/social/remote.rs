@@ -100,9 +100,10 @@ pub struct Authorization {
 
 /// The HTTP client and caches shared by every request.
 pub struct Remote {
-    /// Built on a thread of its own from start (loading the system's root
-    /// certificates takes about 20 ms, which start-up does not wait for),
-    /// or by the first request that needs it first.
+    /// Built on a thread of its own from start when providers are
+    /// configured (loading the system's root certificates takes about
+    /// 20 ms, which start-up does not wait for), else by the first request
+    /// that needs it.
     http: Arc<OnceLock<reqwest::Client>>,
     timeout_secs: u64,
     discovery: Mutex<HashMap<String, (Arc<Value>, Instant)>>,
@@ -116,18 +117,24 @@ impl std::fmt::Debug for Remote {
 }
 
 impl Remote {
-    pub fn new(timeout_secs: u64) -> Remote {
+    /// With `early`, the client is built now on a thread of its own;
+    /// without, by the first request that needs it (no provider configured:
+    /// none should, and a server that talks to no provider does not keep
+    /// TLS roots and HTTP client code in memory).
+    pub fn new(timeout_secs: u64, early: bool) -> Remote {
         let http = Arc::new(OnceLock::new());
-        let early = http.clone();
-        let built = std::thread::Builder::new()
-            .name("allauth-http-client".into())
-            .spawn(move || {
-                if let Ok(client) = http_client(timeout_secs) {
-                    let _ = early.set(client);
-                }
-            });
-        if let Err(error) = built {
-            tracing::warn!(%error, "provider HTTP client: no thread to build it early");
+        if early {
+            let early = http.clone();
+            let built = std::thread::Builder::new()
+                .name("allauth-http-client".into())
+                .spawn(move || {
+                    if let Ok(client) = http_client(timeout_secs) {
+                        let _ = early.set(client);
+                    }
+                });
+            if let Err(error) = built {
+                tracing::warn!(%error, "provider HTTP client: no thread to build it early");
+            }
         }
         Remote {
             http,
