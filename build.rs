@@ -58,11 +58,12 @@ fn hot_text() {
     println!("cargo:rerun-if-env-changed=ALLAUTH_UNGROUPED_TEXT");
     println!("cargo:rerun-if-changed={HOT_TEXT}");
     let var = |key: &str| std::env::var(key).unwrap_or_default();
+    let script = Path::new(&var("CARGO_MANIFEST_DIR")).join(HOT_TEXT);
     if var("CARGO_CFG_TARGET_OS") == "linux"
         && var("PROFILE") == "release"
         && std::env::var_os("ALLAUTH_UNGROUPED_TEXT").is_none()
+        && script.is_file()
     {
-        let script = Path::new(&var("CARGO_MANIFEST_DIR")).join(HOT_TEXT);
         println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
     }
 }
