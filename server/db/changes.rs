@@ -19,11 +19,13 @@
 //!   (migration `session_cache_notify`) send `NOTIFY allauth_changes` with
 //!   `s<id>` or `u<id>`. Each instance has one listening connection
 //!   (`super::listener`). Before a cache answers a request,
-//!   [`Db::caught_up`] makes it exact: the listener sends a marker on a
-//!   channel of its own and waits for it to come back. PostgreSQL
-//!   delivers notifications in commit order, so every change committed
-//!   before the request arrived has been applied by then. One marker serves
-//!   every request that arrived before it was sent.
+//!   [`Db::caught_up`] makes it exact: the listener sends an empty query
+//!   on its connection and waits for the answer. PostgreSQL hands a
+//!   listening connection every notification it has been signalled for
+//!   before it reads the next query, and a notifying transaction signals
+//!   before its client hears of the commit; so every change committed
+//!   before the request arrived has been applied by then. One round trip
+//!   serves every request that arrived before it was sent.
 //!
 //! [`Db::run`]: super::Db::run
 //! [`Db::caught_up`]: super::Db::caught_up
@@ -37,8 +39,7 @@ use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 
-/// The channel of the PostgreSQL triggers (each listener's markers go to
-/// this name with a suffix of its own).
+/// The channel of the PostgreSQL triggers.
 pub const CHANNEL: &str = "allauth_changes";
 
 /// How often the SQLite watcher looks for writes by other processes.

@@ -1,14 +1,19 @@
 //! The PostgreSQL listener of one instance: it hears the triggers'
 //! notifications (`super::changes`) and answers [`Listener::caught_up`]
-//! with markers of its own.
+//! with round trips on its connection.
 //!
-//! PostgreSQL keeps one queue of notifications, in commit order, and hands
-//! each listener those of the channels it listens on (the triggers' and this
-//! instance's own marker channel) in that order; a backend that has just
-//! committed a `NOTIFY` sends everything queued up to it before it says it
-//! is ready again. So once this instance's marker is back, every change
-//! committed before the marker was sent has been applied. One marker serves
-//! every request that arrived before it was sent.
+//! A committing transaction that notified signals every backend listening
+//! on its channels before its client hears that it committed, and a
+//! listening backend hands its client every notification it was signalled
+//! for before it reads the client's next message (PostgreSQL checks for
+//! them whenever a read from the client returns). The triggers' transactions
+//! commit in queue order (`NOTIFY` takes a cluster-wide lock until commit).
+//! So when a statement sent on the listening connection has been answered,
+//! every change committed before it was sent has arrived ahead of the
+//! answer and has been applied. The statement is an empty query, which
+//! PostgreSQL answers without planning or a transaction of its own
+//! (`CHECK_STATEMENT`); one round trip serves every request that arrived
+//! before it was sent.
 //!
 //! Two ways to hold the connection, one protocol:
 //! * **On the executor** (tokio-postgres), when that client connects as
@@ -29,22 +34,28 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::{Connection, RunQueryDsl};
+use diesel::Connection;
 
 use super::changes::{Change, ChangeSink, Feed, CHANNEL};
 
-/// How long a request waits for its marker before it reads the database
+/// How long a request waits for a round trip before it reads the database
 /// itself.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_millis(250);
 /// How often an idle listener looks whether its server has stopped (and,
-/// on libpq, reads its socket to keep the buffer short); while a marker is
-/// out, the libpq listener looks much more often ([`MARKER_POLL`]).
+/// on libpq, reads its socket to keep the buffer short).
 const IDLE_WAIT: Duration = Duration::from_millis(50);
-const MARKER_POLL: Duration = Duration::from_micros(50);
-/// A marker that has not come back in this long means a dead connection.
-const MARKER_TIMEOUT: Duration = Duration::from_secs(2);
+/// A round trip that has not come back in this long means a dead
+/// connection.
+const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Pause before connecting again after the listener lost its connection.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
+
+/// What the executor's listener sends for a round trip: a query with no
+/// statement (only this comment, which names it in `pg_stat_activity`).
+const CHECK_STATEMENT: &str = "/* allauth_changes: caught up */";
+/// The same on libpq, which diesel reads as an error when the query is
+/// empty: one constant row.
+const CHECK_STATEMENT_LIBPQ: &str = "/* allauth_changes: caught up */ SELECT 1";
 
 /// How the listener holds its connection (see the module's text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,16 +113,28 @@ fn unchecked_tls() -> Result<postgres_openssl::MakeTlsConnector, String> {
     Ok(postgres_openssl::MakeTlsConnector::new(builder.build()))
 }
 
-/// Marker bookkeeping between requests and the listener.
+/// Round-trip bookkeeping between requests and the listener; round trips
+/// are numbered from 1.
 #[derive(Debug, Default)]
-struct Markers {
-    /// The highest marker a request waits for.
+struct RoundTrips {
+    /// The highest round trip a request waits for.
     wanted: u64,
-    /// The highest marker sent.
-    sent: u64,
-    /// Whether the listener waits for a request to want a marker (only
+    /// The highest round trip started.
+    started: u64,
+    /// When the round trip under way started.
+    under_way_since: Option<Instant>,
+    /// Whether the listener waits for a request to want a round trip (only
     /// then does a request wake it).
     idle: bool,
+}
+
+impl RoundTrips {
+    /// Starts the round trip every waiting request wants; its number.
+    fn start(&mut self) -> u64 {
+        self.started = self.wanted;
+        self.under_way_since = Some(Instant::now());
+        self.started
+    }
 }
 
 /// The PostgreSQL listener of one instance.
@@ -119,14 +142,10 @@ pub(super) struct Listener {
     url: String,
     /// Set when the listener runs on the executor.
     executor: Option<tokio_postgres::Config>,
-    /// The channel of this instance's markers: other instances' listeners
-    /// do not hear them (PostgreSQL hands a listener only the channels it
-    /// listens on, in the one order of all notifications).
-    marker_channel: String,
-    markers: Mutex<Markers>,
+    round_trips: Mutex<RoundTrips>,
     wake: tokio::sync::Notify,
-    /// The highest marker that came back.
-    back: tokio::sync::watch::Sender<u64>,
+    /// The highest round trip answered, its notifications applied.
+    done: tokio::sync::watch::Sender<u64>,
     /// Whether the listening connection is up (else requests do not wait).
     up: AtomicBool,
 }
@@ -142,10 +161,9 @@ impl Listener {
         Arc::new(Listener {
             url,
             executor,
-            marker_channel: format!("{CHANNEL}_m{:016x}", rand::random::<u64>()),
-            markers: Mutex::default(),
+            round_trips: Mutex::default(),
             wake: tokio::sync::Notify::new(),
-            back: tokio::sync::watch::Sender::new(0),
+            done: tokio::sync::watch::Sender::new(0),
             up: AtomicBool::new(false),
         })
     }
@@ -186,88 +204,94 @@ impl Listener {
             return false;
         }
         let (target, idle) = {
-            let Ok(mut markers) = self.markers.lock() else {
+            let Ok(mut round_trips) = self.round_trips.lock() else {
                 return false;
             };
-            // A marker already sent may have left before this request came:
-            // wait for the next one.
-            let target = markers.sent + 1;
-            markers.wanted = markers.wanted.max(target);
-            (target, markers.idle)
+            // A round trip already started may have left before this
+            // request came: wait for the next one.
+            let target = round_trips.started + 1;
+            round_trips.wanted = round_trips.wanted.max(target);
+            (target, round_trips.idle)
         };
         if idle {
             self.wake.notify_one();
         }
-        let mut back = self.back.subscribe();
+        let mut done = self.done.subscribe();
         let came_back =
-            tokio::time::timeout(CATCH_UP_TIMEOUT, back.wait_for(|&n| n >= target)).await;
+            tokio::time::timeout(CATCH_UP_TIMEOUT, done.wait_for(|&n| n >= target)).await;
+        if came_back.is_err() {
+            self.stalled();
+        }
         matches!(came_back, Ok(Ok(_)))
     }
 
-    /// The next marker to send, once a request wants one; `None` after
-    /// [`IDLE_WAIT`] without.
-    async fn next_marker(&self) -> Result<Option<u64>, String> {
+    /// A request gave up waiting: if the round trip under way is older
+    /// than [`ROUND_TRIP_TIMEOUT`], requests stop waiting until one comes
+    /// back or the listener connects again. (libpq on the thread waits for
+    /// an answer with no limit of its own: a connection that died without
+    /// a word is found only by TCP's own timeouts.)
+    fn stalled(&self) {
+        let Ok(round_trips) = self.round_trips.lock() else {
+            return;
+        };
+        if round_trips
+            .under_way_since
+            .is_some_and(|since| since.elapsed() > ROUND_TRIP_TIMEOUT)
         {
-            let mut markers = self.markers.lock().map_err(|e| e.to_string())?;
-            if markers.wanted > markers.sent {
-                markers.idle = false;
-                markers.sent = markers.wanted;
-                return Ok(Some(markers.sent));
-            }
-            markers.idle = true;
+            self.up.store(false, Ordering::Release);
         }
-        // A request that wanted a marker since then has stored a wake-up:
-        // this wait ends at once.
-        let _ = tokio::time::timeout(IDLE_WAIT, self.wake.notified()).await;
-        let mut markers = self.markers.lock().map_err(|e| e.to_string())?;
-        markers.idle = false;
-        Ok((markers.wanted > markers.sent).then(|| {
-            markers.sent = markers.wanted;
-            markers.sent
-        }))
     }
 
-    /// Takes one notification: a marker raises `highest`, a change joins
-    /// `changes`.
-    fn take_notification(
-        &self,
-        channel: &str,
-        payload: &str,
-        changes: &mut Vec<Change>,
-        highest: &mut u64,
-    ) {
-        if channel == self.marker_channel {
-            *highest = (*highest).max(payload.parse().unwrap_or(0));
-        } else if channel == CHANNEL {
+    /// The next round trip to make, once a request wants one; `None` after
+    /// [`IDLE_WAIT`] without.
+    async fn next_round_trip(&self) -> Result<Option<u64>, String> {
+        {
+            let mut round_trips = self.round_trips.lock().map_err(|e| e.to_string())?;
+            if round_trips.wanted > round_trips.started {
+                round_trips.idle = false;
+                return Ok(Some(round_trips.start()));
+            }
+            round_trips.idle = true;
+        }
+        // A request that wanted a round trip since then has stored a
+        // wake-up: this wait ends at once.
+        let _ = tokio::time::timeout(IDLE_WAIT, self.wake.notified()).await;
+        let mut round_trips = self.round_trips.lock().map_err(|e| e.to_string())?;
+        round_trips.idle = false;
+        Ok((round_trips.wanted > round_trips.started).then(|| round_trips.start()))
+    }
+
+    /// Takes one notification of the triggers' channel into `changes`.
+    fn take_notification(channel: &str, payload: &str, changes: &mut Vec<Change>) {
+        if channel == CHANNEL {
             if let Some(change) = Change::parse(payload) {
                 changes.push(change);
             }
         }
     }
 
-    /// Listens to the triggers' channel and to this instance's markers.
-    fn listen_statement(&self) -> String {
-        format!("LISTEN {CHANNEL}; LISTEN {}", self.marker_channel)
-    }
-
-    /// Applies `changes`, then publishes `highest` if it is above
-    /// `published`: a request woken by a marker finds the changes before
-    /// it applied.
-    fn publish(
-        &self,
-        sink: &dyn ChangeSink,
-        changes: &mut Vec<Change>,
-        highest: u64,
-        published: &mut u64,
-    ) {
+    /// Applies `changes` (and empties it).
+    fn apply(sink: &dyn ChangeSink, changes: &mut Vec<Change>) {
         if !changes.is_empty() {
             sink.apply(changes);
             changes.clear();
         }
-        if highest > *published {
-            *published = highest;
-            self.back.send_replace(highest);
+    }
+
+    /// Round trip `number` has been answered and the notifications that
+    /// came before its answer applied: the requests waiting for it go on.
+    fn round_trip_done(&self, number: u64) {
+        if let Ok(mut round_trips) = self.round_trips.lock() {
+            round_trips.under_way_since = None;
         }
+        // Requests may have stopped waiting for a stalled round trip; the
+        // connection has lost nothing, so they can wait again.
+        self.up.store(true, Ordering::Release);
+        self.done.send_if_modified(|done| {
+            let later = number > *done;
+            *done = (*done).max(number);
+            later
+        });
     }
 
     /// A connection that just started listening: whatever changed while
@@ -313,47 +337,42 @@ impl Listener {
         sink: &dyn ChangeSink,
     ) -> Result<(), String> {
         let (client, mut connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
-        // Reads the connection: the notifications in order, and the answers
-        // to `send`'s statements, which tokio-postgres hands over.
+        // Reads the connection in order: the notifications, which it
+        // applies, and the answers to `send`'s statements, which
+        // tokio-postgres hands to `send`. Both run in this one task, and
+        // this reader applies what it took before it yields; so `send`
+        // sees an answer only once the notifications ahead of it are
+        // applied.
         let mut changes = Vec::new();
-        let mut published = *self.back.borrow();
-        let mut highest = published;
         let receive = std::future::poll_fn(|cx| loop {
             match connection.poll_message(cx) {
                 Poll::Ready(Some(Ok(tokio_postgres::AsyncMessage::Notification(n)))) => {
-                    self.take_notification(n.channel(), n.payload(), &mut changes, &mut highest);
+                    Self::take_notification(n.channel(), n.payload(), &mut changes);
                 }
                 Poll::Ready(Some(Ok(_))) => {}
                 Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error.to_string())),
                 Poll::Ready(None) => return Poll::Ready(Err("connection closed".to_owned())),
                 Poll::Pending => {
-                    self.publish(sink, &mut changes, highest, &mut published);
+                    Self::apply(sink, &mut changes);
                     return Poll::Pending;
                 }
             }
         });
         let send = async {
             client
-                .batch_execute(&self.listen_statement())
-                .await
-                .map_err(|e| e.to_string())?;
-            let notify = client
-                .prepare("SELECT pg_notify($1, $2)")
+                .batch_execute(&format!("LISTEN {CHANNEL}"))
                 .await
                 .map_err(|e| e.to_string())?;
             self.listening(sink);
             while feed.strong_count() > 0 {
-                let Some(marker) = self.next_marker().await? else {
+                let Some(number) = self.next_round_trip().await? else {
                     continue;
                 };
-                let payload = marker.to_string();
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
-                    [&self.marker_channel, &payload];
-                let sent = client.execute(&notify, &params);
-                match tokio::time::timeout(MARKER_TIMEOUT, sent).await {
-                    Ok(Ok(_)) => {}
+                let answered = client.batch_execute(CHECK_STATEMENT);
+                match tokio::time::timeout(ROUND_TRIP_TIMEOUT, answered).await {
+                    Ok(Ok(())) => self.round_trip_done(number),
                     Ok(Err(error)) => return Err(error.to_string()),
-                    Err(_) => return Err("a marker did not come back".to_owned()),
+                    Err(_) => return Err("a round trip did not come back".to_owned()),
                 }
             }
             Ok(())
@@ -365,7 +384,7 @@ impl Listener {
     }
 
     fn run_on_thread(&self, feed: &Weak<Feed>, sink: &dyn ChangeSink) {
-        // `next_marker` waits on the executor's timer from this thread.
+        // `next_round_trip` waits on the executor's timer from this thread.
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -400,57 +419,36 @@ impl Listener {
         feed: &Weak<Feed>,
         sink: &dyn ChangeSink,
     ) -> Result<(), String> {
-        conn.batch_execute(&self.listen_statement())
+        // libpq waits for an answer with no time limit of its own (see
+        // `stalled`).
+        conn.batch_execute(&format!("LISTEN {CHANNEL}"))
             .map_err(|e| e.to_string())?;
         self.listening(sink);
-        let mut back = *self.back.borrow();
         while feed.strong_count() > 0 {
-            let Some(marker) = runtime.block_on(self.next_marker())? else {
-                back = self.drain(conn, sink, back)?;
-                continue;
-            };
-            diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<diesel::sql_types::Text, _>(&self.marker_channel)
-                .bind::<diesel::sql_types::Text, _>(marker.to_string())
-                .execute(conn)
-                .map_err(|e| e.to_string())?;
-            let sent_at = Instant::now();
-            loop {
-                back = self.drain(conn, sink, back)?;
-                if back >= marker {
-                    break;
-                }
-                if sent_at.elapsed() > MARKER_TIMEOUT {
-                    return Err("a marker did not come back".into());
-                }
-                std::thread::sleep(MARKER_POLL);
+            let round_trip = runtime.block_on(self.next_round_trip())?;
+            if let Some(number) = round_trip {
+                // libpq keeps the notifications that arrive before the
+                // answer; `drain` applies them.
+                conn.batch_execute(CHECK_STATEMENT_LIBPQ)
+                    .map_err(|e| e.to_string())?;
+                Self::drain(conn, sink)?;
+                self.round_trip_done(number);
+            } else {
+                Self::drain(conn, sink)?;
             }
         }
         Ok(())
     }
 
-    /// Applies the notifications libpq has read; returns the highest
-    /// marker of this instance seen.
-    fn drain(
-        &self,
-        conn: &mut PgConnection,
-        sink: &dyn ChangeSink,
-        back: u64,
-    ) -> Result<u64, String> {
+    /// Applies the notifications libpq has read.
+    fn drain(conn: &mut PgConnection, sink: &dyn ChangeSink) -> Result<(), String> {
         let mut changes = Vec::new();
-        let mut highest = back;
         for notification in conn.notifications_iter() {
             let notification = notification.map_err(|e| e.to_string())?;
-            self.take_notification(
-                &notification.channel,
-                &notification.payload,
-                &mut changes,
-                &mut highest,
-            );
+            Self::take_notification(&notification.channel, &notification.payload, &mut changes);
         }
-        let mut published = back;
-        self.publish(sink, &mut changes, highest, &mut published);
-        Ok(highest)
+        Self::apply(sink, &mut changes);
+        Ok(())
     }
 }
 

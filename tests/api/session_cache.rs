@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use allauth_server::config::{Config, JwtAlgorithm, TokenStrategy};
 use allauth_server::db::{Db, ListenerKind};
+use diesel::connection::SimpleConnection;
 use diesel::RunQueryDsl;
 use serde_json::json;
 
@@ -260,10 +261,66 @@ async fn both_listeners_keep_the_cache_exact_across_a_lost_connection() {
     }
 }
 
-/// The listeners' connections: the last statement each ran is a marker or
-/// its `LISTEN`.
+/// On PostgreSQL a cached answer waits for one round trip on the
+/// listening connection, which relies on PostgreSQL handing the listener
+/// every notification committed before the round trip was sent ahead of
+/// its answer (`server/db/listener.rs`). A writer outside the servers
+/// turns the user off and on 200 times; the check right after each commit
+/// answers as the commit left the user, on both kinds of listener.
+#[tokio::test]
+async fn every_commit_is_in_the_next_cached_answer() {
+    if std::env::var("TEST_DATABASE_URL").is_err() {
+        return;
+    }
+    for option in ["", "?fallback_application_name=allauth-tests"] {
+        let a = TestServer::start(Backend::Postgres, |config| {
+            config.database.url.push_str(option);
+        })
+        .await;
+        let id = user(&a, "ora", "ora@example.com", true, Some(PASSWORD)).await;
+        let token = session_for(&a, "app", id, now_secs()).await;
+        let url = a.server.context().config.database.url.clone();
+        let outside = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
+            .await
+            .expect("connect task")
+            .expect("a pool of its own");
+        for round in 0..200 {
+            assert_eq!(check(&a, "app", &token).await.0, 200, "round {round}");
+            assert_eq!(check(&a, "app", &token).await.0, 200, "round {round}");
+            execute(&outside, "UPDATE users SET is_active = FALSE").await;
+            assert_eq!(
+                check(&a, "app", &token).await.0,
+                401,
+                "{option:?}, round {round}"
+            );
+            execute(&outside, "UPDATE users SET is_active = TRUE").await;
+        }
+        // The cache did answer: a change that no trigger reports (replica
+        // mode skips them) is not seen.
+        assert_eq!(check(&a, "app", &token).await.0, 200);
+        outside
+            .run(|conn| {
+                Ok(conn.batch_execute(
+                    "SET session_replication_role = replica; \
+                     UPDATE users SET is_active = FALSE; RESET session_replication_role",
+                )?)
+            })
+            .await
+            .expect("an unreported change");
+        assert_eq!(
+            check(&a, "app", &token).await.0,
+            200,
+            "{option:?}: from the cache"
+        );
+        a.stop().await;
+    }
+}
+
+/// The listeners' connections: the last statement each ran is a round
+/// trip's (`CHECK_STATEMENT`, or libpq's) or its `LISTEN`.
 const LISTENING: &str = "FROM pg_stat_activity WHERE datname = current_database() \
-     AND pid <> pg_backend_pid() AND (query LIKE 'SELECT pg_notify%' OR query LIKE 'LISTEN %')";
+     AND pid <> pg_backend_pid() \
+     AND (query LIKE '/* allauth_changes: caught up */%' OR query LIKE 'LISTEN %')";
 
 /// Ends the listening connections of the database at `url`.
 async fn end_listening_connections(url: &str) -> usize {
@@ -278,8 +335,8 @@ async fn end_listening_connections(url: &str) -> usize {
         .expect("terminate")
 }
 
-/// Waits until A listens again: a session check on A sends a marker on a
-/// connection younger than the call.
+/// Waits until A listens again: a session check on A makes a round trip
+/// on a connection younger than the call.
 async fn listening_again(a: &TestServer, url: &str) {
     let pool = admin_pool(url).await;
     let since = now_secs();

@@ -7,7 +7,7 @@
 //! (`crate::db::changes`) reports every committed write to a session row,
 //! a user or an address; [`crate::db::Db::caught_up`] says when every change
 //! committed before a request has been applied (at once on SQLite, after a
-//! marker's round trip through the listening connection on PostgreSQL).
+//! round trip through the listening connection on PostgreSQL).
 //!
 //! Versions instead of deletions: every change takes a number from one
 //! clock and records it against the session or user it touched; an entry
