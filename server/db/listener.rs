@@ -57,6 +57,11 @@ const CHECK_STATEMENT: &str = "/* allauth_changes: caught up */";
 /// empty: one constant row.
 const CHECK_STATEMENT_LIBPQ: &str = "/* allauth_changes: caught up */ SELECT 1";
 
+/// Listens to the triggers' channel.
+fn listen_statement() -> String {
+    format!("LISTEN {CHANNEL}")
+}
+
 /// How the listener holds its connection (see the module's text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerKind {
@@ -360,7 +365,7 @@ impl Listener {
         });
         let send = async {
             client
-                .batch_execute(&format!("LISTEN {CHANNEL}"))
+                .batch_execute(&listen_statement())
                 .await
                 .map_err(|e| e.to_string())?;
             self.listening(sink);
@@ -421,7 +426,7 @@ impl Listener {
     ) -> Result<(), String> {
         // libpq waits for an answer with no time limit of its own (see
         // `stalled`).
-        conn.batch_execute(&format!("LISTEN {CHANNEL}"))
+        conn.batch_execute(&listen_statement())
             .map_err(|e| e.to_string())?;
         self.listening(sink);
         while feed.strong_count() > 0 {
