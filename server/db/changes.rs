@@ -16,9 +16,9 @@
 //!   a poll of `PRAGMA data_version` (see [`SQLITE_POLL`]), which empties
 //!   the caches.
 //! * **PostgreSQL** (several instances may share it): permanent triggers
-//!   (migration `session_cache_notify`) send `NOTIFY allauth_changes` with
-//!   `s<id>` or `u<id>`. Each instance has one listening connection
-//!   (`super::listener`). Before a cache answers a request,
+//!   (migrations `change_notify` and `change_notify_last_login`) send
+//!   `NOTIFY allauth_changes` with `s<id>` or `u<id>`. Each instance has
+//!   one listening connection (`super::listener`). Before a cache answers a request,
 //!   [`Db::caught_up`] makes it exact: the listener sends an empty query
 //!   on its connection and waits for the answer. PostgreSQL hands a
 //!   listening connection every notification it has been signalled for
@@ -121,7 +121,8 @@ pub(super) fn register_sqlite_function(conn: &mut SqliteConnection) -> diesel::Q
 
 /// The `TEMP` triggers of one SQLite connection. A new session row or user
 /// cannot be in a cache yet, so their inserts are left out; an address
-/// insert may change a user's primary address.
+/// insert may change a user's primary address. The users' update trigger
+/// is [`sqlite_user_update_trigger`].
 const SQLITE_TRIGGERS: &str = "\
 CREATE TEMP TRIGGER IF NOT EXISTS allauth_changes_session_update
   AFTER UPDATE OF key_hash, user_id, data, expires_at, version ON main.sessions
@@ -129,9 +130,6 @@ CREATE TEMP TRIGGER IF NOT EXISTS allauth_changes_session_update
 CREATE TEMP TRIGGER IF NOT EXISTS allauth_changes_session_delete
   AFTER DELETE ON main.sessions
   BEGIN SELECT allauth_cache_changed('s', OLD.id); END;
-CREATE TEMP TRIGGER IF NOT EXISTS allauth_changes_user_update
-  AFTER UPDATE ON main.users
-  BEGIN SELECT allauth_cache_changed('u', OLD.id); SELECT allauth_cache_changed('u', NEW.id); END;
 CREATE TEMP TRIGGER IF NOT EXISTS allauth_changes_user_delete
   AFTER DELETE ON main.users
   BEGIN SELECT allauth_cache_changed('u', OLD.id); END;
@@ -148,7 +146,41 @@ CREATE TEMP TRIGGER IF NOT EXISTS allauth_changes_address_delete
 /// Creates the `TEMP` triggers on a SQLite connection; fails while the
 /// tables do not exist yet (before the migrations).
 pub(super) fn install_sqlite_triggers(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
-    conn.batch_execute(SQLITE_TRIGGERS)
+    #[derive(diesel::QueryableByName)]
+    struct Column {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let columns = diesel::sql_query("SELECT name FROM pragma_table_info('users')")
+        .load::<Column>(conn)?
+        .into_iter()
+        .map(|column| column.name)
+        .collect::<Vec<_>>();
+    conn.batch_execute(SQLITE_TRIGGERS)?;
+    conn.batch_execute(&sqlite_user_update_trigger(&columns))
+}
+
+/// The column a login writes and no session lookup reads: updating it
+/// alone reports nothing, so a login does not make the cache read the
+/// user's other sessions again (on PostgreSQL the migration
+/// `change_notify_last_login` does the same).
+const UNREPORTED_USER_COLUMN: &str = "last_login";
+
+/// The users' update trigger: an update of any column of `columns` (the
+/// table's, as the connection finds them) but [`UNREPORTED_USER_COLUMN`]
+/// reports the user.
+fn sqlite_user_update_trigger(columns: &[String]) -> String {
+    let reported = columns
+        .iter()
+        .filter(|name| name.as_str() != UNREPORTED_USER_COLUMN)
+        .map(|name| format!("\"{}\"", name.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "CREATE TEMP TRIGGER IF NOT EXISTS allauth_changes_user_update \
+           AFTER UPDATE OF {reported} ON main.users \
+           BEGIN SELECT allauth_cache_changed('u', OLD.id); SELECT allauth_cache_changed('u', NEW.id); END;"
+    )
 }
 
 /// Marks a pooled SQLite connection whose triggers are in place, for the
@@ -309,6 +341,40 @@ mod tests {
         assert_eq!(Change::parse("m1f.3"), None);
         assert_eq!(Change::parse("x1"), None);
         assert_eq!(Change::parse(""), None);
+    }
+
+    /// On SQLite the triggers note a user's change, except a write of
+    /// `last_login` alone (a login), also on a column added later.
+    #[test]
+    fn a_login_alone_reports_nothing_on_sqlite() {
+        let mut conn = SqliteConnection::establish(":memory:").expect("in memory");
+        register_sqlite_function(&mut conn).expect("function");
+        conn.batch_execute(
+            "CREATE TABLE sessions (id INTEGER PRIMARY KEY, key_hash TEXT, user_id INTEGER, \
+               data TEXT, expires_at INTEGER, version INTEGER); \
+             CREATE TABLE email_addresses (id INTEGER PRIMARY KEY, user_id INTEGER); \
+             CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT, is_active INTEGER, \
+               last_login INTEGER, \"added later\" TEXT); \
+             INSERT INTO users VALUES (1, 'ann', 1, NULL, NULL);",
+        )
+        .expect("tables");
+        install_sqlite_triggers(&mut conn).expect("triggers");
+        let _ = take_noted();
+        for (sql, noted) in [
+            ("UPDATE users SET last_login = 5", vec![]),
+            ("UPDATE users SET is_active = 0", vec![Change::User(1)]),
+            (
+                "UPDATE users SET \"added later\" = 'x'",
+                vec![Change::User(1)],
+            ),
+            (
+                "UPDATE users SET last_login = 6, username = 'bob'",
+                vec![Change::User(1)],
+            ),
+        ] {
+            conn.batch_execute(sql).expect(sql);
+            assert_eq!(take_noted(), noted, "{sql}");
+        }
     }
 
     #[test]

@@ -316,6 +316,56 @@ async fn every_commit_is_in_the_next_cached_answer() {
     }
 }
 
+/// A login writes only `last_login`, which no lookup reads, so it reports
+/// nothing: another instance keeps answering the user's other sessions
+/// from its cache. (A change that no trigger reports, made before the
+/// login, shows which answers came from the cache.)
+#[tokio::test]
+async fn a_login_leaves_the_users_other_sessions_cached() {
+    if std::env::var("TEST_DATABASE_URL").is_err() {
+        return;
+    }
+    let a = TestServer::start(Backend::Postgres, |_| {}).await;
+    let b = a.start_sharing(|_| {}).await;
+    let id = user(&a, "lou", "lou@example.com", true, Some(PASSWORD)).await;
+    let token = session_for(&a, "app", id, now_secs()).await;
+    for _ in 0..2 {
+        assert_eq!(check(&a, "app", &token).await.0, 200);
+    }
+    let outside = admin_pool(&a.server.context().config.database.url).await;
+    outside
+        .run(|conn| {
+            Ok(conn.batch_execute(
+                "SET session_replication_role = replica; \
+                 UPDATE email_addresses SET email = 'unreported@example.com'; \
+                 RESET session_replication_role",
+            )?)
+        })
+        .await
+        .expect("an unreported change");
+    for client in CLIENTS {
+        let (status, body) = Agent::new(&b, client)
+            .post(
+                "auth/login",
+                json!({"username": "lou", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, 200, "{client}: {body}");
+        let (status, body) = check(&a, "app", &token).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["data"]["user"]["email"], "lou@example.com",
+            "after a login on {client}: {body}"
+        );
+    }
+    // A change the triggers report is seen at once.
+    execute(&outside, "UPDATE users SET username = 'reported'").await;
+    let (_, body) = check(&a, "app", &token).await;
+    assert_eq!(body["data"]["user"]["username"], "reported", "{body}");
+    b.stop().await;
+    a.stop().await;
+}
+
 /// The listeners' connections: the last statement each ran is a round
 /// trip's (`CHECK_STATEMENT`, or libpq's) or its `LISTEN`.
 const LISTENING: &str = "FROM pg_stat_activity WHERE datname = current_database() \
