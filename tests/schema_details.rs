@@ -59,7 +59,12 @@ async fn migrations_apply_twice() {
             })
             .await
             .unwrap();
-        let expected = std::fs::read_dir("migrations/sqlite").unwrap().count();
+        // PostgreSQL has migrations of its own (its triggers).
+        let dir = match tdb.backend() {
+            Backend::Sqlite => "migrations/sqlite",
+            Backend::Postgres => "migrations/postgres",
+        };
+        let expected = std::fs::read_dir(dir).unwrap().count();
         assert_eq!(
             versions.len(),
             expected,
