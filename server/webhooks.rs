@@ -57,6 +57,12 @@ impl Event {
     }
 }
 
+/// Whether any endpoint wants events of `kind` (else [`emit`] writes
+/// nothing, and the change it goes with needs no transaction for it).
+pub fn wanted(config: &Config, kind: &str) -> bool {
+    config.webhooks.endpoints.iter().any(|e| e.wants(kind))
+}
+
 /// Queues `event` for every endpoint that wants it, on the connection of
 /// the change's transaction.
 pub fn emit(

@@ -16,9 +16,10 @@ use crate::app::account::accounts::{self, Deps};
 use crate::app::account::email_verification;
 use crate::app::account::phones::{self, PhoneStep};
 use crate::app::mfa;
-use crate::app::sessions::session::{AuthRecord, LiveSession, PendingLogin, Stage, Step};
+use crate::app::sessions::session::{AuthRecord, LiveSession, PendingLogin, Stage, Step, UserView};
 use crate::app::Error;
 use crate::db::users::{self, User};
+use crate::db::{DbConnection, DbError};
 use crate::webhooks::{self, Event};
 use serde_json::json;
 
@@ -156,6 +157,9 @@ pub async fn advance(
     complete(deps, session, attempt).await
 }
 
+/// The webhook event of a completed login.
+const LOGGED_IN: &str = "user.logged_in";
+
 /// Logs the user in: `last_login`, the records, a new session key. A
 /// decoy cannot get here with a user; it ends as a conflict.
 pub async fn complete(
@@ -169,19 +173,33 @@ pub async fn complete(
     };
     let now = deps.now_ms;
     let method = login_method(&attempt.records, attempt.signup);
-    let config = deps.config.clone();
-    let view = deps
-        .db
-        .transaction(move |conn| {
-            users::set_last_login(conn, user.id, now)?;
-            let event = Event::new("user.logged_in", user.id, json!({"method": method}));
-            webhooks::emit(conn, &config, event, now)?;
-            accounts::view_of(conn, &user)
-        })
-        .await?;
+    let view = if webhooks::wanted(deps.config, LOGGED_IN) {
+        // The event is kept in the login's transaction.
+        let config = deps.config.clone();
+        deps.db
+            .transaction(move |conn| {
+                let view = record_login(conn, &user, now)?;
+                let event = Event::new(LOGGED_IN, user.id, json!({"method": method}));
+                webhooks::emit(conn, &config, event, now)?;
+                Ok(view)
+            })
+            .await?
+    } else {
+        // Without an event, a transaction would only add a BEGIN and a
+        // COMMIT.
+        deps.db
+            .run(move |conn| record_login(conn, &user, now))
+            .await?
+    };
     crate::metrics::login(method);
     session.login(view, attempt.records);
     Ok(())
+}
+
+/// Writes `last_login` and reads what the session shows of the user.
+fn record_login(conn: &mut DbConnection, user: &User, now: i64) -> Result<UserView, DbError> {
+    users::set_last_login(conn, user.id, now)?;
+    accounts::view_of(conn, user)
 }
 
 /// How a login began, for the metrics: its first record's method (a
