@@ -39,6 +39,19 @@ async fn execute(db: &Db, sql: &'static str) {
         .expect("statement runs");
 }
 
+/// Runs `sql` through `db` on PostgreSQL with the triggers off (replica
+/// mode): a change no cache hears of, which shows whether an answer came
+/// from a cache.
+async fn execute_unreported(db: &Db, sql: &'static str) {
+    db.run(move |conn| {
+        Ok(conn.batch_execute(&format!(
+            "SET session_replication_role = replica; {sql}; RESET session_replication_role"
+        ))?)
+    })
+    .await
+    .expect("an unreported change");
+}
+
 #[tokio::test]
 async fn changes_on_one_instance_are_seen_at_once_on_another() {
     crate::harness::on_each_backend(jwt, |a| async move {
@@ -182,11 +195,7 @@ async fn a_writer_outside_the_server_is_seen() {
             assert_eq!(check(&a, "app", &token).await.0, 200);
             assert_eq!(check(&a, "app", &token).await.0, 200);
             assert!(cached(&a) > 0);
-            let url = a.server.context().config.database.url.clone();
-            let outside = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
-                .await
-                .expect("connect task")
-                .expect("a pool of its own");
+            let outside = admin_pool(&a.server.context().config.database.url).await;
             execute(&outside, "UPDATE users SET is_active = FALSE").await;
             match a.backend {
                 Backend::Postgres => {
@@ -279,11 +288,7 @@ async fn every_commit_is_in_the_next_cached_answer() {
         .await;
         let id = user(&a, "ora", "ora@example.com", true, Some(PASSWORD)).await;
         let token = session_for(&a, "app", id, now_secs()).await;
-        let url = a.server.context().config.database.url.clone();
-        let outside = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
-            .await
-            .expect("connect task")
-            .expect("a pool of its own");
+        let outside = admin_pool(&a.server.context().config.database.url).await;
         for round in 0..200 {
             assert_eq!(check(&a, "app", &token).await.0, 200, "round {round}");
             assert_eq!(check(&a, "app", &token).await.0, 200, "round {round}");
@@ -298,15 +303,7 @@ async fn every_commit_is_in_the_next_cached_answer() {
         // The cache did answer: a change that no trigger reports (replica
         // mode skips them) is not seen.
         assert_eq!(check(&a, "app", &token).await.0, 200);
-        outside
-            .run(|conn| {
-                Ok(conn.batch_execute(
-                    "SET session_replication_role = replica; \
-                     UPDATE users SET is_active = FALSE; RESET session_replication_role",
-                )?)
-            })
-            .await
-            .expect("an unreported change");
+        execute_unreported(&outside, "UPDATE users SET is_active = FALSE").await;
         assert_eq!(
             check(&a, "app", &token).await.0,
             200,
@@ -333,16 +330,11 @@ async fn a_login_leaves_the_users_other_sessions_cached() {
         assert_eq!(check(&a, "app", &token).await.0, 200);
     }
     let outside = admin_pool(&a.server.context().config.database.url).await;
-    outside
-        .run(|conn| {
-            Ok(conn.batch_execute(
-                "SET session_replication_role = replica; \
-                 UPDATE email_addresses SET email = 'unreported@example.com'; \
-                 RESET session_replication_role",
-            )?)
-        })
-        .await
-        .expect("an unreported change");
+    execute_unreported(
+        &outside,
+        "UPDATE email_addresses SET email = 'unreported@example.com'",
+    )
+    .await;
     for client in CLIENTS {
         let (status, body) = Agent::new(&b, client)
             .post(
